@@ -1,0 +1,2 @@
+/* feedback: to be written */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* model: to be written */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* pool: to be written */
+#include "internal.h"

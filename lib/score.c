@@ -1,0 +1,2 @@
+/* score: to be written */
+#include "internal.h"

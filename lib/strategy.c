@@ -1,0 +1,2 @@
+/* strategy: to be written */
+#include "internal.h"

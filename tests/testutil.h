@@ -1,0 +1,58 @@
+/* Shared by the Check suites: a main() per suite and a failing allocator. */
+#ifndef HITL_TESTUTIL_H
+#define HITL_TESTUTIL_H
+
+#include <check.h>
+#include <stdlib.h>
+#include "hitl.h"
+
+/* Fails allocation number `fail_at` (0-based) and every later one while
+ * fail_at >= 0; counts allocations in `calls`.  Drives out-of-memory tests:
+ * for n = 0, 1, ... run an operation with fail_at = n until it succeeds,
+ * checking every failure is HITL_ENOMEM and leaves no leak or damage. */
+static long oom_fail_at = -1, oom_calls;
+static void *oom_malloc(void *u, size_t s)
+{
+    (void)u;
+    if (oom_fail_at >= 0 && oom_calls++ >= oom_fail_at)
+        return NULL;
+    return malloc(s);
+}
+static void *oom_realloc(void *u, void *p, size_t s)
+{
+    (void)u;
+    if (oom_fail_at >= 0 && oom_calls++ >= oom_fail_at)
+        return NULL;
+    return realloc(p, s);
+}
+static void oom_free(void *u, void *p)
+{
+    (void)u;
+    free(p);
+}
+static inline void oom_install(void)
+{
+    ck_assert_int_eq(hitl_set_allocator(oom_malloc, oom_realloc, oom_free, NULL), HITL_OK);
+}
+static inline void oom_arm(long fail_at)
+{
+    oom_fail_at = fail_at;
+    oom_calls = 0;
+}
+static inline void oom_uninstall(void)
+{
+    oom_fail_at = -1;
+    ck_assert_int_eq(hitl_set_allocator(NULL, NULL, NULL, NULL), HITL_OK);
+}
+
+#define HITL_TEST_MAIN(suite_fn)                                  \
+    int main(void)                                                \
+    {                                                             \
+        SRunner *sr = srunner_create(suite_fn());                 \
+        srunner_run_all(sr, CK_NORMAL);                           \
+        int failed = srunner_ntests_failed(sr);                   \
+        srunner_free(sr);                                         \
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;              \
+    }
+
+#endif
