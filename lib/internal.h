@@ -89,8 +89,9 @@ struct hitl_model {
     int fitted;
     double *coef;        /* training solution, (dim + 1) x K, double; row dim
                             holds the intercepts; kept for warm starts */
-    float *w;            /* scoring copy: dim x K row-major (X * w) */
-    float *b;            /* scoring intercepts, K */
+    float *w;            /* scoring copy owned by score.c (layout is its own
+                            business); built by hitl__score_prepare */
+    float *b;            /* scoring intercepts, K, owned by score.c */
     double grad_norm, objective;
     size_t iterations, n_train;
     /* custom model */
@@ -109,6 +110,15 @@ struct hitl_model {
  */
 typedef int (*hitl__block_fn)(void *state, size_t first, size_t n,
                               const float *proba, size_t n_classes);
+
+/* Build the float32 scoring copy (model->w, model->b) from a (dim+1) x K
+ * double solution laid out like model->coef.  Allocates the new copy first and
+ * swaps it in only on success, so a failed call leaves the model as it was.
+ * model.c calls it after every successful fit and load.  Returns HITL_OK or
+ * HITL_ENOMEM. */
+int hitl__score_prepare(hitl_model *model, const double *coef);
+/* Free the scoring copy (model_free calls it). */
+void hitl__score_release(hitl_model *model);
 
 /* How many workers hitl__score_pool will use for this model and pool. */
 size_t hitl__score_workers(const hitl_model *model, const hitl_pool *pool);
