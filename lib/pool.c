@@ -1,2 +1,543 @@
-/* pool: to be written */
+/* The pool: feature rows in chunks that never move, four per-item arrays (id,
+ * state, label, weight), per-state counts, and an id -> index map that exists
+ * only once some item's id differs from its index.
+ *
+ * Every add is all-or-nothing: it validates, allocates, copies and checks the
+ * new rows and ids into memory no reader can see yet, and only then commits
+ * by bumping pool->n.  Growing the per-item arrays before the commit is not a
+ * visible change, so a failure after that point needs no undo there. */
 #include "internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+/* A copied chunk gets at least this many bytes of rows (never more than the
+ * pool's size so far), so a stream of small batches shares a few chunks
+ * instead of making one allocation and one scoring block per batch. */
+#define CHUNK_MIN_BYTES ((size_t)1 << 20)
+#define ITEMS_MIN 16
+#define CHUNKS_MIN 8
+#define MAP_MIN 16
+
+/* ---- the id map ----------------------------------------------------------- */
+
+/* splitmix64's finalizer: every input bit reaches every output bit, so
+ * sequential or strided ids spread evenly over a power-of-two table. */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= UINT64_C(0xbf58476d1ce4e5b9);
+    x ^= x >> 27;
+    x *= UINT64_C(0x94d049bb133111eb);
+    return x ^ (x >> 31);
+}
+
+/* The slot holding id, or the empty slot where it would go (linear probing;
+ * the load stays <= 0.7, so an empty slot always exists). */
+static size_t map_slot(const uint64_t *keys, const size_t *vals, size_t cap,
+                       uint64_t id)
+{
+    size_t mask = cap - 1, s = (size_t)mix64(id) & mask;
+    while (vals[s] && keys[s] != id)
+        s = (s + 1) & mask;
+    return s;
+}
+
+/* Capacity for n ids at load <= 0.5, leaving room to grow to 0.7. */
+static size_t map_cap_for(size_t n)
+{
+    size_t cap = MAP_MIN;
+    while (cap / 2 < n) {
+        if (cap > SIZE_MAX / 4)
+            return 0;
+        cap *= 2;
+    }
+    return cap;
+}
+
+static int map_full(size_t cap, size_t n)
+{
+    return n > cap / 10 * 7;
+}
+
+/* ---- one add, staged --------------------------------------------------------- */
+
+typedef struct batch {
+    const float *rows;
+    size_t n, stride;
+    const uint64_t *ids;  /* NULL: each item's index is its id */
+    size_t first;         /* pool index of item 0 of the batch */
+    int borrowed;
+    size_t in_tail;       /* rows copied into the last chunk's spare room */
+    float *fresh;         /* a new owned chunk for the other rows, or NULL */
+    size_t fresh_cap;
+    uint64_t *keys;       /* a new id map replacing the pool's, or NULL */
+    size_t *vals, map_cap;
+    size_t inserted;      /* ids put into the pool's own map, to undo */
+} batch;
+
+static uint64_t batch_id(const batch *b, size_t i)
+{
+    return b->ids ? b->ids[i] : (uint64_t)(b->first + i);
+}
+
+static int grow_array(void **a, size_t n, size_t size)
+{
+    size_t bytes;
+    if (hitl__mul_size(&bytes, n, size) != 0)
+        return -1;
+    void *p = hitl__realloc(*a, bytes);
+    if (!p)
+        return -1;
+    *a = p;
+    return 0;
+}
+
+/* Make the per-item arrays hold `need` items (1.5x growth).  pool->cap is
+ * raised only when all four grew, so a failure part way is harmless. */
+static int reserve_items(hitl_pool *pool, size_t need)
+{
+    if (need <= pool->cap)
+        return 0;
+    size_t cap = pool->cap + pool->cap / 2;
+    if (cap < need)
+        cap = need;
+    if (cap < ITEMS_MIN)
+        cap = ITEMS_MIN;
+    if (grow_array((void **)&pool->ids, cap, sizeof *pool->ids) != 0 ||
+        grow_array((void **)&pool->state, cap, sizeof *pool->state) != 0 ||
+        grow_array((void **)&pool->label, cap, sizeof *pool->label) != 0 ||
+        grow_array((void **)&pool->weight, cap, sizeof *pool->weight) != 0)
+        return -1;
+    pool->cap = cap;
+    return 0;
+}
+
+static int reserve_chunk(hitl_pool *pool)
+{
+    if (pool->n_chunks < pool->cap_chunks)
+        return 0;
+    size_t cap = pool->cap_chunks ? 2 * pool->cap_chunks : CHUNKS_MIN;
+    if (grow_array((void **)&pool->chunks, cap, sizeof *pool->chunks) != 0)
+        return -1;
+    pool->cap_chunks = cap;
+    return 0;
+}
+
+/* Copied rows go first into the last chunk's room, the rest into one new
+ * chunk sized for at least CHUNK_MIN_BYTES or the whole pool so far. */
+static int stage_chunk(hitl_pool *pool, batch *b)
+{
+    if (b->borrowed)
+        return 0;
+    b->in_tail = b->n < pool->tail_room ? b->n : pool->tail_room;
+    size_t rest = b->n - b->in_tail;
+    if (rest == 0)
+        return 0;
+    size_t min_rows = CHUNK_MIN_BYTES / (pool->dim * sizeof(float));
+    size_t total = b->first + b->n;
+    if (min_rows > total)
+        min_rows = total;
+    b->fresh_cap = rest > min_rows ? rest : min_rows;
+    size_t count, bytes;
+    if (hitl__mul_size(&count, b->fresh_cap, pool->dim) != 0 ||
+        hitl__mul_size(&bytes, count, sizeof(float)) != 0)
+        return -1;
+    b->fresh = hitl__malloc(bytes);
+    return b->fresh ? 0 : -1;
+}
+
+/* An add needs the map if the pool has one or some new id is not its index;
+ * a map that would pass load 0.7 is rebuilt larger from pool->ids. */
+static int stage_map(hitl_pool *pool, batch *b)
+{
+    size_t total = b->first + b->n;
+    if (pool->map_cap == 0) {
+        size_t i = 0;
+        while (b->ids && i < b->n && b->ids[i] == b->first + i)
+            i++;
+        if (!b->ids || i == b->n)
+            return 0;
+    } else if (!map_full(pool->map_cap, total)) {
+        return 0;
+    }
+    size_t cap = map_cap_for(total);
+    if (cap == 0)
+        return -1;
+    b->keys = hitl__calloc(cap, sizeof *b->keys);
+    b->vals = hitl__calloc(cap, sizeof *b->vals);
+    if (!b->keys || !b->vals)
+        return -1;
+    b->map_cap = cap;
+    for (size_t i = 0; i < b->first; i++) {
+        size_t s = map_slot(b->keys, b->vals, cap, pool->ids[i]);
+        b->keys[s] = pool->ids[i];
+        b->vals[s] = i + 1;
+    }
+    return 0;
+}
+
+/* Insert the batch's ids into the staged or the pool's map; a duplicate fails
+ * with a message naming the id and both places it occurs. */
+static int insert_ids(hitl_pool *pool, batch *b, const char *fn)
+{
+    if (!b->keys && pool->map_cap == 0)
+        return HITL_OK;
+    uint64_t *keys = b->keys ? b->keys : pool->map_keys;
+    size_t *vals = b->keys ? b->vals : pool->map_vals;
+    size_t cap = b->keys ? b->map_cap : pool->map_cap;
+    for (size_t i = 0; i < b->n; i++) {
+        uint64_t id = batch_id(b, i);
+        size_t s = map_slot(keys, vals, cap, id);
+        if (vals[s]) {
+            size_t other = vals[s] - 1;
+            if (other >= b->first)
+                return hitl__fail_in(HITL_EINVAL, fn,
+                                     "ids[%zu] = %" PRIu64 " repeats ids[%zu]",
+                                     i, id, other - b->first);
+            if (b->ids)
+                return hitl__fail_in(HITL_EINVAL, fn,
+                                     "ids[%zu] = %" PRIu64
+                                     " is already the id of item %zu",
+                                     i, id, other);
+            return hitl__fail_in(HITL_EINVAL, fn,
+                                 "ids is NULL, so rows[%zu] would get its index %"
+                                 PRIu64 " as id, which item %zu already has",
+                                 i, id, other);
+        }
+        keys[s] = id;
+        vals[s] = b->first + i + 1;
+        if (!b->keys)
+            b->inserted++;
+    }
+    return HITL_OK;
+}
+
+/* Index of the first NaN or Inf among the n values at x, or n.  The scan is
+ * branch-free on the exponent bits so the compiler can vectorise it. */
+static size_t first_nonfinite(const float *x, size_t n)
+{
+    uint32_t bad = 0;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t u;
+        memcpy(&u, &x[j], sizeof u);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    if (!bad)
+        return n;
+    size_t j = 0;
+    while (isfinite(x[j]))
+        j++;
+    return j;
+}
+
+static int check_row(const float *row, size_t dim, size_t i, const char *fn)
+{
+    size_t j = first_nonfinite(row, dim);
+    if (j == dim)
+        return HITL_OK;
+    return hitl__fail_in(HITL_ENUMERIC, fn, "rows[%zu][%zu] is %s", i, j,
+                         isnan(row[j]) ? "NaN" : row[j] > 0 ? "Inf" : "-Inf");
+}
+
+/* Check the rows and, unless borrowed, copy them into the staged memory: the
+ * tail chunk's room past its last row, then the fresh chunk.  A row is
+ * checked right after its copy, while it is in cache. */
+static int stage_rows(hitl_pool *pool, batch *b, const char *fn)
+{
+    size_t dim = pool->dim;
+    float *dst = NULL;
+    if (b->in_tail) {
+        hitl__chunk *tail = &pool->chunks[pool->n_chunks - 1];
+        dst = tail->owned + tail->n * dim;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        const float *src = b->rows + i * b->stride;
+        if (!b->borrowed) {
+            if (i == b->in_tail)
+                dst = b->fresh;
+            memcpy(dst, src, dim * sizeof *dst);
+            src = dst;
+            dst += dim;
+        }
+        int status = check_row(src, dim, i, fn);
+        if (status != HITL_OK)
+            return status;
+    }
+    return HITL_OK;
+}
+
+/* Forget everything staged: the pool is as it was before the add. */
+static void discard(hitl_pool *pool, batch *b)
+{
+    /* Undoing linear-probing inserts newest first restores the table
+     * exactly: each insert only filled one slot that was empty. */
+    while (b->inserted > 0) {
+        uint64_t id = batch_id(b, --b->inserted);
+        pool->map_vals[map_slot(pool->map_keys, pool->map_vals, pool->map_cap,
+                                id)] = 0;
+    }
+    hitl__free(b->fresh);
+    hitl__free(b->keys);
+    hitl__free(b->vals);
+}
+
+static void commit(hitl_pool *pool, batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        size_t k = b->first + i;
+        pool->ids[k] = batch_id(b, i);
+        pool->state[k] = HITL_ITEM_UNLABELED;
+        pool->label[k] = -1;
+        pool->weight[k] = 1.0f;
+    }
+    if (b->borrowed) {
+        pool->chunks[pool->n_chunks++] =
+            (hitl__chunk){b->rows, NULL, b->first, b->n, b->stride};
+        pool->tail_room = 0;
+    } else {
+        if (b->in_tail) {
+            pool->chunks[pool->n_chunks - 1].n += b->in_tail;
+            pool->tail_room -= b->in_tail;
+        }
+        if (b->fresh) {
+            size_t rest = b->n - b->in_tail;
+            pool->chunks[pool->n_chunks++] = (hitl__chunk){
+                b->fresh, b->fresh, b->first + b->in_tail, rest, pool->dim};
+            pool->tail_room = b->fresh_cap - rest;
+        }
+    }
+    if (b->keys) {
+        hitl__free(pool->map_keys);
+        hitl__free(pool->map_vals);
+        pool->map_keys = b->keys;
+        pool->map_vals = b->vals;
+        pool->map_cap = b->map_cap;
+    }
+    pool->count[HITL_ITEM_UNLABELED] += b->n;
+    pool->n += b->n;
+}
+
+static int pool_add(hitl_pool *pool, const float *rows, size_t n,
+                    size_t stride, const uint64_t *ids, int borrowed,
+                    const char *fn)
+{
+    if (!pool)
+        return hitl__fail_in(HITL_EINVAL, fn, "pool is NULL");
+    if (stride < pool->dim)
+        return hitl__fail_in(HITL_EINVAL, fn, "stride %zu < dim %zu", stride,
+                             pool->dim);
+    if (n == 0)
+        return HITL_OK;
+    if (!rows)
+        return hitl__fail_in(HITL_EINVAL, fn, "rows is NULL with n = %zu", n);
+    /* The last row ends at (n-1)*stride + dim floats: it must be
+     * addressable, and so must the pool's new item count. */
+    if (n - 1 > (SIZE_MAX / sizeof(float) - pool->dim) / stride ||
+        n > SIZE_MAX / sizeof(float) - pool->n)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "n = %zu rows of stride %zu do not fit in memory",
+                             n, stride);
+
+    batch b = {.rows = rows, .n = n, .stride = stride, .ids = ids,
+               .first = pool->n, .borrowed = borrowed};
+    int status = HITL_ENOMEM;
+    if (reserve_items(pool, pool->n + n) != 0 || reserve_chunk(pool) != 0 ||
+        stage_chunk(pool, &b) != 0 || stage_map(pool, &b) != 0) {
+        hitl__fail_in(HITL_ENOMEM, fn, "out of memory adding %zu items to %zu",
+                      n, pool->n);
+        goto fail;
+    }
+    if ((status = stage_rows(pool, &b, fn)) != HITL_OK ||
+        (status = insert_ids(pool, &b, fn)) != HITL_OK)
+        goto fail;
+    commit(pool, &b);
+    return HITL_OK;
+fail:
+    discard(pool, &b);
+    return status;
+}
+
+/* ---- public functions ------------------------------------------------------ */
+
+int hitl_pool_create(hitl_pool **out, size_t dim)
+{
+    if (!out)
+        return hitl__fail(HITL_EINVAL, "out is NULL");
+    if (dim == 0)
+        return hitl__fail(HITL_EINVAL, "dim is 0");
+    if (dim > SIZE_MAX / sizeof(float))
+        return hitl__fail(HITL_EINVAL, "dim %zu is too large", dim);
+    hitl_pool *pool = hitl__calloc(1, sizeof *pool);
+    if (!pool)
+        return hitl__fail(HITL_ENOMEM, "out of memory");
+    pool->dim = dim;
+    hitl__handle_acquire();
+    *out = pool;
+    return HITL_OK;
+}
+
+void hitl_pool_free(hitl_pool *pool)
+{
+    if (!pool)
+        return;
+    for (size_t c = 0; c < pool->n_chunks; c++)
+        hitl__free(pool->chunks[c].owned);
+    hitl__free(pool->chunks);
+    hitl__free(pool->ids);
+    hitl__free(pool->state);
+    hitl__free(pool->label);
+    hitl__free(pool->weight);
+    hitl__free(pool->map_keys);
+    hitl__free(pool->map_vals);
+    hitl__free(pool);
+    hitl__handle_release();
+}
+
+int hitl_pool_add(hitl_pool *pool, const float *rows, size_t n, size_t stride,
+                  const uint64_t *ids)
+{
+    return pool_add(pool, rows, n, stride, ids, 0, __func__);
+}
+
+int hitl_pool_add_borrowed(hitl_pool *pool, const float *rows, size_t n,
+                           size_t stride, const uint64_t *ids)
+{
+    return pool_add(pool, rows, n, stride, ids, 1, __func__);
+}
+
+const float *hitl__pool_row(const hitl_pool *pool, size_t i)
+{
+    size_t lo = 0, hi = pool->n_chunks - 1;
+    while (lo < hi) {                 /* the last chunk with first <= i */
+        size_t mid = hi - (hi - lo) / 2;
+        if (pool->chunks[mid].first <= i)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    const hitl__chunk *c = &pool->chunks[lo];
+    return c->rows + (i - c->first) * c->stride;
+}
+
+int hitl_pool_size(size_t *n, const hitl_pool *pool)
+{
+    if (!n || !pool)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", n ? "pool" : "n");
+    *n = pool->n;
+    return HITL_OK;
+}
+
+int hitl_pool_dim(size_t *dim, const hitl_pool *pool)
+{
+    if (!dim || !pool)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", dim ? "pool" : "dim");
+    *dim = pool->dim;
+    return HITL_OK;
+}
+
+int hitl_pool_count(size_t *n, const hitl_pool *pool, hitl_item_state state)
+{
+    if (!n || !pool)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", n ? "pool" : "n");
+    if ((unsigned)state > HITL_ITEM_SKIPPED)
+        return hitl__fail(HITL_EINVAL, "unknown state %d", (int)state);
+    *n = pool->count[state];
+    return HITL_OK;
+}
+
+int hitl_pool_find(size_t *index, const hitl_pool *pool, uint64_t id)
+{
+    if (!index || !pool)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", index ? "pool" : "index");
+    if (pool->map_cap == 0) {         /* every id is its index */
+        if (id >= pool->n)
+            return hitl__fail(HITL_ENOTFOUND, "no item has id %" PRIu64, id);
+        *index = (size_t)id;
+        return HITL_OK;
+    }
+    size_t s = map_slot(pool->map_keys, pool->map_vals, pool->map_cap, id);
+    if (!pool->map_vals[s])
+        return hitl__fail(HITL_ENOTFOUND, "no item has id %" PRIu64, id);
+    *index = pool->map_vals[s] - 1;
+    return HITL_OK;
+}
+
+/* The shared argument check of the calls that address one item. */
+#define CHECK_INDEX(pool, index)                                            \
+    do {                                                                    \
+        if (!(pool))                                                        \
+            return hitl__fail(HITL_EINVAL, "pool is NULL");                 \
+        if ((index) >= (pool)->n)                                           \
+            return hitl__fail(HITL_EINVAL, "index %zu >= pool size %zu",    \
+                              (size_t)(index), (pool)->n);                  \
+    } while (0)
+
+int hitl_pool_item(uint64_t *id, hitl_item_state *state, int32_t *label,
+                   const hitl_pool *pool, size_t index)
+{
+    CHECK_INDEX(pool, index);
+    if (id)
+        *id = pool->ids[index];
+    if (state)
+        *state = (hitl_item_state)pool->state[index];
+    if (label)
+        *label = pool->label[index];
+    return HITL_OK;
+}
+
+int hitl_pool_row(const float **row, const hitl_pool *pool, size_t index)
+{
+    if (!row)
+        return hitl__fail(HITL_EINVAL, "row is NULL");
+    CHECK_INDEX(pool, index);
+    *row = hitl__pool_row(pool, index);
+    return HITL_OK;
+}
+
+static void move_item(hitl_pool *pool, size_t index, hitl_item_state state,
+                      int32_t label)
+{
+    pool->count[pool->state[index]]--;
+    pool->count[state]++;
+    pool->state[index] = (uint8_t)state;
+    pool->label[index] = label;
+}
+
+int hitl_pool_set_label(hitl_pool *pool, size_t index, int32_t label)
+{
+    CHECK_INDEX(pool, index);
+    if (label < 0)
+        return hitl__fail(HITL_EINVAL, "label %" PRId32 " of item %zu is < 0",
+                          label, index);
+    move_item(pool, index, HITL_ITEM_LABELED, label);
+    return HITL_OK;
+}
+
+int hitl_pool_set_state(hitl_pool *pool, size_t index, hitl_item_state state)
+{
+    CHECK_INDEX(pool, index);
+    if ((unsigned)state > HITL_ITEM_SKIPPED)
+        return hitl__fail(HITL_EINVAL, "unknown state %d", (int)state);
+    if (state == HITL_ITEM_LABELED) {
+        if (pool->state[index] != HITL_ITEM_LABELED)
+            return hitl__fail(HITL_EINVAL,
+                              "item %zu has no label; use hitl_pool_set_label",
+                              index);
+        return HITL_OK;
+    }
+    move_item(pool, index, state, -1);
+    return HITL_OK;
+}
+
+int hitl_pool_set_weight(hitl_pool *pool, size_t index, float weight)
+{
+    CHECK_INDEX(pool, index);
+    if (!(weight > 0) || !isfinite(weight))
+        return hitl__fail(HITL_EINVAL,
+                          "weight %g of item %zu is not finite and > 0",
+                          (double)weight, index);
+    pool->weight[index] = weight;
+    return HITL_OK;
+}
