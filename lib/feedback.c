@@ -1,2 +1,1077 @@
-/* feedback: to be written */
+/* Feedback: the event log of human answers and what it implies for the pool.
+ *
+ * Every recording call is staged then committed: it validates, looks up or
+ * reserves every slot and byte it will need, appends the event to the
+ * journal if one is open, and only then changes the handle, re-aggregates
+ * the one item it touched (aggregate.c) and writes it to the pool.  Nothing
+ * after the journal write can fail, so a failed call leaves the handle, the
+ * pool and the journal as they were. */
 #include "internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#define NO_EVENT HITL_NO_EVENT
+
+/* ---- growth and the id map ------------------------------------------------ */
+
+/* Make *p hold at least `need` elements of `size` bytes (doubling).  On
+ * failure *p and *cap are unchanged. */
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 4;
+    while (n < need) {
+        if (n > SIZE_MAX / 2)
+            return -1;
+        n *= 2;
+    }
+    size_t bytes;
+    if (hitl__mul_size(&bytes, n, size) != 0)
+        return -1;
+    void *q = hitl__realloc(*p, bytes);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+/* splitmix64's finalizer spreads sequential keys over the table. */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= UINT64_C(0xbf58476d1ce4e5b9);
+    x ^= x >> 27;
+    x *= UINT64_C(0x94d049bb133111eb);
+    return x ^ (x >> 31);
+}
+
+static size_t map_pos(const hitl__idmap *m, uint64_t key)
+{
+    size_t mask = m->cap - 1, s = (size_t)mix64(key) & mask;
+    while (m->vals[s] && m->keys[s] != key)
+        s = (s + 1) & mask;
+    return s;
+}
+
+static size_t map_get(const hitl__idmap *m, uint64_t key)
+{
+    if (m->cap == 0)
+        return HITL__NO_SLOT;
+    size_t s = map_pos(m, key);
+    return m->vals[s] ? m->vals[s] - 1 : HITL__NO_SLOT;
+}
+
+/* Room for one more key at load <= 1/2; rebuilds into new arrays, so on
+ * failure the map is unchanged. */
+static int map_reserve(hitl__idmap *m)
+{
+    if (m->n + 1 <= m->cap / 2)
+        return 0;
+    size_t cap = m->cap ? 2 * m->cap : 16;
+    hitl__idmap r = {hitl__calloc(cap, sizeof *r.keys),
+                     hitl__calloc(cap, sizeof *r.vals), cap, m->n};
+    if (!r.keys || !r.vals) {
+        hitl__free(r.keys);
+        hitl__free(r.vals);
+        return -1;
+    }
+    for (size_t s = 0; s < m->cap; s++)
+        if (m->vals[s]) {
+            size_t t = map_pos(&r, m->keys[s]);
+            r.keys[t] = m->keys[s];
+            r.vals[t] = m->vals[s];
+        }
+    hitl__free(m->keys);
+    hitl__free(m->vals);
+    *m = r;
+    return 0;
+}
+
+static void map_put(hitl__idmap *m, uint64_t key, size_t slot)
+{
+    size_t s = map_pos(m, key);
+    m->keys[s] = key;
+    m->vals[s] = slot + 1;
+    m->n++;
+}
+
+static void map_free(hitl__idmap *m)
+{
+    hitl__free(m->keys);
+    hitl__free(m->vals);
+}
+
+/* ---- create / free ---------------------------------------------------------- */
+
+int hitl_feedback_create(hitl_feedback **out, hitl_pool *pool)
+{
+    if (!out || !pool)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", out ? "pool" : "out");
+    hitl_feedback *fb = hitl__calloc(1, sizeof *fb);
+    if (!fb)
+        return hitl__fail(HITL_ENOMEM, "out of memory");
+    fb->pool = pool;
+    fb->method = HITL_AGGREGATE_MAJORITY;
+    fb->min_annotators = 1;
+    fb->em_max_iter = 100;
+    fb->em_tol = 1e-6;
+    fb->confidence_weights = 1;
+    fb->max_label = -1;
+    fb->journal.fd = -1;
+    hitl__handle_acquire();
+    *out = fb;
+    return HITL_OK;
+}
+
+void hitl__fb_reset(hitl_feedback *fb)
+{
+    for (size_t e = 0; e < fb->n_ev; e++)
+        hitl__free(fb->ev[e].reason);
+    for (size_t i = 0; i < fb->n_items; i++)
+        hitl__free(fb->items[i].votes);
+    for (size_t a = 0; a < fb->n_annots; a++)
+        hitl__free(fb->annots[a].refs);
+    hitl__free(fb->ev);
+    hitl__free(fb->items);
+    hitl__free(fb->annots);
+    map_free(&fb->item_map);
+    map_free(&fb->annot_map);
+    hitl__free(fb->tally);
+    fb->ev = NULL;
+    fb->items = NULL;
+    fb->annots = NULL;
+    fb->tally = NULL;
+    fb->n_ev = fb->cap_ev = fb->n_items = fb->cap_items = 0;
+    fb->n_annots = fb->cap_annots = fb->cap_tally = 0;
+    fb->item_map = fb->annot_map = (hitl__idmap){0};
+    fb->max_label = -1;
+}
+
+void hitl_feedback_free(hitl_feedback *fb)
+{
+    if (!fb)
+        return;
+    hitl__journal_close(fb, 1, __func__);
+    hitl__fb_reset(fb);
+    hitl__fb_ds_free(&fb->ds);
+    hitl__free(fb->post);
+    hitl__free(fb);
+    hitl__handle_release();
+}
+
+/* ---- checking an event ------------------------------------------------------- */
+
+/* Offset of the first byte that is not well-formed UTF-8 (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF) or is NUL, else n. */
+static size_t utf8_bad_at(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i], need, lo = 0x80, hi = 0xbf;
+        if (c == 0)
+            return i;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf)
+            need = 1;
+        else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            lo = c == 0xe0 ? 0xa0 : 0x80;
+            hi = c == 0xed ? 0x9f : 0xbf;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            lo = c == 0xf0 ? 0x90 : 0x80;
+            hi = c == 0xf4 ? 0x8f : 0xbf;
+        } else
+            return i;
+        if (n - i <= need || s[i + 1] < lo || s[i + 1] > hi)
+            return i;
+        for (unsigned j = 2; j <= need; j++)
+            if (s[i + j] < 0x80 || s[i + j] > 0xbf)
+                return i;
+        i += need + 1;
+    }
+    return n;
+}
+
+static int is_answer(int kind)
+{
+    return kind >= HITL_EVENT_LABEL && kind <= HITL_EVENT_SKIP;
+}
+
+static int unit_or_nan(double x)
+{
+    return isnan(x) || (x >= 0 && x <= 1);
+}
+
+int hitl__fb_check_event(const hitl__fb_event *e, const char *fn)
+{
+    int k = e->kind;
+    if (k < HITL_EVENT_LABEL || k > HITL_EVENT_GOLD)
+        return hitl__fail_in(HITL_EINVAL, fn, "unknown event kind %d", k);
+    int32_t lo = k == HITL_EVENT_GOLD ? -1 : 0;
+    if (k == HITL_EVENT_SKIP || k == HITL_EVENT_RETRACT) {
+        if (e->label != -1)
+            return hitl__fail_in(HITL_EINVAL, fn,
+                                 "label is %" PRId32 "; a %s has none (-1)",
+                                 e->label,
+                                 k == HITL_EVENT_SKIP ? "SKIP" : "RETRACT");
+    } else if (e->label < lo || e->label > HITL__MAX_LABEL) {
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "label %" PRId32 " is not in [%d, %d]", e->label,
+                             (int)lo, HITL__MAX_LABEL);
+    }
+    if (e->shown_label < -1 || e->shown_label > HITL__MAX_LABEL)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "shown_label %" PRId32 " is not in [-1, %d]",
+                             e->shown_label, HITL__MAX_LABEL);
+    if (!unit_or_nan(e->confidence))
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "confidence %g is not in [0, 1] (NaN: none)",
+                             e->confidence);
+    if (!unit_or_nan(e->shown_confidence))
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "shown_confidence %g is not in [0, 1] (NaN: none)",
+                             e->shown_confidence);
+    if (e->shown_label < 0 && !isnan(e->shown_confidence))
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "shown_confidence %g without a shown_label",
+                             e->shown_confidence);
+    if (!is_answer(k) && (e->shown_label >= 0 || !isnan(e->confidence)))
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "a %s event carries no confidence or "
+                             "pre-annotation", k == HITL_EVENT_GOLD ? "GOLD"
+                                                                  : "RETRACT");
+    if ((k == HITL_EVENT_OVERRIDE || k == HITL_EVENT_CONFIRM) &&
+        e->shown_label < 0)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "an %s needs the shown_label it %s",
+                             k == HITL_EVENT_OVERRIDE ? "OVERRIDE" : "CONFIRM",
+                             k == HITL_EVENT_OVERRIDE ? "corrects" : "confirms");
+    if (k == HITL_EVENT_OVERRIDE && e->label == e->shown_label)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "OVERRIDE label %" PRId32
+                             " equals the shown label; use CONFIRM",
+                             e->label);
+    if (k == HITL_EVENT_CONFIRM && e->label != e->shown_label)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "CONFIRM label %" PRId32
+                             " differs from the shown label %" PRId32
+                             "; use OVERRIDE",
+                             e->label, e->shown_label);
+    if ((k == HITL_EVENT_RETRACT) != (e->target != NO_EVENT))
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "target %" PRIu64 " on a %s event", e->target,
+                             k == HITL_EVENT_RETRACT ? "RETRACT" : "non-RETRACT");
+    if (e->time == HITL_TIME_NOW)
+        return hitl__fail_in(HITL_EINVAL, fn, "timestamp is HITL_TIME_NOW");
+    if (e->reason_len > HITL_REASON_MAX)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "reason is %u bytes, more than %d",
+                             (unsigned)e->reason_len, HITL_REASON_MAX);
+    size_t bad = utf8_bad_at((const unsigned char *)e->reason, e->reason_len);
+    if (bad < e->reason_len)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "reason is not valid UTF-8 at byte %zu (0x%02x)",
+                             bad, (unsigned)(unsigned char)e->reason[bad]);
+    return HITL_OK;
+}
+
+/* ---- staging ------------------------------------------------------------------ */
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Where an event lands, found or reserved before anything changes.  Arrays
+ * of a new item or annotator are held here until the commit installs them;
+ * existing arrays grow in place, which no reader can notice. */
+typedef struct stage {
+    size_t index;               /* pool index */
+    size_t item, annot, vote;   /* slots; == the count when new */
+    int new_item, new_annot, new_vote;
+    hitl__fb_vote *votes;       /* a new item's vote array */
+    size_t cap_votes;
+    hitl__fb_ref *refs;         /* a new annotator's ref array */
+    size_t cap_refs;
+    char *reason;               /* the event's own copy */
+} stage;
+
+static size_t find_vote(const hitl__fb_item *it, size_t annot)
+{
+    for (size_t v = 0; v < it->n_votes; v++)
+        if (it->votes[v].annot == annot)
+            return v;
+    return it->n_votes;
+}
+
+/* The event slot, the reason's copy, and for an item-level event the item
+ * slot (new or not). */
+static int reserve_event(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
+{
+    if (grow((void **)&fb->ev, &fb->cap_ev, fb->n_ev + 1, sizeof *fb->ev))
+        return -1;
+    if (e->reason_len) {
+        s->reason = hitl__malloc((size_t)e->reason_len + 1);
+        if (!s->reason)
+            return -1;
+        memcpy(s->reason, e->reason, e->reason_len);
+        s->reason[e->reason_len] = '\0';
+    }
+    if (e->kind == HITL_EVENT_RETRACT)
+        return 0;
+    s->item = map_get(&fb->item_map, s->index);
+    s->new_item = s->item == HITL__NO_SLOT;
+    if (!s->new_item)
+        return 0;
+    s->item = fb->n_items;
+    return grow((void **)&fb->items, &fb->cap_items, fb->n_items + 1,
+                sizeof *fb->items) ||
+           map_reserve(&fb->item_map);
+}
+
+/* An answer also needs its annotator, its vote and the aggregation scratch. */
+static int reserve_answer(hitl_feedback *fb, stage *s, uint64_t annotator)
+{
+    s->annot = map_get(&fb->annot_map, annotator);
+    s->new_annot = s->annot == HITL__NO_SLOT;
+    if (s->new_annot)
+        s->annot = fb->n_annots;
+    hitl__fb_item *it = s->new_item ? NULL : &fb->items[s->item];
+    hitl__fb_annot *an = s->new_annot ? NULL : &fb->annots[s->annot];
+    s->vote = !it ? 0 : an ? find_vote(it, s->annot) : it->n_votes;
+    s->new_vote = !it || s->vote == it->n_votes;
+
+    size_t votes = (it ? it->n_votes : 0) + s->new_vote;
+    if (grow((void **)&fb->tally, &fb->cap_tally, votes, sizeof *fb->tally))
+        return -1;
+    if (s->new_annot &&
+        (grow((void **)&fb->annots, &fb->cap_annots, fb->n_annots + 1,
+              sizeof *fb->annots) ||
+         map_reserve(&fb->annot_map)))
+        return -1;
+    if (!s->new_vote)
+        return 0;
+    if (it ? grow((void **)&it->votes, &it->cap_votes, votes, sizeof *it->votes)
+           : grow((void **)&s->votes, &s->cap_votes, 1, sizeof *s->votes))
+        return -1;
+    if (an ? grow((void **)&an->refs, &an->cap_refs, an->n_refs + 1,
+                  sizeof *an->refs)
+           : grow((void **)&s->refs, &s->cap_refs, 1, sizeof *s->refs))
+        return -1;
+    return 0;
+}
+
+static void unstage(stage *s)
+{
+    hitl__free(s->votes);
+    hitl__free(s->refs);
+    hitl__free(s->reason);
+}
+
+/* ---- committing ----------------------------------------------------------------- */
+
+static hitl__fb_event *push_event(hitl_feedback *fb, const hitl__fb_event *e,
+                                  stage *s)
+{
+    hitl__fb_event *dst = &fb->ev[fb->n_ev++];
+    *dst = *e;
+    dst->reason = s->reason;
+    dst->retracted_by = dst->prev = NO_EVENT;
+    s->reason = NULL;
+    int32_t label = e->kind == HITL_EVENT_RETRACT ? -1 : e->label;
+    if (label > fb->max_label)
+        fb->max_label = label;
+    return dst;
+}
+
+static hitl__fb_item *commit_item(hitl_feedback *fb, const stage *s,
+                                  uint64_t id)
+{
+    if (s->new_item) {
+        fb->items[s->item] = (hitl__fb_item){
+            .id = id, .index = s->index, .votes = s->votes,
+            .cap_votes = s->cap_votes, .gold = -1, .label = -1,
+            .confidence = NAN, .agreement = NAN};
+        map_put(&fb->item_map, s->index, s->item);
+        fb->n_items++;
+    }
+    return &fb->items[s->item];
+}
+
+/* Make event `eff` (or none) the vote's current answer. */
+static void set_current(hitl_feedback *fb, hitl__fb_vote *v, uint64_t eff)
+{
+    hitl__fb_annot *an = &fb->annots[v->annot];
+    if (v->label >= 0)
+        an->n_labels--;
+    else if (v->label == -1)
+        an->n_skips--;
+    v->eff = eff;
+    v->label = eff == NO_EVENT ? -2
+               : fb->ev[eff].kind == HITL_EVENT_SKIP ? -1
+                                                     : fb->ev[eff].label;
+    if (v->label >= 0)
+        an->n_labels++;
+    else if (v->label == -1)
+        an->n_skips++;
+}
+
+static void commit_answer(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
+{
+    hitl__fb_item *it = commit_item(fb, s, e->item);
+    if (s->new_annot) {
+        fb->annots[s->annot] = (hitl__fb_annot){
+            .id = e->annotator, .refs = s->refs, .cap_refs = s->cap_refs};
+        map_put(&fb->annot_map, e->annotator, s->annot);
+        fb->n_annots++;
+    }
+    hitl__fb_annot *an = &fb->annots[s->annot];
+    if (s->new_vote) {
+        it->votes[it->n_votes++] = (hitl__fb_vote){s->annot, NO_EVENT,
+                                                   NO_EVENT, -2};
+        an->refs[an->n_refs++] = (hitl__fb_ref){s->item, s->vote};
+    }
+    hitl__fb_item_begin(fb, it);
+    hitl__fb_vote *v = &it->votes[s->vote];
+    uint64_t id = fb->n_ev;
+    push_event(fb, e, s)->prev = v->last;
+    v->last = id;
+    set_current(fb, v, id);
+    hitl__fb_item_end(fb, it);
+}
+
+static void commit_gold(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
+{
+    hitl__fb_item *it = commit_item(fb, s, e->item);
+    hitl__fb_item_begin(fb, it);
+    push_event(fb, e, s);
+    it->gold = e->label;
+    hitl__fb_item_end(fb, it);
+}
+
+/* The retracted answer's annotator falls back along the chain of their
+ * earlier answers on the item to the latest one not retracted. */
+static void commit_retract(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
+{
+    hitl__fb_event *t = &fb->ev[e->target];
+    hitl__fb_item *it = &fb->items[map_get(&fb->item_map, s->index)];
+    hitl__fb_vote *v =
+        &it->votes[find_vote(it, map_get(&fb->annot_map, t->annotator))];
+    hitl__fb_item_begin(fb, it);
+    uint64_t id = fb->n_ev;
+    push_event(fb, e, s);
+    t->retracted_by = id;
+    if (v->eff == e->target) {
+        uint64_t back = t->prev;
+        while (back != NO_EVENT && fb->ev[back].retracted_by != NO_EVENT)
+            back = fb->ev[back].prev;
+        set_current(fb, v, back);
+    }
+    hitl__fb_item_end(fb, it);
+}
+
+/* ---- the one path of every event ---------------------------------------------- */
+
+/* Checks that need the handle: the item, the retraction target, the class
+ * count. */
+static int check_state(hitl_feedback *fb, const hitl__fb_event *e, stage *s,
+                       const char *fn)
+{
+    if (e->kind == HITL_EVENT_RETRACT) {
+        if (e->target >= fb->n_ev)
+            return hitl__fail_in(HITL_ENOTFOUND, fn,
+                                 "no event has id %" PRIu64 " (%zu recorded)",
+                                 e->target, fb->n_ev);
+        const hitl__fb_event *t = &fb->ev[e->target];
+        if (!is_answer(t->kind))
+            return hitl__fail_in(HITL_EINVAL, fn,
+                                 "event %" PRIu64 " is a %s, not an answer",
+                                 e->target,
+                                 t->kind == HITL_EVENT_GOLD ? "GOLD"
+                                                            : "RETRACT");
+        if (t->retracted_by != NO_EVENT)
+            return hitl__fail_in(HITL_EINVAL, fn,
+                                 "event %" PRIu64
+                                 " is already retracted by event %" PRIu64,
+                                 e->target, t->retracted_by);
+        if (e->item != t->item)
+            return hitl__fail_in(HITL_EINVAL, fn,
+                                 "item %" PRIu64 " is not the item %" PRIu64
+                                 " of event %" PRIu64,
+                                 e->item, t->item, e->target);
+    }
+    int rc = hitl_pool_find(&s->index, fb->pool, e->item);
+    if (rc != HITL_OK)
+        return hitl__fail_in(rc, fn, "no item of the pool has id %" PRIu64,
+                             e->item);
+    if (fb->n_classes && e->label >= 0 && (size_t)e->label >= fb->n_classes)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "label %" PRId32
+                             " is not below HITL_PARAM_N_CLASSES = %zu",
+                             e->label, fb->n_classes);
+    return HITL_OK;
+}
+
+int hitl__fb_apply(hitl_feedback *fb, const hitl__fb_event *e, uint64_t *id,
+                   const char *fn)
+{
+    int journaled = fb->journal.fd >= 0 && !fb->replaying;
+    if (journaled && fb->journal.failed)
+        return hitl__fail_in(HITL_EIO, fn,
+                             "the journal failed earlier; close it and open "
+                             "it again");
+    stage s = {0};
+    int rc = check_state(fb, e, &s, fn);
+    if (rc != HITL_OK)
+        return rc;
+    if (reserve_event(fb, &s, e) != 0 ||
+        (is_answer(e->kind) && reserve_answer(fb, &s, e->annotator) != 0)) {
+        unstage(&s);
+        return hitl__fail_in(HITL_ENOMEM, fn,
+                             "out of memory recording event %zu", fb->n_ev);
+    }
+    if (journaled &&
+        (rc = hitl__journal_append(fb, e, fb->n_ev, fn)) != HITL_OK) {
+        unstage(&s);
+        return rc;
+    }
+    if (id)
+        *id = fb->n_ev;
+    if (e->kind == HITL_EVENT_RETRACT)
+        commit_retract(fb, &s, e);
+    else if (e->kind == HITL_EVENT_GOLD)
+        commit_gold(fb, &s, e);
+    else
+        commit_answer(fb, &s, e);
+    return HITL_OK;
+}
+
+/* ---- recording calls ------------------------------------------------------------ */
+
+/* Fill the parts every live event shares, then check and apply. */
+static int record(hitl_feedback *fb, hitl__fb_event *e, int64_t timestamp,
+                  const char *reason, uint64_t *id, const char *fn)
+{
+    if (!fb)
+        return hitl__fail_in(HITL_EINVAL, fn, "feedback is NULL");
+    e->time = timestamp == HITL_TIME_NOW ? now_us() : timestamp;
+    e->retracted_by = e->prev = NO_EVENT;
+    size_t len = reason ? strnlen(reason, HITL_REASON_MAX + 1) : 0;
+    if (len > HITL_REASON_MAX)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "reason is longer than %d bytes",
+                             HITL_REASON_MAX);
+    e->reason = (char *)(len ? reason : NULL);
+    e->reason_len = (uint16_t)len;
+    int rc = hitl__fb_check_event(e, fn);
+    return rc != HITL_OK ? rc : hitl__fb_apply(fb, e, id, fn);
+}
+
+int hitl_feedback_record(uint64_t *event_id, hitl_feedback *fb,
+                         hitl_event_kind kind, uint64_t item_id,
+                         uint64_t annotator, int32_t label, double confidence,
+                         int32_t shown_label, double shown_confidence,
+                         int64_t timestamp, const char *reason)
+{
+    if (!is_answer((int)kind))
+        return hitl__fail(HITL_EINVAL,
+                          "kind %d is not LABEL, OVERRIDE, CONFIRM or SKIP%s",
+                          (int)kind,
+                          kind == HITL_EVENT_RETRACT || kind == HITL_EVENT_GOLD
+                              ? " (use hitl_feedback_retract or _set_gold)"
+                              : "");
+    if (kind == HITL_EVENT_CONFIRM && label == -1)
+        label = shown_label;
+    hitl__fb_event e = {
+        .item = item_id, .annotator = annotator, .target = NO_EVENT,
+        .confidence = confidence, .shown_confidence = shown_confidence,
+        .label = label, .shown_label = shown_label, .kind = (uint8_t)kind};
+    return record(fb, &e, timestamp, reason, event_id, __func__);
+}
+
+int hitl_feedback_label(hitl_feedback *fb, uint64_t item_id,
+                        uint64_t annotator, int32_t label)
+{
+    hitl__fb_event e = {
+        .item = item_id, .annotator = annotator, .target = NO_EVENT,
+        .confidence = NAN, .shown_confidence = NAN, .label = label,
+        .shown_label = -1, .kind = HITL_EVENT_LABEL};
+    return record(fb, &e, HITL_TIME_NOW, NULL, NULL, __func__);
+}
+
+int hitl_feedback_skip(hitl_feedback *fb, uint64_t item_id, uint64_t annotator)
+{
+    hitl__fb_event e = {
+        .item = item_id, .annotator = annotator, .target = NO_EVENT,
+        .confidence = NAN, .shown_confidence = NAN, .label = -1,
+        .shown_label = -1, .kind = HITL_EVENT_SKIP};
+    return record(fb, &e, HITL_TIME_NOW, NULL, NULL, __func__);
+}
+
+int hitl_feedback_retract(uint64_t *event_id, hitl_feedback *fb,
+                          uint64_t target, uint64_t annotator,
+                          int64_t timestamp, const char *reason)
+{
+    hitl__fb_event e = {
+        .annotator = annotator, .target = target, .confidence = NAN,
+        .shown_confidence = NAN, .label = -1, .shown_label = -1,
+        .kind = HITL_EVENT_RETRACT};
+    if (fb && target < fb->n_ev)
+        e.item = fb->ev[target].item;
+    else if (fb)
+        return hitl__fail(HITL_ENOTFOUND,
+                          "no event has id %" PRIu64 " (%zu recorded)",
+                          target, fb->n_ev);
+    return record(fb, &e, timestamp, reason, event_id, __func__);
+}
+
+int hitl_feedback_set_gold(uint64_t *event_id, hitl_feedback *fb,
+                           uint64_t item_id, int32_t label,
+                           uint64_t annotator, int64_t timestamp)
+{
+    hitl__fb_event e = {
+        .item = item_id, .annotator = annotator, .target = NO_EVENT,
+        .confidence = NAN, .shown_confidence = NAN, .label = label,
+        .shown_label = -1, .kind = HITL_EVENT_GOLD};
+    return record(fb, &e, timestamp, NULL, event_id, __func__);
+}
+
+/* ---- reading events ---------------------------------------------------------------- */
+
+#define CHECK_EVENT(fb, id)                                                    \
+    do {                                                                       \
+        if (!(fb))                                                             \
+            return hitl__fail(HITL_EINVAL, "feedback is NULL");                \
+        if ((id) >= (fb)->n_ev)                                                \
+            return hitl__fail(HITL_ENOTFOUND,                                  \
+                              "no event has id %" PRIu64 " (%zu recorded)",    \
+                              (uint64_t)(id), (fb)->n_ev);                     \
+    } while (0)
+
+int hitl_feedback_count(size_t *n, const hitl_feedback *fb)
+{
+    if (!n || !fb)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", n ? "feedback" : "n");
+    *n = fb->n_ev;
+    return HITL_OK;
+}
+
+int hitl_feedback_event(hitl_event_kind *kind, uint64_t *item_id,
+                        uint64_t *annotator, int32_t *label,
+                        double *confidence, int32_t *shown_label,
+                        double *shown_confidence, int64_t *timestamp,
+                        const hitl_feedback *fb, uint64_t event_id)
+{
+    CHECK_EVENT(fb, event_id);
+    const hitl__fb_event *e = &fb->ev[event_id];
+    if (kind)
+        *kind = (hitl_event_kind)e->kind;
+    if (item_id)
+        *item_id = e->item;
+    if (annotator)
+        *annotator = e->annotator;
+    if (label)
+        *label = e->label;
+    if (confidence)
+        *confidence = e->confidence;
+    if (shown_label)
+        *shown_label = e->shown_label;
+    if (shown_confidence)
+        *shown_confidence = e->shown_confidence;
+    if (timestamp)
+        *timestamp = e->time;
+    return HITL_OK;
+}
+
+int hitl_feedback_event_links(uint64_t *target, uint64_t *retracted_by,
+                              const hitl_feedback *fb, uint64_t event_id)
+{
+    CHECK_EVENT(fb, event_id);
+    if (target)
+        *target = fb->ev[event_id].target;
+    if (retracted_by)
+        *retracted_by = fb->ev[event_id].retracted_by;
+    return HITL_OK;
+}
+
+int hitl_feedback_event_reason(const char **reason, const hitl_feedback *fb,
+                               uint64_t event_id)
+{
+    if (!reason)
+        return hitl__fail(HITL_EINVAL, "reason is NULL");
+    CHECK_EVENT(fb, event_id);
+    *reason = fb->ev[event_id].reason;
+    return HITL_OK;
+}
+
+int hitl_feedback_overrides(size_t *shown, size_t *overridden,
+                            const hitl_feedback *fb, int32_t shown_label)
+{
+    if (!shown || !overridden || !fb)
+        return hitl__fail(HITL_EINVAL, "%s is NULL",
+                          !shown ? "shown" : !overridden ? "overridden"
+                                                         : "feedback");
+    if (shown_label < -1 || shown_label > HITL__MAX_LABEL)
+        return hitl__fail(HITL_EINVAL,
+                          "shown_label %" PRId32 " is not in [-1, %d]",
+                          shown_label, HITL__MAX_LABEL);
+    size_t n = 0, over = 0;
+    for (size_t i = 0; i < fb->n_ev; i++) {
+        const hitl__fb_event *e = &fb->ev[i];
+        if (e->kind == HITL_EVENT_SKIP || !is_answer(e->kind) ||
+            e->retracted_by != NO_EVENT || e->shown_label < 0 ||
+            (shown_label >= 0 && e->shown_label != shown_label))
+            continue;
+        n++;
+        over += e->label != e->shown_label;
+    }
+    *shown = n;
+    *overridden = over;
+    return HITL_OK;
+}
+
+/* ---- parameters and aggregation ---------------------------------------------------- */
+
+static int integral(double v, double lo, double hi)
+{
+    return v >= lo && v <= hi && v == floor(v);
+}
+
+int hitl_feedback_set_param(hitl_feedback *fb, hitl_param param, double value)
+{
+    if (!fb)
+        return hitl__fail(HITL_EINVAL, "feedback is NULL");
+    switch (param) {
+    case HITL_PARAM_AGGREGATION:
+        if (!integral(value, HITL_AGGREGATE_MAJORITY,
+                      HITL_AGGREGATE_DAWID_SKENE))
+            return hitl__fail(HITL_EINVAL,
+                              "HITL_PARAM_AGGREGATION %g is not a "
+                              "hitl_aggregation (1, 2 or 3)", value);
+        {
+            int old = fb->method;
+            fb->method = (int)value;
+            int rc = hitl__fb_reaggregate(fb, __func__);
+            if (rc != HITL_OK)
+                fb->method = old;
+            return rc;
+        }
+    case HITL_PARAM_N_CLASSES:
+        if (value != 0 && !integral(value, 2, HITL__MAX_LABEL + 1))
+            return hitl__fail(HITL_EINVAL,
+                              "HITL_PARAM_N_CLASSES %g is not 0 or an "
+                              "integer in [2, %d]", value,
+                              HITL__MAX_LABEL + 1);
+        if (value != 0 && value <= fb->max_label)
+            return hitl__fail(HITL_EINVAL,
+                              "HITL_PARAM_N_CLASSES %g <= label %" PRId32
+                              " already recorded", value, fb->max_label);
+        {
+            size_t old = fb->n_classes;
+            fb->n_classes = (size_t)value;
+            if (fb->method != HITL_AGGREGATE_DAWID_SKENE)
+                return HITL_OK;
+            int rc = hitl__fb_reaggregate(fb, __func__);
+            if (rc != HITL_OK)
+                fb->n_classes = old;
+            return rc;
+        }
+    case HITL_PARAM_MIN_ANNOTATORS:
+        if (!integral(value, 1, UINT32_MAX))
+            return hitl__fail(HITL_EINVAL,
+                              "HITL_PARAM_MIN_ANNOTATORS %g is not an "
+                              "integer >= 1", value);
+        fb->min_annotators = (size_t)value;
+        break;
+    case HITL_PARAM_MIN_AGREEMENT:
+    case HITL_PARAM_MIN_CONFIDENCE:
+        if (!(value >= 0 && value <= 1))
+            return hitl__fail(HITL_EINVAL, "%s %g is not in [0, 1]",
+                              param == HITL_PARAM_MIN_AGREEMENT
+                                  ? "HITL_PARAM_MIN_AGREEMENT"
+                                  : "HITL_PARAM_MIN_CONFIDENCE",
+                              value);
+        *(param == HITL_PARAM_MIN_AGREEMENT ? &fb->min_agreement
+                                            : &fb->min_confidence) = value;
+        break;
+    case HITL_PARAM_CONFIDENCE_WEIGHTS:
+        if (value != 0 && value != 1)
+            return hitl__fail(HITL_EINVAL,
+                              "HITL_PARAM_CONFIDENCE_WEIGHTS %g is not 0 or 1",
+                              value);
+        fb->confidence_weights = (int)value;
+        break;
+    case HITL_PARAM_EM_MAX_ITER:
+        if (!integral(value, 1, 1e9))
+            return hitl__fail(HITL_EINVAL,
+                              "HITL_PARAM_EM_MAX_ITER %g is not an integer "
+                              "in [1, 1e9]", value);
+        fb->em_max_iter = (size_t)value;
+        return HITL_OK;
+    case HITL_PARAM_EM_TOL:
+        if (!(value > 0) || !isfinite(value))
+            return hitl__fail(HITL_EINVAL,
+                              "HITL_PARAM_EM_TOL %g is not finite and > 0",
+                              value);
+        fb->em_tol = value;
+        return HITL_OK;
+    default:
+        return hitl__fail(HITL_EINVAL,
+                          "parameter %d is not a feedback parameter (40x)",
+                          (int)param);
+    }
+    hitl__fb_refresh(fb);   /* new thresholds or weights: re-decide items */
+    return HITL_OK;
+}
+
+int hitl_feedback_get_param(double *value, const hitl_feedback *fb,
+                            hitl_param param)
+{
+    if (!value || !fb)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", value ? "feedback"
+                                                           : "value");
+    switch (param) {
+    case HITL_PARAM_AGGREGATION:        *value = fb->method; break;
+    case HITL_PARAM_MIN_ANNOTATORS:     *value = (double)fb->min_annotators; break;
+    case HITL_PARAM_MIN_AGREEMENT:      *value = fb->min_agreement; break;
+    case HITL_PARAM_MIN_CONFIDENCE:     *value = fb->min_confidence; break;
+    case HITL_PARAM_N_CLASSES:          *value = (double)fb->n_classes; break;
+    case HITL_PARAM_EM_MAX_ITER:        *value = (double)fb->em_max_iter; break;
+    case HITL_PARAM_EM_TOL:             *value = fb->em_tol; break;
+    case HITL_PARAM_CONFIDENCE_WEIGHTS: *value = fb->confidence_weights; break;
+    default:
+        return hitl__fail(HITL_EINVAL,
+                          "parameter %d is not a feedback parameter (40x)",
+                          (int)param);
+    }
+    return HITL_OK;
+}
+
+int hitl_feedback_aggregate(hitl_feedback *fb)
+{
+    if (!fb)
+        return hitl__fail(HITL_EINVAL, "feedback is NULL");
+    return hitl__fb_reaggregate(fb, __func__);
+}
+
+/* ---- items and annotators ------------------------------------------------------------ */
+
+int hitl_feedback_item(hitl_consensus *status, int32_t *label,
+                       double *confidence, double *agreement,
+                       size_t *n_labels, const hitl_feedback *fb,
+                       uint64_t item_id)
+{
+    if (!fb)
+        return hitl__fail(HITL_EINVAL, "feedback is NULL");
+    size_t index;
+    int rc = hitl_pool_find(&index, fb->pool, item_id);
+    if (rc != HITL_OK)
+        return hitl__fail(rc, "no item of the pool has id %" PRIu64, item_id);
+    size_t slot = map_get(&fb->item_map, index);
+    const hitl__fb_item none = {.label = -1, .confidence = NAN,
+                                .agreement = NAN};
+    const hitl__fb_item *it = slot == HITL__NO_SLOT ? &none : &fb->items[slot];
+    if (status)
+        *status = (hitl_consensus)it->status;
+    if (label)
+        *label = it->label;
+    if (confidence)
+        *confidence = it->confidence;
+    if (agreement)
+        *agreement = it->agreement;
+    if (n_labels)
+        *n_labels = it->n_labels;
+    return HITL_OK;
+}
+
+/* The count/capacity contract of the listing calls. */
+static int check_list(const void *count, const void *fb, size_t capacity,
+                      int arrays_ok, const char *fn)
+{
+    if (!count || !fb)
+        return hitl__fail_in(HITL_EINVAL, fn, "%s is NULL",
+                             count ? "feedback" : "count");
+    if (capacity > 0 && !arrays_ok)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "an output array is NULL with capacity %zu",
+                             capacity);
+    return HITL_OK;
+}
+
+int hitl_feedback_pending(size_t *count, uint64_t *item_ids, size_t capacity,
+                          const hitl_feedback *fb)
+{
+    int rc = check_list(count, fb, capacity, item_ids != NULL, __func__);
+    if (rc != HITL_OK)
+        return rc;
+    size_t n = 0;
+    for (size_t i = 0; i < fb->n_items; i++)
+        if (fb->items[i].status == HITL_CONSENSUS_PENDING) {
+            if (n < capacity)
+                item_ids[n] = fb->items[i].id;
+            n++;
+        }
+    *count = n;
+    return HITL_OK;
+}
+
+int hitl_feedback_answers(size_t *count, uint64_t *item_ids,
+                          uint64_t *annotators, int32_t *labels,
+                          size_t capacity, const hitl_feedback *fb)
+{
+    int rc = check_list(count, fb, capacity,
+                        item_ids && annotators && labels, __func__);
+    if (rc != HITL_OK)
+        return rc;
+    size_t n = 0;
+    for (size_t i = 0; i < fb->n_items; i++) {
+        const hitl__fb_item *it = &fb->items[i];
+        for (size_t v = 0; v < it->n_votes; v++) {
+            if (it->votes[v].label < 0)
+                continue;
+            if (n < capacity) {
+                item_ids[n] = it->id;
+                annotators[n] = fb->annots[it->votes[v].annot].id;
+                labels[n] = it->votes[v].label;
+            }
+            n++;
+        }
+    }
+    *count = n;
+    return HITL_OK;
+}
+
+int hitl_feedback_annotators(size_t *count, uint64_t *ids, size_t capacity,
+                             const hitl_feedback *fb)
+{
+    int rc = check_list(count, fb, capacity, ids != NULL, __func__);
+    if (rc != HITL_OK)
+        return rc;
+    for (size_t a = 0; a < fb->n_annots && a < capacity; a++)
+        ids[a] = fb->annots[a].id;
+    *count = fb->n_annots;
+    return HITL_OK;
+}
+
+static int find_annot(size_t *slot, const hitl_feedback *fb,
+                      uint64_t annotator, const char *fn)
+{
+    *slot = map_get(&fb->annot_map, annotator);
+    if (*slot == HITL__NO_SLOT)
+        return hitl__fail_in(HITL_ENOTFOUND, fn,
+                             "annotator %" PRIu64 " has not answered",
+                             annotator);
+    return HITL_OK;
+}
+
+static double share(size_t ok, size_t n)
+{
+    return n ? (double)ok / (double)n : NAN;
+}
+
+int hitl_feedback_annotator_info(double *value, const hitl_feedback *fb,
+                                 uint64_t annotator, hitl_annotator_info info)
+{
+    if (!value || !fb)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", value ? "feedback"
+                                                           : "value");
+    if (info < HITL_ANNOTATOR_LABELS || info > HITL_ANNOTATOR_DS_ACCURACY)
+        return hitl__fail(HITL_EINVAL, "unknown annotator info %d", (int)info);
+    size_t a;
+    int rc = find_annot(&a, fb, annotator, __func__);
+    if (rc != HITL_OK)
+        return rc;
+    const hitl__fb_annot *an = &fb->annots[a];
+    switch (info) {
+    case HITL_ANNOTATOR_LABELS:        *value = (double)an->n_labels; break;
+    case HITL_ANNOTATOR_SKIPS:         *value = (double)an->n_skips; break;
+    case HITL_ANNOTATOR_GOLD_ANSWERS:  *value = (double)an->gold_n; break;
+    case HITL_ANNOTATOR_GOLD_ACCURACY: *value = share(an->gold_ok, an->gold_n); break;
+    case HITL_ANNOTATOR_CONSENSUS_ANSWERS: *value = (double)an->cons_n; break;
+    case HITL_ANNOTATOR_CONSENSUS_ACCURACY:
+        *value = share(an->cons_ok, an->cons_n);
+        break;
+    case HITL_ANNOTATOR_WEIGHT:
+        *value = ((double)an->gold_ok + 1.0) / ((double)an->gold_n + 2.0);
+        break;
+    default:
+        *value = a < fb->ds.A ? fb->ds.accuracy[a] : NAN;
+    }
+    return HITL_OK;
+}
+
+int hitl_feedback_confusion(double *matrix, const hitl_feedback *fb,
+                            uint64_t annotator, size_t n_classes)
+{
+    if (!matrix || !fb)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", matrix ? "feedback"
+                                                            : "matrix");
+    size_t a;
+    int rc = find_annot(&a, fb, annotator, __func__);
+    if (rc != HITL_OK)
+        return rc;
+    size_t K = fb->ds.K;
+    if (K == 0 || a >= fb->ds.A)
+        return hitl__fail(HITL_ESTATE,
+                          "no Dawid-Skene fit covers annotator %" PRIu64
+                          "; call hitl_feedback_aggregate", annotator);
+    if (n_classes != K)
+        return hitl__fail(HITL_EINVAL,
+                          "n_classes %zu differs from the fit's %zu classes",
+                          n_classes, K);
+    const double *lt = fb->ds.logtheta + a * K * K;
+    for (size_t c = 0; c < K * K; c++)
+        matrix[c] = exp(lt[c]);
+    return HITL_OK;
+}
+
+static double items_in(const hitl_feedback *fb, int status)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fb->n_items; i++)
+        n += fb->items[i].status == status;
+    return (double)n;
+}
+
+int hitl_feedback_get_info(double *value, const hitl_feedback *fb,
+                           hitl_feedback_info info)
+{
+    if (!value || !fb)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", value ? "feedback"
+                                                           : "value");
+    const hitl__journal *j = &fb->journal;
+    switch (info) {
+    case HITL_FEEDBACK_EVENTS:        *value = (double)fb->n_ev; break;
+    case HITL_FEEDBACK_ITEMS:         *value = (double)fb->n_items; break;
+    case HITL_FEEDBACK_ANNOTATORS:    *value = (double)fb->n_annots; break;
+    case HITL_FEEDBACK_RESOLVED:
+        *value = items_in(fb, HITL_CONSENSUS_RESOLVED);
+        break;
+    case HITL_FEEDBACK_PENDING:
+        *value = items_in(fb, HITL_CONSENSUS_PENDING);
+        break;
+    case HITL_FEEDBACK_GOLD:          *value = items_in(fb, HITL_CONSENSUS_GOLD); break;
+    case HITL_FEEDBACK_EM_CLASSES:    *value = (double)fb->ds.K; break;
+    case HITL_FEEDBACK_EM_ITERATIONS: *value = (double)fb->ds.iterations; break;
+    case HITL_FEEDBACK_EM_OBJECTIVE:  *value = fb->ds.K ? fb->ds.objective : NAN; break;
+    case HITL_FEEDBACK_EM_CONVERGED:  *value = fb->ds.converged; break;
+    case HITL_FEEDBACK_JOURNAL_OPEN:  *value = j->fd >= 0; break;
+    case HITL_FEEDBACK_JOURNAL_REPLAYED: *value = (double)j->replayed; break;
+    case HITL_FEEDBACK_JOURNAL_DROPPED:  *value = (double)j->dropped; break;
+    case HITL_FEEDBACK_JOURNAL_UNSYNCED: *value = (double)j->unsynced; break;
+    default:
+        return hitl__fail(HITL_EINVAL, "unknown feedback info %d", (int)info);
+    }
+    return HITL_OK;
+}

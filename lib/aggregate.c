@@ -1,0 +1,491 @@
+/* Aggregation: from the annotators' current answers on an item to one label,
+ * its posterior confidence, its consensus status and what the pool gets.
+ * Majority and weighted votes look at one item; Dawid-Skene needs a fit over
+ * every item (hitl__fb_ds_fit), whose estimates the per-item step then uses.
+ * The rules are stated in include/hitl.h ("Feedback"). */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define NO_EVENT UINT64_MAX
+/* Thresholds compare with this slack, so that an agreement of 2/3 passes a
+ * level the caller wrote as 0.6666666666666666. */
+#define SLACK 1e-12
+/* Dirichlet pseudo-counts of the Dawid-Skene MAP estimates: 1 per class for
+ * the prior, 0.01 per cell for the confusion matrices (enough to keep every
+ * log finite, too little to pull an estimate from a handful of answers). */
+#define PRIOR_PSEUDO 1.0
+#define THETA_PSEUDO 0.01
+
+size_t hitl__fb_classes(const hitl_feedback *fb)
+{
+    if (fb->n_classes)
+        return fb->n_classes;
+    return fb->max_label >= 1 ? (size_t)fb->max_label + 1 : 2;
+}
+
+/* Weighted vote: the annotator's Laplace-smoothed accuracy on gold. */
+static double gold_weight(const hitl__fb_annot *an)
+{
+    return ((double)an->gold_ok + 1.0) / ((double)an->gold_n + 2.0);
+}
+
+/* The earliest current answer on the item giving `label`, or NO_EVENT. */
+static uint64_t earliest(const hitl__fb_item *it, int32_t label)
+{
+    uint64_t first = NO_EVENT;
+    for (size_t v = 0; v < it->n_votes; v++)
+        if (it->votes[v].label == label && it->votes[v].eff < first)
+            first = it->votes[v].eff;
+    return first;
+}
+
+/* Majority (weighted = 0) or weighted vote over the item's labels. */
+static void vote(hitl_feedback *fb, const hitl__fb_item *it, int weighted,
+                 int32_t *label, double *confidence)
+{
+    hitl__fb_tally *t = fb->tally;
+    size_t n = 0;
+    double total = 0;
+    for (size_t v = 0; v < it->n_votes; v++) {
+        const hitl__fb_vote *vo = &it->votes[v];
+        if (vo->label < 0)
+            continue;
+        double w = weighted ? gold_weight(&fb->annots[vo->annot]) : 1.0;
+        size_t j = 0;
+        while (j < n && t[j].label != vo->label)
+            j++;
+        if (j == n)
+            t[n++] = (hitl__fb_tally){vo->label, 0, 0, vo->eff};
+        t[j].votes++;
+        t[j].score += w;
+        if (vo->eff < t[j].first)
+            t[j].first = vo->eff;
+        total += w;
+    }
+    size_t best = 0;
+    for (size_t j = 1; j < n; j++)
+        if (t[j].score > t[best].score ||
+            (t[j].score == t[best].score && t[j].first < t[best].first))
+            best = j;
+    *label = t[best].label;
+    *confidence = t[best].score / total;
+}
+
+static double log_sum_exp(const double *s, size_t K)
+{
+    double m = s[0];
+    for (size_t k = 1; k < K; k++)
+        if (s[k] > m)
+            m = s[k];
+    double sum = 0;
+    for (size_t k = 0; k < K; k++)
+        sum += exp(s[k] - m);
+    return m + log(sum);
+}
+
+/* s[k] = log P(z = k, the item's labels) under the estimates; returns the
+ * log of their sum, log P(labels).  Annotators beyond the fit count as the
+ * average fitted annotator. */
+static double ds_scores(const hitl__fb_ds *ds, const hitl__fb_item *it,
+                        double *s)
+{
+    size_t K = ds->K;
+    memcpy(s, ds->logprior, K * sizeof *s);
+    for (size_t v = 0; v < it->n_votes; v++) {
+        const hitl__fb_vote *vo = &it->votes[v];
+        if (vo->label < 0)
+            continue;
+        const double *lt = vo->annot < ds->A ? ds->logtheta + vo->annot * K * K
+                                             : ds->logmean;
+        for (size_t k = 0; k < K; k++)
+            s[k] += lt[k * K + (size_t)vo->label];
+    }
+    return log_sum_exp(s, K);
+}
+
+/* argmax of s with the tie rule; tied scores are rare, so the earliest
+ * answers are only looked up for them. */
+static int32_t ds_pick(const hitl__fb_item *it, const double *s, size_t K)
+{
+    size_t best = 0;
+    for (size_t k = 1; k < K; k++)
+        if (s[k] > s[best] ||
+            (s[k] == s[best] &&
+             earliest(it, (int32_t)k) < earliest(it, (int32_t)best)))
+            best = k;
+    return (int32_t)best;
+}
+
+/* Aggregate one item with the current estimates and decide its status. */
+static void aggregate(hitl_feedback *fb, hitl__fb_item *it)
+{
+    size_t n = 0;
+    int ds_fits = fb->method == HITL_AGGREGATE_DAWID_SKENE && fb->ds.K > 0;
+    for (size_t v = 0; v < it->n_votes; v++)
+        if (it->votes[v].label >= 0) {
+            n++;
+            if ((size_t)it->votes[v].label >= fb->ds.K)
+                ds_fits = 0;
+        }
+    int32_t label = -1;
+    double conf = NAN;
+    if (n > 0 && ds_fits) {
+        double lse = ds_scores(&fb->ds, it, fb->post);
+        label = ds_pick(it, fb->post, fb->ds.K);
+        conf = exp(fb->post[label] - lse);
+    } else if (n > 0) {
+        vote(fb, it, fb->method == HITL_AGGREGATE_WEIGHTED, &label, &conf);
+    }
+    if (it->gold >= 0) {
+        label = it->gold;
+        conf = 1;
+    }
+    size_t agree = 0;
+    for (size_t v = 0; v < it->n_votes; v++)
+        agree += it->votes[v].label == label && label >= 0;
+    it->n_labels = (uint32_t)n;
+    it->label = label;
+    it->confidence = conf;
+    it->agreement = n ? (double)agree / (double)n : NAN;
+    if (it->gold >= 0)
+        it->status = HITL_CONSENSUS_GOLD;
+    else if (n == 0)
+        it->status = HITL_CONSENSUS_NONE;
+    else if (n >= fb->min_annotators &&
+             it->agreement + SLACK >= fb->min_agreement &&
+             it->confidence + SLACK >= fb->min_confidence)
+        it->status = HITL_CONSENSUS_RESOLVED;
+    else
+        it->status = HITL_CONSENSUS_PENDING;
+}
+
+/* ---- annotator counters ------------------------------------------------------ */
+
+/* Take an item's answers out of (add = 0) or put them into (add = 1) one
+ * pair of annotator counters: on a gold item, against the gold label; on a
+ * non-gold item with >= 2 labels, against the aggregated label. */
+static void count(hitl_feedback *fb, const hitl__fb_item *it, int gold,
+                  int add)
+{
+    if (gold ? it->gold < 0 : it->gold >= 0 || it->n_labels < 2)
+        return;
+    int32_t ref = gold ? it->gold : it->label;
+    for (size_t v = 0; v < it->n_votes; v++) {
+        const hitl__fb_vote *vo = &it->votes[v];
+        if (vo->label < 0)
+            continue;
+        hitl__fb_annot *an = &fb->annots[vo->annot];
+        size_t *n = gold ? &an->gold_n : &an->cons_n,
+               *ok = gold ? &an->gold_ok : &an->cons_ok;
+        size_t right = vo->label == ref;
+        if (add) {
+            *n += 1;
+            *ok += right;
+        } else {
+            *n -= 1;
+            *ok -= right;
+        }
+    }
+}
+
+/* ---- the pool ------------------------------------------------------------------ */
+
+static int any_skip(const hitl__fb_item *it)
+{
+    for (size_t v = 0; v < it->n_votes; v++)
+        if (it->votes[v].label == -1)
+            return 1;
+    return 0;
+}
+
+/* Write the item's status to the pool.  These calls cannot fail: the index
+ * is in range, the label >= 0 and the weight in (0, 1] (the winning share or
+ * posterior is at least 1/K, K <= 65536). */
+static void sync_pool(hitl_feedback *fb, const hitl__fb_item *it)
+{
+    float weight = 1.0f;
+    switch (it->status) {
+    case HITL_CONSENSUS_RESOLVED:
+        if (fb->confidence_weights)
+            weight = (float)it->confidence;
+        /* fall through */
+    case HITL_CONSENSUS_GOLD:
+        hitl_pool_set_label(fb->pool, it->index, it->label);
+        break;
+    case HITL_CONSENSUS_PENDING:
+        hitl_pool_set_state(fb->pool, it->index, HITL_ITEM_UNLABELED);
+        break;
+    default:
+        hitl_pool_set_state(fb->pool, it->index,
+                            any_skip(it) ? HITL_ITEM_SKIPPED
+                                         : HITL_ITEM_UNLABELED);
+    }
+    hitl_pool_set_weight(fb->pool, it->index, weight);
+}
+
+void hitl__fb_item_begin(hitl_feedback *fb, const hitl__fb_item *it)
+{
+    if (fb->replaying)
+        return;
+    count(fb, it, 1, 0);
+    count(fb, it, 0, 0);
+}
+
+void hitl__fb_item_end(hitl_feedback *fb, hitl__fb_item *it)
+{
+    if (fb->replaying)
+        return;
+    count(fb, it, 1, 1);
+    aggregate(fb, it);
+    count(fb, it, 0, 1);
+    sync_pool(fb, it);
+}
+
+void hitl__fb_refresh(hitl_feedback *fb)
+{
+    for (size_t a = 0; a < fb->n_annots; a++) {
+        hitl__fb_annot *an = &fb->annots[a];
+        an->gold_n = an->gold_ok = an->cons_n = an->cons_ok = 0;
+    }
+    /* every weight must be final before any item is voted on */
+    for (size_t i = 0; i < fb->n_items; i++)
+        count(fb, &fb->items[i], 1, 1);
+    for (size_t i = 0; i < fb->n_items; i++) {
+        hitl__fb_item *it = &fb->items[i];
+        aggregate(fb, it);
+        count(fb, it, 0, 1);
+        sync_pool(fb, it);
+    }
+}
+
+int hitl__fb_reserve_post(hitl_feedback *fb, size_t K)
+{
+    if (K <= fb->cap_post)
+        return 0;
+    double *p = hitl__realloc(fb->post, K * sizeof *p);
+    if (!p)
+        return -1;
+    fb->post = p;
+    fb->cap_post = K;
+    return 0;
+}
+
+/* ---- Dawid-Skene by EM ------------------------------------------------------------ */
+
+void hitl__fb_ds_free(hitl__fb_ds *ds)
+{
+    hitl__free(ds->logtheta);
+    hitl__free(ds->logprior);
+    hitl__free(ds->logmean);
+    hitl__free(ds->accuracy);
+    memset(ds, 0, sizeof *ds);
+}
+
+void hitl__fb_ds_install(hitl_feedback *fb, hitl__fb_ds *ds)
+{
+    hitl__fb_ds_free(&fb->ds);
+    fb->ds = *ds;
+    memset(ds, 0, sizeof *ds);
+}
+
+static size_t labels_of(const hitl__fb_item *it)
+{
+    size_t n = 0;
+    for (size_t v = 0; v < it->n_votes; v++)
+        n += it->votes[v].label >= 0;
+    return n;
+}
+
+/* M-step: MAP estimates of the prior and the confusion matrices from the
+ * posteriors T (one row of K per fitted item); returns the log of the
+ * Dirichlet prior density at them (up to a constant). */
+static double m_step(hitl__fb_ds *ds, const hitl_feedback *fb,
+                     const size_t *items, size_t n_items, const double *T)
+{
+    size_t K = ds->K, A = ds->A;
+    double *cnt = ds->logtheta;          /* expected counts, then logs */
+    memset(cnt, 0, A * K * K * sizeof *cnt);
+    for (size_t k = 0; k < K; k++)
+        ds->logprior[k] = 0;
+    for (size_t i = 0; i < n_items; i++) {
+        const hitl__fb_item *it = &fb->items[items[i]];
+        const double *t = T + i * K;
+        for (size_t k = 0; k < K; k++)
+            ds->logprior[k] += t[k];
+        for (size_t v = 0; v < it->n_votes; v++) {
+            const hitl__fb_vote *vo = &it->votes[v];
+            if (vo->label < 0)
+                continue;
+            double *c = cnt + vo->annot * K * K + (size_t)vo->label;
+            for (size_t k = 0; k < K; k++)
+                c[k * K] += t[k];
+        }
+    }
+    double logp = 0;
+    for (size_t k = 0; k < K; k++) {
+        ds->logprior[k] = log((PRIOR_PSEUDO + ds->logprior[k]) /
+                              (PRIOR_PSEUDO * (double)K + (double)n_items));
+        logp += PRIOR_PSEUDO * ds->logprior[k];
+    }
+    for (size_t r = 0; r < A * K; r++) {
+        double *row = cnt + r * K, sum = 0;
+        for (size_t l = 0; l < K; l++)
+            sum += row[l];
+        for (size_t l = 0; l < K; l++) {
+            row[l] = log((THETA_PSEUDO + row[l]) /
+                         (THETA_PSEUDO * (double)K + sum));
+            logp += THETA_PSEUDO * row[l];
+        }
+    }
+    return logp;
+}
+
+/* E-step: posteriors into T (gold items stay fixed); returns the
+ * log-likelihood of the answers (for gold items, jointly with the class). */
+static double e_step(const hitl__fb_ds *ds, const hitl_feedback *fb,
+                     const size_t *items, size_t n_items, double *T,
+                     double *s)
+{
+    size_t K = ds->K;
+    double ll = 0;
+    for (size_t i = 0; i < n_items; i++) {
+        const hitl__fb_item *it = &fb->items[items[i]];
+        double lse = ds_scores(ds, it, s), *t = T + i * K;
+        if (it->gold >= 0) {
+            ll += s[it->gold];
+            continue;
+        }
+        ll += lse;
+        for (size_t k = 0; k < K; k++)
+            t[k] = exp(s[k] - lse);
+    }
+    return ll;
+}
+
+/* Start: each item's vote shares; a gold item is its gold class. */
+static void init_posteriors(const hitl_feedback *fb, const size_t *items,
+                            size_t n_items, size_t K, double *T)
+{
+    memset(T, 0, n_items * K * sizeof *T);
+    for (size_t i = 0; i < n_items; i++) {
+        const hitl__fb_item *it = &fb->items[items[i]];
+        double *t = T + i * K;
+        if (it->gold >= 0) {
+            t[it->gold] = 1;
+            continue;
+        }
+        double w = 1.0 / (double)labels_of(it);
+        for (size_t v = 0; v < it->n_votes; v++)
+            if (it->votes[v].label >= 0)
+                t[it->votes[v].label] += w;
+    }
+}
+
+/* After the fit: the average annotator (for newcomers) and each annotator's
+ * expected accuracy, the mean posterior of the labels they gave. */
+static void summarise(hitl__fb_ds *ds, const hitl_feedback *fb,
+                      const size_t *items, size_t n_items, const double *T)
+{
+    size_t K = ds->K, A = ds->A;
+    for (size_t c = 0; c < K * K; c++) {
+        double sum = 0;
+        for (size_t a = 0; a < A; a++)
+            sum += exp(ds->logtheta[a * K * K + c]);
+        ds->logmean[c] = A ? log(sum / (double)A) : -log((double)K);
+    }
+    memset(ds->accuracy, 0, A * sizeof *ds->accuracy);
+    for (size_t i = 0; i < n_items; i++) {
+        const hitl__fb_item *it = &fb->items[items[i]];
+        for (size_t v = 0; v < it->n_votes; v++)
+            if (it->votes[v].label >= 0)
+                ds->accuracy[it->votes[v].annot] +=
+                    T[i * K + (size_t)it->votes[v].label];
+    }
+    for (size_t a = 0; a < A; a++) {
+        size_t labels = fb->annots[a].n_labels;
+        ds->accuracy[a] = labels ? ds->accuracy[a] / (double)labels : NAN;
+    }
+}
+
+/* Sizes of the fit's arrays, with overflow checks. */
+static int ds_alloc(hitl__fb_ds *ds, size_t K, size_t A)
+{
+    size_t kk, akk;
+    if (hitl__mul_size(&kk, K, K) || hitl__mul_size(&akk, A, kk) ||
+        akk > SIZE_MAX / sizeof(double))
+        return -1;
+    ds->K = K;
+    ds->A = A;
+    ds->logtheta = hitl__malloc((akk ? akk : 1) * sizeof(double));
+    ds->logprior = hitl__malloc(K * sizeof(double));
+    ds->logmean = hitl__malloc(kk * sizeof(double));
+    ds->accuracy = hitl__malloc((A ? A : 1) * sizeof(double));
+    return ds->logtheta && ds->logprior && ds->logmean && ds->accuracy ? 0
+                                                                        : -1;
+}
+
+int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb)
+{
+    size_t K = hitl__fb_classes(fb), n_items = 0;
+    for (size_t i = 0; i < fb->n_items; i++)
+        n_items += labels_of(&fb->items[i]) > 0;
+    hitl__fb_ds ds = {0};
+    size_t *items = hitl__malloc((n_items ? n_items : 1) * sizeof *items);
+    size_t tk;
+    double *T = hitl__mul_size(&tk, n_items ? n_items : 1, K) ||
+                        tk > SIZE_MAX / sizeof(double)
+                    ? NULL
+                    : hitl__malloc(tk * sizeof *T);
+    double *s = hitl__malloc(K * sizeof *s);
+    if (!items || !T || !s || ds_alloc(&ds, K, fb->n_annots) != 0) {
+        hitl__free(items);
+        hitl__free(T);
+        hitl__free(s);
+        hitl__fb_ds_free(&ds);
+        return HITL_ENOMEM;
+    }
+    n_items = 0;
+    for (size_t i = 0; i < fb->n_items; i++)
+        if (labels_of(&fb->items[i]) > 0)
+            items[n_items++] = i;
+
+    init_posteriors(fb, items, n_items, K, T);
+    double prev = 0;
+    for (size_t iter = 1; iter <= fb->em_max_iter; iter++) {
+        double logp = m_step(&ds, fb, items, n_items, T);
+        ds.objective = e_step(&ds, fb, items, n_items, T, s) + logp;
+        ds.iterations = iter;
+        if (iter > 1 && fabs(ds.objective - prev) <=
+                            fb->em_tol * fmax(1.0, fabs(ds.objective))) {
+            ds.converged = 1;
+            break;
+        }
+        prev = ds.objective;
+    }
+    summarise(&ds, fb, items, n_items, T);
+    hitl__free(items);
+    hitl__free(T);
+    hitl__free(s);
+    *out = ds;
+    return HITL_OK;
+}
+
+int hitl__fb_reaggregate(hitl_feedback *fb, const char *fn)
+{
+    if (fb->method == HITL_AGGREGATE_DAWID_SKENE) {
+        hitl__fb_ds ds;
+        if (hitl__fb_ds_fit(&ds, fb) != HITL_OK)
+            return hitl__fail_in(HITL_ENOMEM, fn,
+                                 "out of memory fitting Dawid-Skene");
+        if (hitl__fb_reserve_post(fb, ds.K) != 0) {
+            hitl__fb_ds_free(&ds);
+            return hitl__fail_in(HITL_ENOMEM, fn,
+                                 "out of memory fitting Dawid-Skene");
+        }
+        hitl__fb_ds_install(fb, &ds);
+    }
+    hitl__fb_refresh(fb);
+    return HITL_OK;
+}

@@ -1,0 +1,371 @@
+/* Aggregation: reliability-weighted vote from gold, Dawid-Skene on simulated
+ * annotators of known quality (recovers their confusion matrices, beats
+ * majority vote), tie rules, consensus by posterior, the pool's weights. */
+#include "testutil.h"
+#include "internal.h"   /* pool->weight: the pool has no public weight getter */
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static hitl_pool *make_pool(size_t n)
+{
+    hitl_pool *pool;
+    ck_assert_int_eq(hitl_pool_create(&pool, 1), HITL_OK);
+    float *rows = calloc(n, sizeof *rows);
+    ck_assert_int_eq(hitl_pool_add(pool, rows, n, 1, NULL), HITL_OK);
+    free(rows);
+    return pool;
+}
+
+static void expect_status(const hitl_feedback *fb, uint64_t item,
+                          hitl_consensus status, int32_t label)
+{
+    hitl_consensus st;
+    int32_t lab;
+    ck_assert_int_eq(hitl_feedback_item(&st, &lab, NULL, NULL, NULL, fb, item),
+                     HITL_OK);
+    ck_assert_int_eq(st, status);
+    ck_assert_int_eq(lab, label);
+}
+
+static double info(const hitl_feedback *fb, uint64_t a, hitl_annotator_info i)
+{
+    double v;
+    ck_assert_int_eq(hitl_feedback_annotator_info(&v, fb, a, i), HITL_OK);
+    return v;
+}
+
+/* Weighted vote: one annotator right on every gold item outvotes two that
+ * are always wrong on gold; majority vote sides with the two. */
+START_TEST(weighted_uses_gold)
+{
+    hitl_pool *pool = make_pool(30);
+    hitl_feedback *fb;
+    ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    for (uint64_t i = 0; i < 10; i++) {
+        ck_assert_int_eq(hitl_feedback_set_gold(NULL, fb, i, 1, 0, 0), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_label(fb, i, 1, 1), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_label(fb, i, 2, 0), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_label(fb, i, 3, 2), HITL_OK);
+    }
+    ck_assert_int_eq(hitl_feedback_label(fb, 20, 1, 2), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_label(fb, 20, 2, 0), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_label(fb, 20, 3, 0), HITL_OK);
+    expect_status(fb, 20, HITL_CONSENSUS_RESOLVED, 0);
+    ck_assert_double_eq(info(fb, 1, HITL_ANNOTATOR_GOLD_ACCURACY), 1);
+    ck_assert_double_eq(info(fb, 2, HITL_ANNOTATOR_GOLD_ACCURACY), 0);
+    ck_assert_double_eq_tol(info(fb, 1, HITL_ANNOTATOR_WEIGHT), 11.0 / 12, 1e-15);
+    ck_assert_double_eq_tol(info(fb, 3, HITL_ANNOTATOR_WEIGHT), 1.0 / 12, 1e-15);
+
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_WEIGHTED), HITL_OK);
+    double conf;
+    int32_t lab;
+    ck_assert_int_eq(hitl_feedback_item(NULL, &lab, &conf, NULL, NULL, fb, 20), HITL_OK);
+    ck_assert_int_eq(lab, 2);
+    ck_assert_double_eq_tol(conf, (11.0 / 12) / (13.0 / 12), 1e-12);
+    size_t index;
+    ck_assert_int_eq(hitl_pool_find(&index, pool, 20), HITL_OK);
+    ck_assert_float_eq_tol(pool->weight[index], (float)(11.0 / 13), 1e-6f);
+    /* gold items keep their gold label, weight 1 */
+    expect_status(fb, 3, HITL_CONSENSUS_GOLD, 1);
+    ck_assert_float_eq(pool->weight[3], 1.0f);
+
+    /* a new item answered by the two bad annotators and the good one */
+    ck_assert_int_eq(hitl_feedback_label(fb, 21, 2, 0), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_label(fb, 21, 3, 0), HITL_OK);
+    expect_status(fb, 21, HITL_CONSENSUS_RESOLVED, 0);
+    ck_assert_int_eq(hitl_feedback_label(fb, 21, 1, 1), HITL_OK);
+    expect_status(fb, 21, HITL_CONSENSUS_RESOLVED, 1);
+
+    /* equal weights tie: the earlier current answer wins */
+    ck_assert_int_eq(hitl_feedback_label(fb, 25, 7, 4), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_label(fb, 25, 8, 3), HITL_OK);
+    expect_status(fb, 25, HITL_CONSENSUS_RESOLVED, 4);
+    ck_assert_int_eq(hitl_feedback_label(fb, 26, 8, 3), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_label(fb, 26, 7, 4), HITL_OK);
+    expect_status(fb, 26, HITL_CONSENSUS_RESOLVED, 3);
+    ck_assert_double_eq(info(fb, 7, HITL_ANNOTATOR_WEIGHT), 0.5);
+
+    /* weights follow gold as it arrives; aggregate() re-reads every item */
+    for (uint64_t i = 10; i < 13; i++) {
+        ck_assert_int_eq(hitl_feedback_set_gold(NULL, fb, i, 4, 0, 0), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_label(fb, i, 7, 4), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_label(fb, i, 8, 0), HITL_OK);
+    }
+    ck_assert_double_eq(info(fb, 7, HITL_ANNOTATOR_WEIGHT), 0.8);
+    ck_assert_double_eq(info(fb, 8, HITL_ANNOTATOR_WEIGHT), 0.2);
+    expect_status(fb, 26, HITL_CONSENSUS_RESOLVED, 3);   /* not re-read yet */
+    ck_assert_int_eq(hitl_feedback_aggregate(fb), HITL_OK);
+    expect_status(fb, 26, HITL_CONSENSUS_RESOLVED, 4);
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+/* ---- simulated annotators ------------------------------------------------------- */
+
+static uint64_t rng_state;
+static uint64_t next_u64(void)
+{
+    uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+static double uniform(void)
+{
+    return (double)(next_u64() >> 11) / 9007199254740992.0;
+}
+static int draw(const double *p, int K)
+{
+    double u = uniform(), c = 0;
+    for (int k = 0; k < K - 1; k++)
+        if (u < (c += p[k]))
+            return k;
+    return K - 1;
+}
+
+#define K 3
+#define N_ITEMS 4000
+#define N_ANNOT 5
+#define PER_ITEM 3
+
+/* theta[a][true][answer]: a good one, a fair one, a biased one, a spammer
+ * who mostly says 0 whatever the truth, and a noisy one. */
+static const double theta[N_ANNOT][K][K] = {
+    {{0.90, 0.05, 0.05}, {0.05, 0.90, 0.05}, {0.05, 0.05, 0.90}},
+    {{0.80, 0.10, 0.10}, {0.10, 0.80, 0.10}, {0.10, 0.10, 0.80}},
+    {{0.70, 0.20, 0.10}, {0.40, 0.50, 0.10}, {0.30, 0.10, 0.60}},
+    {{0.80, 0.10, 0.10}, {0.80, 0.10, 0.10}, {0.80, 0.10, 0.10}},
+    {{0.55, 0.25, 0.20}, {0.20, 0.55, 0.25}, {0.25, 0.20, 0.55}},
+};
+static const double prior[K] = {0.5, 0.3, 0.2};
+
+typedef struct sim {
+    int truth[N_ITEMS];
+    double counts[N_ANNOT][K][K];   /* empirical confusion */
+} sim;
+
+static void simulate(hitl_feedback *fb, sim *s)
+{
+    rng_state = 20240611;
+    memset(s->counts, 0, sizeof s->counts);
+    for (uint64_t i = 0; i < N_ITEMS; i++) {
+        int z = draw(prior, K);
+        s->truth[i] = z;
+        int used[N_ANNOT] = {0};
+        for (int r = 0; r < PER_ITEM; r++) {
+            int a;
+            do
+                a = (int)(next_u64() % N_ANNOT);
+            while (used[a]);
+            used[a] = 1;
+            int l = draw(theta[a][z], K);
+            s->counts[a][z][l]++;
+            ck_assert_int_eq(hitl_feedback_label(fb, i, (uint64_t)a + 100, l), HITL_OK);
+        }
+    }
+}
+
+static double accuracy(const hitl_feedback *fb, const sim *s)
+{
+    size_t right = 0;
+    for (uint64_t i = 0; i < N_ITEMS; i++) {
+        int32_t lab;
+        ck_assert_int_eq(hitl_feedback_item(NULL, &lab, NULL, NULL, NULL, fb, i),
+                         HITL_OK);
+        right += lab == s->truth[i];
+    }
+    return (double)right / N_ITEMS;
+}
+
+START_TEST(dawid_skene_recovers_annotators)
+{
+    hitl_pool *pool = make_pool(N_ITEMS + 10);
+    hitl_feedback *fb;
+    ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    static sim s;
+    simulate(fb, &s);
+    double mv = accuracy(fb, &s);
+
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_DAWID_SKENE), HITL_OK);
+    double ds = accuracy(fb, &s), v;
+    ck_assert_int_eq(hitl_feedback_get_info(&v, fb, HITL_FEEDBACK_EM_CLASSES), HITL_OK);
+    ck_assert_double_eq(v, K);
+    ck_assert_int_eq(hitl_feedback_get_info(&v, fb, HITL_FEEDBACK_EM_CONVERGED), HITL_OK);
+    ck_assert_double_eq(v, 1);
+    double iters, obj;
+    ck_assert_int_eq(hitl_feedback_get_info(&iters, fb, HITL_FEEDBACK_EM_ITERATIONS),
+                     HITL_OK);
+    ck_assert_int_eq(hitl_feedback_get_info(&obj, fb, HITL_FEEDBACK_EM_OBJECTIVE),
+                     HITL_OK);
+    ck_assert(iters >= 2 && iters < 100 && isfinite(obj) && obj < 0);
+
+    /* every confusion matrix within 0.05 of the empirical one, and every
+       estimated accuracy within 0.03 of the true share of right answers */
+    double worst = 0;
+    for (int a = 0; a < N_ANNOT; a++) {
+        double m[K * K];
+        ck_assert_int_eq(hitl_feedback_confusion(m, fb, (uint64_t)a + 100, K), HITL_OK);
+        double right = 0, total = 0;
+        for (int z = 0; z < K; z++) {
+            double row = 0, sum = 0;
+            for (int l = 0; l < K; l++) {
+                row += s.counts[a][z][l];
+                sum += m[z * K + l];
+            }
+            ck_assert_double_eq_tol(sum, 1, 1e-12);
+            for (int l = 0; l < K; l++) {
+                double err = fabs(m[z * K + l] - s.counts[a][z][l] / row);
+                worst = err > worst ? err : worst;
+            }
+            right += s.counts[a][z][z];
+            total += row;
+        }
+        double est = info(fb, (uint64_t)a + 100, HITL_ANNOTATOR_DS_ACCURACY);
+        ck_assert_msg(fabs(est - right / total) < 0.03,
+                      "annotator %d: estimated accuracy %.3f, true %.3f", a, est,
+                      right / total);
+    }
+    ck_assert_msg(worst < 0.05, "confusion matrices off by %.3f", worst);
+    printf("dawid-skene: majority vote %.4f, Dawid-Skene %.4f, %g EM "
+           "iterations, worst confusion error %.4f\n", mv, ds, iters, worst);
+    ck_assert_msg(ds > mv + 0.02, "Dawid-Skene %.4f vs majority %.4f", ds, mv);
+
+    /* the pool carries the posterior as the weight */
+    for (uint64_t i = 0; i < N_ITEMS; i += 37) {
+        hitl_consensus st;
+        int32_t lab, plab;
+        double conf;
+        ck_assert_int_eq(hitl_feedback_item(&st, &lab, &conf, NULL, NULL, fb, i),
+                         HITL_OK);
+        ck_assert_int_eq(st, HITL_CONSENSUS_RESOLVED);
+        ck_assert_int_eq(hitl_pool_item(NULL, NULL, &plab, pool, i), HITL_OK);
+        ck_assert_int_eq(plab, lab);
+        ck_assert_float_eq(pool->weight[i], (float)conf);
+        ck_assert(conf > 1.0 / K && conf <= 1);
+    }
+
+    /* consensus by posterior: uncertain items wait for another annotator */
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_MIN_CONFIDENCE, 0.95),
+                     HITL_OK);
+    size_t pending;
+    ck_assert_int_eq(hitl_feedback_pending(&pending, NULL, 0, fb), HITL_OK);
+    ck_assert(pending > 0 && pending < N_ITEMS);
+    size_t unlabeled;
+    ck_assert_int_eq(hitl_pool_count(&unlabeled, pool, HITL_ITEM_UNLABELED), HITL_OK);
+    ck_assert_uint_eq(unlabeled, pending + 10);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_MIN_CONFIDENCE, 0), HITL_OK);
+
+    /* after the fit: a newcomer counts as the average annotator; a class the
+       fit has not seen falls back to majority vote until the next fit */
+    ck_assert_int_eq(hitl_feedback_label(fb, N_ITEMS, 999, 0), HITL_OK);
+    double conf;
+    int32_t lab;
+    ck_assert_int_eq(hitl_feedback_item(NULL, &lab, &conf, NULL, NULL, fb, N_ITEMS),
+                     HITL_OK);
+    ck_assert_int_eq(lab, 0);
+    ck_assert(conf > 0.5 && conf < 1);
+    ck_assert(isnan(info(fb, 999, HITL_ANNOTATOR_DS_ACCURACY)));
+    double m[K * K];
+    ck_assert_int_eq(hitl_feedback_confusion(m, fb, 999, K), HITL_ESTATE);
+    ck_assert_int_eq(hitl_feedback_confusion(m, fb, 100, K + 1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_label(fb, N_ITEMS + 1, 100, 5), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_item(NULL, &lab, &conf, NULL, NULL, fb, N_ITEMS + 1),
+                     HITL_OK);
+    ck_assert_int_eq(lab, 5);
+    ck_assert_double_eq(conf, 1);
+    ck_assert_int_eq(hitl_feedback_aggregate(fb), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_get_info(&v, fb, HITL_FEEDBACK_EM_CLASSES), HITL_OK);
+    ck_assert_double_eq(v, 6);
+    ck_assert(!isnan(info(fb, 999, HITL_ANNOTATOR_DS_ACCURACY)));
+
+    /* a fixed class count refits; EM_MAX_ITER bounds the iterations */
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_EM_MAX_ITER, 1), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_N_CLASSES, 7), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_get_info(&v, fb, HITL_FEEDBACK_EM_CLASSES), HITL_OK);
+    ck_assert_double_eq(v, 7);
+    ck_assert_int_eq(hitl_feedback_get_info(&v, fb, HITL_FEEDBACK_EM_ITERATIONS), HITL_OK);
+    ck_assert_double_eq(v, 1);
+    ck_assert_int_eq(hitl_feedback_get_info(&v, fb, HITL_FEEDBACK_EM_CONVERGED), HITL_OK);
+    ck_assert_double_eq(v, 0);
+    double m7[49];
+    ck_assert_int_eq(hitl_feedback_confusion(m7, fb, 100, 7), HITL_OK);
+
+    /* back to majority: the earlier figure again */
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_MAJORITY), HITL_OK);
+    ck_assert_double_eq(accuracy(fb, &s), mv);
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+/* Gold items are fixed to their class in the fit and in the pool. */
+START_TEST(dawid_skene_with_gold)
+{
+    hitl_pool *pool = make_pool(N_ITEMS + 10);
+    hitl_feedback *fb;
+    ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    static sim s;
+    simulate(fb, &s);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_DAWID_SKENE), HITL_OK);
+    double without = accuracy(fb, &s);
+    for (uint64_t i = 0; i < 400; i++)
+        ck_assert_int_eq(hitl_feedback_set_gold(NULL, fb, i, s.truth[i], 0, 0), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_aggregate(fb), HITL_OK);
+    for (uint64_t i = 0; i < 400; i++)
+        expect_status(fb, i, HITL_CONSENSUS_GOLD, s.truth[i]);
+    /* 10% of the items known: those are right, and the rest no worse */
+    double with = accuracy(fb, &s);
+    ck_assert_msg(with > without + 0.01, "with gold %.4f, without %.4f", with,
+                  without);
+    /* the spammer is found out on gold too */
+    ck_assert(info(fb, 103, HITL_ANNOTATOR_GOLD_ACCURACY) < 0.6);
+    ck_assert(info(fb, 100, HITL_ANNOTATOR_GOLD_ACCURACY) > 0.85);
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+/* An empty handle aggregates to nothing without failing. */
+START_TEST(empty_fit)
+{
+    hitl_pool *pool = make_pool(3);
+    hitl_feedback *fb;
+    ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_DAWID_SKENE), HITL_OK);
+    double v;
+    ck_assert_int_eq(hitl_feedback_get_info(&v, fb, HITL_FEEDBACK_EM_CLASSES), HITL_OK);
+    ck_assert_double_eq(v, 2);
+    /* skips only, then a label: the fit is redone on aggregate */
+    ck_assert_int_eq(hitl_feedback_skip(fb, 0, 1), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_label(fb, 1, 1, 1), HITL_OK);
+    expect_status(fb, 1, HITL_CONSENSUS_RESOLVED, 1);
+    ck_assert_int_eq(hitl_feedback_aggregate(fb), HITL_OK);
+    expect_status(fb, 1, HITL_CONSENSUS_RESOLVED, 1);
+    expect_status(fb, 0, HITL_CONSENSUS_NONE, -1);
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+static Suite *aggregate_suite(void)
+{
+    Suite *s = suite_create("aggregate");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, weighted_uses_gold);
+    tcase_add_test(tc, dawid_skene_recovers_annotators);
+    tcase_add_test(tc, dawid_skene_with_gold);
+    tcase_add_test(tc, empty_fit);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+HITL_TEST_MAIN(aggregate_suite)
