@@ -83,6 +83,34 @@ int hitl__mul_size(size_t *out, size_t n, size_t size)
     return 0;
 }
 
+int hitl__resize(void **p, size_t n, size_t elem)
+{
+    size_t bytes;
+    if (hitl__mul_size(&bytes, n, elem) != 0)
+        return -1;
+    void *q = hitl__realloc(*p, bytes);
+    if (!q)
+        return -1;
+    *p = q;
+    return 0;
+}
+
+int hitl__grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 4;
+    while (n < need) {
+        if (n > SIZE_MAX / 2)
+            return -1;
+        n *= 2;
+    }
+    if (hitl__resize(p, n, elem) != 0)
+        return -1;
+    *cap = n;
+    return 0;
+}
+
 void hitl__handle_acquire(void)
 {
     atomic_fetch_add(&live_handles, 1);

@@ -420,6 +420,32 @@ typedef struct fit_ctx {
     size_t iters;       /* accepted iterations of both phases */
 } fit_ctx;
 
+/* One item's loss s (log sum_k exp z_k - z_y), replacing its scores z with
+ * its residuals s (softmax(z) - e_y).  The loss is formed as
+ * (z_max - z_y) + log1p(sum over k != argmax of exp(z_k - z_max)), not as
+ * z_max + log(sum) - z_y: a well-classified item's loss is far below its
+ * scores, and the second form would round it away against z_max (near the
+ * optimum f would carry noise of 1e-16 sum_i |z_max,i| instead of
+ * 1e-16 |f|).  A NaN score makes the loss NaN, and an infinite one makes it
+ * non-finite unless the exact loss is finite (another class's -Inf adds 0). */
+static double item_loss(double *z, size_t K, size_t y, double s)
+{
+    size_t top = 0;
+    for (size_t k = 1; k < K; k++)
+        if (z[k] > z[top])
+            top = k;
+    double zmax = z[top], zy = z[y], rest = 0;
+    for (size_t k = 0; k < K; k++)
+        if (k != top)
+            rest += z[k] = exp(z[k] - zmax);
+    z[top] = 1;
+    double scale = s / (1 + rest);
+    for (size_t k = 0; k < K; k++)
+        z[k] *= scale;
+    z[y] -= s;
+    return s * ((zmax - zy) + log1p(rest));
+}
+
 static lbfgsfloatval_t logreg_eval(void *inst, const lbfgsfloatval_t *x,
                                    lbfgsfloatval_t *g, const int nvar,
                                    const lbfgsfloatval_t step)
@@ -433,19 +459,11 @@ static lbfgsfloatval_t logreg_eval(void *inst, const lbfgsfloatval_t *x,
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)K, (int)d,
                 1.0, c->X, (int)d, x, (int)K, 0.0, Z, (int)K);
     for (size_t i = 0; i < n; i++) {
-        double *z = Z + i * K, zmax = -INFINITY, sum = 0, s = c->s[i];
+        double *z = Z + i * K;
         if (fit_b)
             for (size_t k = 0; k < K; k++)
                 z[k] += x[d * K + k];
-        for (size_t k = 0; k < K; k++)
-            zmax = fmax(zmax, z[k]);
-        double zy = z[c->y[i]];
-        for (size_t k = 0; k < K; k++)
-            sum += z[k] = exp(z[k] - zmax);
-        f += s * (zmax + log(sum) - zy);
-        for (size_t k = 0; k < K; k++)
-            z[k] *= s / sum;
-        z[c->y[i]] -= s;
+        f += item_loss(z, K, (size_t)c->y[i], c->s[i]);
     }
     /* g[0 .. dK) = X^T R + lambda W^T; the penalty is lambda/2 ||W||^2. */
     memcpy(g, x, d * K * sizeof *g);
@@ -603,6 +621,32 @@ static int logreg_minimize(fit_ctx *c, double *work, size_t max_iter, int warm)
 #undef MORE_TO_DO
 }
 
+/* Make the minimiser c->best (then owned by the model) the model's fit, or
+ * fail with the model as it was: a non-finite result is HITL_ENUMERIC, and
+ * the scoring copy is built before anything of the model changes. */
+static int install_fit(hitl_model *m, const fit_ctx *c)
+{
+    for (size_t j = 0; j < n_coef(m); j++)
+        if (!isfinite(c->best[j]))
+            return hitl__fail_in(HITL_ENUMERIC, "hitl_model_fit",
+                                 "the optimizer produced a non-finite coefficient %zu", j);
+    if (!(isfinite(c->best_f) && isfinite(c->best_gnorm)))
+        return hitl__fail_in(HITL_ENUMERIC, "hitl_model_fit",
+                             "the objective (%g) or its gradient norm (%g) is not finite",
+                             c->best_f, c->best_gnorm);
+    if (hitl__score_prepare(m, c->best) != HITL_OK)
+        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                             "out of memory for the scoring copy of the model");
+    hitl__free(m->coef);
+    m->coef = c->best;
+    m->fitted = 1;
+    m->grad_norm = c->best_gnorm;
+    m->objective = c->best_f;
+    m->iterations = c->iters;
+    m->n_train = c->n;
+    return HITL_OK;
+}
+
 static int fit_logreg(hitl_model *m, const hitl_pool *pool, size_t n)
 {
     size_t d = m->dim, K = m->n_classes, nc = n_coef(m), bytes = 0;
@@ -646,29 +690,11 @@ static int fit_logreg(hitl_model *m, const hitl_pool *pool, size_t n)
     };
     int st = logreg_minimize(&c, work, m->max_iter, m->warm_start && m->fitted);
     hitl__free(X);
-    for (size_t j = 0; st == HITL_OK && j < nc; j++)
-        if (!isfinite(best[j]))
-            st = hitl__fail_in(HITL_ENUMERIC, "hitl_model_fit",
-                               "the optimizer produced a non-finite coefficient %zu", j);
-    if (st == HITL_OK && !(isfinite(c.best_f) && isfinite(c.best_gnorm)))
-        st = hitl__fail_in(HITL_ENUMERIC, "hitl_model_fit",
-                           "the objective (%g) or its gradient norm (%g) is not finite",
-                           c.best_f, c.best_gnorm);
-    if (st == HITL_OK && hitl__score_prepare(m, best) != HITL_OK)
-        st = hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
-                           "out of memory for the scoring copy of the model");
-    if (st != HITL_OK) {
+    if (st == HITL_OK)
+        st = install_fit(m, &c);
+    if (st != HITL_OK)
         hitl__free(best);
-        return st;
-    }
-    hitl__free(m->coef);
-    m->coef = best;
-    m->fitted = 1;
-    m->grad_norm = c.best_gnorm;
-    m->objective = c.best_f;
-    m->iterations = c.iters;
-    m->n_train = n;
-    return HITL_OK;
+    return st;
 }
 
 int hitl_model_fit(hitl_model *model, const hitl_pool *pool)
@@ -831,10 +857,23 @@ int hitl_model_save(size_t *written, void *buf, size_t capacity, const hitl_mode
     return HITL_OK;
 }
 
-/* Parse and check a record; on success *out is a new live model. */
-static int decode(hitl_model **out, const unsigned char *buf, size_t size, const char *fn)
-{
+/* A record's fields, read by parse_record. */
+typedef struct record {
+    size_t dim, K, nc;
+    double param[FMT_N_PARAMS];
+    uint32_t fitted;
+    double grad_norm, objective;
+    uint64_t iterations, n_train;
+    const unsigned char *coef; /* nc f64 when fitted */
+} record;
+
 #define BAD(...) hitl__fail_in(HITL_EFORMAT, fn, __VA_ARGS__)
+
+/* Read the fields and check the framing: magic, version, kind and shape
+ * first (they say how long the record must be), then that length and the
+ * checksum, before any value is trusted. */
+static int parse_record(record *r, const unsigned char *buf, size_t size, const char *fn)
+{
     if (size < FMT_HEADER + FMT_TRAILER)
         return BAD("truncated: %zu bytes, a model record has at least %u",
                    size, FMT_HEADER + FMT_TRAILER);
@@ -855,14 +894,15 @@ static int decode(hitl_model **out, const unsigned char *buf, size_t size, const
     int st = check_shape(HITL_EFORMAT, fn, (size_t)dim, (size_t)K, HITL__MODEL_LOGREG);
     if (st != HITL_OK)
         return st;
-    double param[FMT_N_PARAMS];
+    r->dim = (size_t)dim;
+    r->K = (size_t)K;
+    r->nc = (r->dim + 1) * r->K;
     for (int i = 0; i < FMT_N_PARAMS; i++)
-        param[i] = get_f64(&p);
-    uint32_t fitted = get_u32(&p);
-    if (fitted > 1)
-        return BAD("fitted flag %u is not 0 or 1", (unsigned)fitted);
-    size_t nc = ((size_t)dim + 1) * (size_t)K;
-    size_t expect = FMT_HEADER + (fitted ? nc * sizeof(double) : 0) + FMT_TRAILER;
+        r->param[i] = get_f64(&p);
+    r->fitted = get_u32(&p);
+    if (r->fitted > 1)
+        return BAD("fitted flag %u is not 0 or 1", (unsigned)r->fitted);
+    size_t expect = FMT_HEADER + (r->fitted ? r->nc * sizeof(double) : 0) + FMT_TRAILER;
     if (size != expect)
         return BAD("length is %zu bytes, the header implies %zu (%s)", size, expect,
                    size < expect ? "truncated" : "trailing bytes");
@@ -872,42 +912,64 @@ static int decode(hitl_model **out, const unsigned char *buf, size_t size, const
     if (crc != stored)
         return BAD("checksum mismatch (stored %08x, computed %08x): the data is corrupt",
                    (unsigned)stored, (unsigned)crc);
+    r->grad_norm = get_f64(&p);
+    r->objective = get_f64(&p);
+    r->iterations = get_u64(&p);
+    r->n_train = get_u64(&p);
+    r->coef = p;
+    return HITL_OK;
+}
+
+/* The values a valid checksum vouches for must still make sense. */
+static int check_record(const record *r, const char *fn)
+{
     for (int i = 0; i < FMT_N_PARAMS; i++) {
-        const char *why = param_invalid((hitl_param)(HITL_PARAM_L2 + i), param[i]);
+        const char *why = param_invalid((hitl_param)(HITL_PARAM_L2 + i), r->param[i]);
         if (why)
-            return BAD("parameter %d = %g %s", HITL_PARAM_L2 + i, param[i], why);
+            return BAD("parameter %d = %g %s", HITL_PARAM_L2 + i, r->param[i], why);
     }
-    double grad_norm = get_f64(&p), objective = get_f64(&p);
-    uint64_t iterations = get_u64(&p), n_train = get_u64(&p);
-    if (!(isfinite(grad_norm) && grad_norm >= 0 && isfinite(objective) && objective >= 0))
+    if (!(isfinite(r->grad_norm) && r->grad_norm >= 0 && isfinite(r->objective) &&
+          r->objective >= 0))
         return BAD("fit figures out of range: grad norm %g, objective %g",
-                   grad_norm, objective);
-    if (iterations > SIZE_MAX || n_train > SIZE_MAX)
+                   r->grad_norm, r->objective);
+    if (r->iterations > SIZE_MAX || r->n_train > SIZE_MAX)
         return BAD("fit counts out of range");
-    for (size_t j = 0; fitted && j < nc; j++) {
-        const unsigned char *q = p + j * sizeof(double);
-        double v = get_f64(&q);
-        if (!isfinite(v))
+    for (size_t j = 0; r->fitted && j < r->nc; j++) {
+        const unsigned char *q = r->coef + j * sizeof(double);
+        if (!isfinite(get_f64(&q)))
             return BAD("coefficient %zu is not finite", j);
     }
+    return HITL_OK;
+}
+
 #undef BAD
 
-    hitl_model *m = model_new(HITL__MODEL_LOGREG, (size_t)dim, (size_t)K);
+/* Parse and check a record; on success *out is a new live model. */
+static int decode(hitl_model **out, const unsigned char *buf, size_t size, const char *fn)
+{
+    record r = {0};
+    int st = parse_record(&r, buf, size, fn);
+    if (st == HITL_OK)
+        st = check_record(&r, fn);
+    if (st != HITL_OK)
+        return st;
+    hitl_model *m = model_new(HITL__MODEL_LOGREG, r.dim, r.K);
     if (!m)
         return hitl__fail_in(HITL_ENOMEM, fn, "out of memory for the model");
     for (int i = 0; i < FMT_N_PARAMS; i++)
-        param_store(m, (hitl_param)(HITL_PARAM_L2 + i), param[i]);
-    m->grad_norm = grad_norm;
-    m->objective = objective;
-    m->iterations = (size_t)iterations;
-    m->n_train = (size_t)n_train;
-    if (fitted) {
-        m->coef = hitl__malloc(nc * sizeof *m->coef);
+        param_store(m, (hitl_param)(HITL_PARAM_L2 + i), r.param[i]);
+    m->grad_norm = r.grad_norm;
+    m->objective = r.objective;
+    m->iterations = (size_t)r.iterations;
+    m->n_train = (size_t)r.n_train;
+    if (r.fitted) {
+        m->coef = hitl__malloc(r.nc * sizeof *m->coef);
         if (!m->coef) {
             model_destroy(m);
-            return hitl__fail_in(HITL_ENOMEM, fn, "out of memory for %zu coefficients", nc);
+            return hitl__fail_in(HITL_ENOMEM, fn, "out of memory for %zu coefficients", r.nc);
         }
-        for (size_t j = 0; j < nc; j++)
+        const unsigned char *p = r.coef;
+        for (size_t j = 0; j < r.nc; j++)
             m->coef[j] = get_f64(&p);
         if (hitl__score_prepare(m, m->coef) != HITL_OK) {
             model_destroy(m);
@@ -1039,55 +1101,69 @@ int hitl_model_save_file(const hitl_model *model, const char *path)
     return st;
 }
 
+/* Read up to size bytes from fd into a new buffer; *got is fewer than size
+ * if the file shrank meanwhile (decode then rejects the short record). */
+static int read_all(unsigned char **out, size_t *got, int fd, size_t size,
+                    const char *path, const char *fn)
+{
+    unsigned char *buf = hitl__malloc(size ? size : 1);
+    if (!buf)
+        return hitl__fail_in(HITL_ENOMEM, fn, "out of memory for %zu bytes", size);
+    size_t n = 0;
+    while (n < size) {
+        ssize_t r = read(fd, buf + n, size - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            char err[128];
+            int e = errno;
+            hitl__free(buf);
+            return hitl__fail_in(HITL_EIO, fn, "cannot read %s: %s", path,
+                                 errno_text(err, sizeof err, e));
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    *out = buf;
+    *got = n;
+    return HITL_OK;
+}
+
+/* The bytes of the regular file at path, in a new buffer. */
+static int read_file(unsigned char **out, size_t *size, const char *path, const char *fn)
+{
+    char err[128];
+    int fd = open(path, O_RDONLY | O_CLOEXEC), st;
+    if (fd < 0)
+        return hitl__fail_in(HITL_EIO, fn, "cannot open %s: %s", path,
+                             errno_text(err, sizeof err, errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0)
+        st = hitl__fail_in(HITL_EIO, fn, "cannot stat %s: %s", path,
+                           errno_text(err, sizeof err, errno));
+    else if (!S_ISREG(sb.st_mode))
+        st = hitl__fail_in(HITL_EIO, fn, "cannot read %s: not a regular file", path);
+    else if ((uintmax_t)sb.st_size > SIZE_MAX)
+        st = hitl__fail_in(HITL_EFORMAT, fn, "%s is too large to be a model", path);
+    else
+        st = read_all(out, size, fd, (size_t)sb.st_size, path, fn);
+    close(fd);
+    return st;
+}
+
 int hitl_model_load_file(hitl_model **out, const char *path)
 {
     if (!out)
         return hitl__fail(HITL_EINVAL, "out is NULL");
     if (!path)
         return hitl__fail(HITL_EINVAL, "path is NULL");
-    char err[128];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return hitl__fail(HITL_EIO, "cannot open %s: %s", path,
-                          errno_text(err, sizeof err, errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return hitl__fail(HITL_EIO, "cannot stat %s: %s", path,
-                          errno_text(err, sizeof err, e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return hitl__fail(HITL_EIO, "cannot read %s: not a regular file", path);
-    }
-    if ((uintmax_t)sb.st_size > SIZE_MAX) {
-        close(fd);
-        return hitl__fail(HITL_EFORMAT, "%s is too large to be a model", path);
-    }
-    size_t size = (size_t)sb.st_size, got = 0;
-    unsigned char *buf = hitl__malloc(size ? size : 1);
-    if (!buf) {
-        close(fd);
-        return hitl__fail(HITL_ENOMEM, "out of memory for %zu bytes", size);
-    }
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            hitl__free(buf);
-            return hitl__fail(HITL_EIO, "cannot read %s: %s", path,
-                              errno_text(err, sizeof err, e));
-        }
-        if (r == 0)
-            break; /* the file shrank; decode rejects the short record */
-        got += (size_t)r;
-    }
-    close(fd);
-    int st = decode(out, buf, got, __func__);
+    unsigned char *buf = NULL;
+    size_t size = 0;
+    int st = read_file(&buf, &size, path, __func__);
+    if (st != HITL_OK)
+        return st;
+    st = decode(out, buf, size, __func__);
     hitl__free(buf);
     return st;
 }

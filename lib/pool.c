@@ -17,29 +17,18 @@
  * instead of making one allocation and one scoring block per batch. */
 #define CHUNK_MIN_BYTES ((size_t)1 << 20)
 #define ITEMS_MIN 16
-#define CHUNKS_MIN 8
 #define MAP_MIN 16
 
 /* ---- the id map ----------------------------------------------------------- */
 
-/* splitmix64's finalizer: every input bit reaches every output bit, so
- * sequential or strided ids spread evenly over a power-of-two table. */
-static uint64_t mix64(uint64_t x)
+/* splitmix64's mixer sends every input bit to every output bit, so
+ * sequential or strided ids spread evenly over the power-of-two table and
+ * linear probing stays short.  The pool keeps the load <= 0.7. */
+size_t hitl__map_slot(const uint64_t *keys, const size_t *vals, size_t cap,
+                      uint64_t key)
 {
-    x ^= x >> 30;
-    x *= UINT64_C(0xbf58476d1ce4e5b9);
-    x ^= x >> 27;
-    x *= UINT64_C(0x94d049bb133111eb);
-    return x ^ (x >> 31);
-}
-
-/* The slot holding id, or the empty slot where it would go (linear probing;
- * the load stays <= 0.7, so an empty slot always exists). */
-static size_t map_slot(const uint64_t *keys, const size_t *vals, size_t cap,
-                       uint64_t id)
-{
-    size_t mask = cap - 1, s = (size_t)mix64(id) & mask;
-    while (vals[s] && keys[s] != id)
+    size_t mask = cap - 1, s = (size_t)hitl__mix64(key) & mask;
+    while (vals[s] && keys[s] != key)
         s = (s + 1) & mask;
     return s;
 }
@@ -82,20 +71,10 @@ static uint64_t batch_id(const batch *b, size_t i)
     return b->ids ? b->ids[i] : (uint64_t)(b->first + i);
 }
 
-static int grow_array(void **a, size_t n, size_t size)
-{
-    size_t bytes;
-    if (hitl__mul_size(&bytes, n, size) != 0)
-        return -1;
-    void *p = hitl__realloc(*a, bytes);
-    if (!p)
-        return -1;
-    *a = p;
-    return 0;
-}
-
-/* Make the per-item arrays hold `need` items (1.5x growth).  pool->cap is
- * raised only when all four grew, so a failure part way is harmless. */
+/* Make the per-item arrays hold `need` items.  They grow 1.5x, not by
+ * hitl__grow's doubling, because they are most of the pool's memory beside
+ * the rows and a pool can hold millions of items.  pool->cap is raised only
+ * when all four grew, so a failure part way is harmless. */
 static int reserve_items(hitl_pool *pool, size_t need)
 {
     if (need <= pool->cap)
@@ -105,10 +84,10 @@ static int reserve_items(hitl_pool *pool, size_t need)
         cap = need;
     if (cap < ITEMS_MIN)
         cap = ITEMS_MIN;
-    if (grow_array((void **)&pool->ids, cap, sizeof *pool->ids) != 0 ||
-        grow_array((void **)&pool->state, cap, sizeof *pool->state) != 0 ||
-        grow_array((void **)&pool->label, cap, sizeof *pool->label) != 0 ||
-        grow_array((void **)&pool->weight, cap, sizeof *pool->weight) != 0)
+    if (hitl__resize((void **)&pool->ids, cap, sizeof *pool->ids) != 0 ||
+        hitl__resize((void **)&pool->state, cap, sizeof *pool->state) != 0 ||
+        hitl__resize((void **)&pool->label, cap, sizeof *pool->label) != 0 ||
+        hitl__resize((void **)&pool->weight, cap, sizeof *pool->weight) != 0)
         return -1;
     pool->cap = cap;
     return 0;
@@ -116,13 +95,8 @@ static int reserve_items(hitl_pool *pool, size_t need)
 
 static int reserve_chunk(hitl_pool *pool)
 {
-    if (pool->n_chunks < pool->cap_chunks)
-        return 0;
-    size_t cap = pool->cap_chunks ? 2 * pool->cap_chunks : CHUNKS_MIN;
-    if (grow_array((void **)&pool->chunks, cap, sizeof *pool->chunks) != 0)
-        return -1;
-    pool->cap_chunks = cap;
-    return 0;
+    return hitl__grow((void **)&pool->chunks, &pool->cap_chunks,
+                      pool->n_chunks + 1, sizeof *pool->chunks);
 }
 
 /* Copied rows go first into the last chunk's room, the rest into one new
@@ -171,7 +145,7 @@ static int stage_map(hitl_pool *pool, batch *b)
         return -1;
     b->map_cap = cap;
     for (size_t i = 0; i < b->first; i++) {
-        size_t s = map_slot(b->keys, b->vals, cap, pool->ids[i]);
+        size_t s = hitl__map_slot(b->keys, b->vals, cap, pool->ids[i]);
         b->keys[s] = pool->ids[i];
         b->vals[s] = i + 1;
     }
@@ -189,7 +163,7 @@ static int insert_ids(hitl_pool *pool, batch *b, const char *fn)
     size_t cap = b->keys ? b->map_cap : pool->map_cap;
     for (size_t i = 0; i < b->n; i++) {
         uint64_t id = batch_id(b, i);
-        size_t s = map_slot(keys, vals, cap, id);
+        size_t s = hitl__map_slot(keys, vals, cap, id);
         if (vals[s]) {
             size_t other = vals[s] - 1;
             if (other >= b->first)
@@ -275,8 +249,9 @@ static void discard(hitl_pool *pool, batch *b)
      * exactly: each insert only filled one slot that was empty. */
     while (b->inserted > 0) {
         uint64_t id = batch_id(b, --b->inserted);
-        pool->map_vals[map_slot(pool->map_keys, pool->map_vals, pool->map_cap,
-                                id)] = 0;
+        size_t s = hitl__map_slot(pool->map_keys, pool->map_vals,
+                                  pool->map_cap, id);
+        pool->map_vals[s] = 0;
     }
     hitl__free(b->fresh);
     hitl__free(b->keys);
@@ -457,7 +432,8 @@ int hitl_pool_find(size_t *index, const hitl_pool *pool, uint64_t id)
         *index = (size_t)id;
         return HITL_OK;
     }
-    size_t s = map_slot(pool->map_keys, pool->map_vals, pool->map_cap, id);
+    size_t s = hitl__map_slot(pool->map_keys, pool->map_vals, pool->map_cap,
+                              id);
     if (!pool->map_vals[s])
         return hitl__fail(HITL_ENOTFOUND, "no item has id %" PRIu64, id);
     *index = pool->map_vals[s] - 1;
@@ -493,6 +469,15 @@ int hitl_pool_row(const float **row, const hitl_pool *pool, size_t index)
         return hitl__fail(HITL_EINVAL, "row is NULL");
     CHECK_INDEX(pool, index);
     *row = hitl__pool_row(pool, index);
+    return HITL_OK;
+}
+
+int hitl_pool_weight(float *weight, const hitl_pool *pool, size_t index)
+{
+    if (!weight)
+        return hitl__fail(HITL_EINVAL, "weight is NULL");
+    CHECK_INDEX(pool, index);
+    *weight = pool->weight[index];
     return HITL_OK;
 }
 

@@ -108,7 +108,7 @@ static snap *snap_take(const hitl_pool *p)
         ck_assert_int_eq(hitl_pool_item(&s->id[i], &st, &s->label[i], p, i),
                          HITL_OK);
         s->state[i] = st;
-        s->weight[i] = p->weight[i];
+        ck_assert_int_eq(hitl_pool_weight(&s->weight[i], p, i), HITL_OK);
         ck_assert_int_eq(hitl_pool_row(&s->row[i], p, i), HITL_OK);
         memcpy(s->rows + i * s->dim, s->row[i], s->dim * sizeof(float));
     }
@@ -131,10 +131,12 @@ static void snap_check(snap *s, const hitl_pool *p)
         uint64_t id = 0;
         hitl_item_state st = HITL_ITEM_UNLABELED;
         int32_t label = 0;
+        float weight = 0;
         const float *row = NULL;
         if (hitl_pool_item(&id, &st, &label, p, i) != HITL_OK ||
-            id != s->id[i] || (int)st != s->state[i] ||
-            label != s->label[i] || p->weight[i] != s->weight[i])
+            hitl_pool_weight(&weight, p, i) != HITL_OK || id != s->id[i] ||
+            (int)st != s->state[i] || label != s->label[i] ||
+            weight != s->weight[i] || weight != p->weight[i])
             ck_abort_msg("item %zu changed", i);
         if (hitl_pool_row(&row, p, i) != HITL_OK || row != s->row[i] ||
             memcmp(row, s->rows + i * dim, dim * sizeof(float)) != 0)
@@ -189,7 +191,9 @@ START_TEST(test_add_copies)
         ck_assert_uint_eq(id, i);
         ck_assert_int_eq(st, HITL_ITEM_UNLABELED);
         ck_assert_int_eq(label, -1);
-        ck_assert(p->weight[i] == 1.0f);
+        float w = 0;
+        ck_assert_int_eq(hitl_pool_weight(&w, p, i), HITL_OK);
+        ck_assert(w == 1.0f);
         ck_assert_int_eq(hitl_pool_row(&row, p, i), HITL_OK);
         ck_assert(row < r || row >= r + 4 * 5);
         ck_assert(found_at(p, i, i));
@@ -380,12 +384,24 @@ START_TEST(test_labels_states_weights)
 
     ck_assert_int_eq(hitl_pool_set_weight(p, 0, 2.5f), HITL_OK);
     ck_assert_int_eq(hitl_pool_set_weight(p, 1, 1e-30f), HITL_OK);
-    ck_assert(p->weight[0] == 2.5f);
-    ck_assert(p->weight[1] == 1e-30f);
-    ck_assert(p->weight[2] == 1.0f);
+    ck_assert_int_eq(hitl_pool_set_weight(p, 4, 0x1p-149f), HITL_OK);
+    ck_assert_int_eq(hitl_pool_set_weight(p, 4, 3e38f), HITL_OK); /* the last set wins */
+    const float want[6] = {2.5f, 1e-30f, 1.0f, 1.0f, 3e38f, 1.0f};
+    for (size_t i = 0; i < 6; i++) {
+        float w = -1;
+        ck_assert_int_eq(hitl_pool_weight(&w, p, i), HITL_OK);
+        ck_assert_msg(w == want[i], "weight of item %zu is %g, not %g", i,
+                      (double)w, (double)want[i]);
+        ck_assert(w == p->weight[i]);
+    }
     /* Weights survive state changes. */
+    float w = -1;
     ck_assert_int_eq(hitl_pool_set_label(p, 0, 3), HITL_OK);
-    ck_assert(p->weight[0] == 2.5f);
+    ck_assert_int_eq(hitl_pool_set_state(p, 1, HITL_ITEM_SKIPPED), HITL_OK);
+    ck_assert_int_eq(hitl_pool_weight(&w, p, 0), HITL_OK);
+    ck_assert(w == 2.5f);
+    ck_assert_int_eq(hitl_pool_weight(&w, p, 1), HITL_OK);
+    ck_assert(w == 1e-30f);
     hitl_pool_free(p);
 }
 END_TEST
@@ -605,6 +621,18 @@ START_TEST(test_item_errors)
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
         ck_assert_int_eq(hitl_pool_set_weight(p, 6, bad[k]), HITL_EINVAL);
     msg_has("hitl_pool_set_weight: weight -inf of item 6");
+    float w = -7.0f;
+    ck_assert_int_eq(hitl_pool_weight(NULL, p, 0), HITL_EINVAL);
+    msg_has("hitl_pool_weight: weight is NULL");
+    ck_assert_int_eq(hitl_pool_weight(&w, NULL, 0), HITL_EINVAL);
+    msg_has("hitl_pool_weight: pool is NULL");
+    ck_assert_int_eq(hitl_pool_weight(&w, p, n), HITL_EINVAL);
+    if (n == 20)
+        msg_has("hitl_pool_weight: index 20 >= pool size 20");
+    ck_assert_int_eq(hitl_pool_weight(&w, p, SIZE_MAX), HITL_EINVAL);
+    ck_assert(w == -7.0f);    /* written only on success */
+    ck_assert_int_eq(hitl_pool_weight(&w, p, 6), HITL_OK);
+    ck_assert(w == 3.0f);
     snap_check(s, p);
 
     /* Usable afterwards. */

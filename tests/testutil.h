@@ -45,6 +45,20 @@ static inline void oom_uninstall(void)
     ck_assert_int_eq(hitl_set_allocator(NULL, NULL, NULL, NULL), HITL_OK);
 }
 
+/* CRC-32 as zlib computes it (IEEE 802.3, reflected, initial value and final
+ * xor ~0), bit by bit: a reference for checksummed formats that shares no
+ * code with the zlib the library calls. */
+static inline uint32_t ref_crc32(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int b = 0; b < 8; b++)
+            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
 #define HITL_TEST_MAIN(suite_fn)                                  \
     int main(void)                                                \
     {                                                             \
