@@ -262,14 +262,7 @@ void hitl__fb_refresh(hitl_feedback *fb)
 
 int hitl__fb_reserve_post(hitl_feedback *fb, size_t K)
 {
-    if (K <= fb->cap_post)
-        return 0;
-    double *p = hitl__realloc(fb->post, K * sizeof *p);
-    if (!p)
-        return -1;
-    fb->post = p;
-    fb->cap_post = K;
-    return 0;
+    return hitl__grow((void **)&fb->post, &fb->cap_post, K, sizeof *fb->post);
 }
 
 /* ---- Dawid-Skene by EM ------------------------------------------------------------ */

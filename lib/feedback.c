@@ -17,45 +17,9 @@
 
 /* ---- growth and the id map ------------------------------------------------ */
 
-/* Make *p hold at least `need` elements of `size` bytes (doubling).  On
- * failure *p and *cap are unchanged. */
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 4;
-    while (n < need) {
-        if (n > SIZE_MAX / 2)
-            return -1;
-        n *= 2;
-    }
-    size_t bytes;
-    if (hitl__mul_size(&bytes, n, size) != 0)
-        return -1;
-    void *q = hitl__realloc(*p, bytes);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
-/* splitmix64's finalizer spreads sequential keys over the table. */
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= UINT64_C(0xbf58476d1ce4e5b9);
-    x ^= x >> 27;
-    x *= UINT64_C(0x94d049bb133111eb);
-    return x ^ (x >> 31);
-}
-
 static size_t map_pos(const hitl__idmap *m, uint64_t key)
 {
-    size_t mask = m->cap - 1, s = (size_t)mix64(key) & mask;
-    while (m->vals[s] && m->keys[s] != key)
-        s = (s + 1) & mask;
-    return s;
+    return hitl__map_slot(m->keys, m->vals, m->cap, key);
 }
 
 static size_t map_get(const hitl__idmap *m, uint64_t key)
@@ -319,7 +283,7 @@ static size_t find_vote(const hitl__fb_item *it, size_t annot)
  * slot (new or not). */
 static int reserve_event(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
 {
-    if (grow((void **)&fb->ev, &fb->cap_ev, fb->n_ev + 1, sizeof *fb->ev))
+    if (hitl__grow((void **)&fb->ev, &fb->cap_ev, fb->n_ev + 1, sizeof *fb->ev))
         return -1;
     if (e->reason_len) {
         s->reason = hitl__malloc((size_t)e->reason_len + 1);
@@ -335,7 +299,7 @@ static int reserve_event(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
     if (!s->new_item)
         return 0;
     s->item = fb->n_items;
-    return grow((void **)&fb->items, &fb->cap_items, fb->n_items + 1,
+    return hitl__grow((void **)&fb->items, &fb->cap_items, fb->n_items + 1,
                 sizeof *fb->items) ||
            map_reserve(&fb->item_map);
 }
@@ -353,21 +317,21 @@ static int reserve_answer(hitl_feedback *fb, stage *s, uint64_t annotator)
     s->new_vote = !it || s->vote == it->n_votes;
 
     size_t votes = (it ? it->n_votes : 0) + s->new_vote;
-    if (grow((void **)&fb->tally, &fb->cap_tally, votes, sizeof *fb->tally))
+    if (hitl__grow((void **)&fb->tally, &fb->cap_tally, votes, sizeof *fb->tally))
         return -1;
     if (s->new_annot &&
-        (grow((void **)&fb->annots, &fb->cap_annots, fb->n_annots + 1,
+        (hitl__grow((void **)&fb->annots, &fb->cap_annots, fb->n_annots + 1,
               sizeof *fb->annots) ||
          map_reserve(&fb->annot_map)))
         return -1;
     if (!s->new_vote)
         return 0;
-    if (it ? grow((void **)&it->votes, &it->cap_votes, votes, sizeof *it->votes)
-           : grow((void **)&s->votes, &s->cap_votes, 1, sizeof *s->votes))
+    if (it ? hitl__grow((void **)&it->votes, &it->cap_votes, votes, sizeof *it->votes)
+           : hitl__grow((void **)&s->votes, &s->cap_votes, 1, sizeof *s->votes))
         return -1;
-    if (an ? grow((void **)&an->refs, &an->cap_refs, an->n_refs + 1,
+    if (an ? hitl__grow((void **)&an->refs, &an->cap_refs, an->n_refs + 1,
                   sizeof *an->refs)
-           : grow((void **)&s->refs, &s->cap_refs, 1, sizeof *s->refs))
+           : hitl__grow((void **)&s->refs, &s->cap_refs, 1, sizeof *s->refs))
         return -1;
     return 0;
 }

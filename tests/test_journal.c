@@ -267,18 +267,6 @@ static void same_state(const hitl_feedback *a, const hitl_pool *pa,
     ck_assert(s1 == s2 && o1 == o2);
 }
 
-/* CRC-32 (IEEE 802.3, reflected, as zlib's), bit by bit: an independent
- * check of the format's checksum. */
-static uint32_t crc32_ref(const unsigned char *p, size_t n)
-{
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int b = 0; b < 8; b++)
-            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-    }
-    return ~c;
-}
 
 static unsigned char *slurp(const char *p, size_t *size)
 {
@@ -584,7 +572,7 @@ START_TEST(headers)
     /* version 2 with a valid header checksum: unsupported */
     memcpy(bad, orig, size);
     bad[8] = 2;
-    uint32_t c = crc32_ref(bad, 12);
+    uint32_t c = ref_crc32(bad, 12);
     for (int b = 0; b < 4; b++)
         bad[12 + b] = (unsigned char)(c >> (8 * b));
     spit(path, bad, size);
