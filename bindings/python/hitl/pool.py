@@ -1,0 +1,164 @@
+"""hitl.Pool: the items, one to one with hitl_pool."""
+import collections
+
+import numpy as np
+
+from ._ffi import ffi, lib
+from ._base import Handle, check, size_arg, u64_arg, i32_arg, float_arg
+from ._enums import ItemState, enum_value
+from . import _arrays
+
+__all__ = ["Pool", "Item"]
+
+Item = collections.namedtuple("Item", "id state label")
+
+
+class Pool(Handle):
+    """Items with float32 feature rows, caller ids (uint64), a state and a
+    label each (hitl_pool).  Labeled and unlabeled items share one pool.
+
+    Rows come in through add() (copied) or borrow() (read in place, zero-copy).
+    Indices are pool positions 0..len(pool)-1; ids are the caller's names for
+    items (the index itself unless ids are given).
+
+    Not thread-safe: one thread at a time may change a pool; reading calls
+    (len, find, item, count, scoring it through a model or a query) may run
+    in several threads at once when nothing changes it meanwhile.
+    """
+    _c_free = "hitl_pool_free"
+
+    def __init__(self, dim):
+        dim = size_arg(dim, "dim")
+        out = ffi.new("hitl_pool **")
+        check(lib.hitl_pool_create(out, dim))
+        self._borrowed = []     # arrays the C pool reads in place
+        self._own(out[0], keep=self._borrowed)
+        self._dim = dim
+
+    def close(self):
+        """Free the pool now (closing the Feedback objects on it first) and
+        let go of the borrowed arrays."""
+        super().close()
+        self._borrowed.clear()
+
+    @classmethod
+    def from_array(cls, X, ids=None, borrow=False):
+        """A pool holding the rows of X (n, dim).  borrow=True reads X in
+        place (see borrow()); otherwise the rows are copied."""
+        a = X if isinstance(X, np.ndarray) else np.asarray(X)
+        if a.ndim != 2:
+            from .errors import InvalidArgument
+            raise InvalidArgument("X must have shape (n, dim), got %s"
+                                  % (a.shape,))
+        pool = cls(a.shape[1])
+        try:
+            (pool.borrow if borrow else pool.add)(a, ids)
+        except BaseException:
+            pool.close()
+            raise
+        return pool
+
+    def _append(self, fn, X, ids, borrow):
+        r = _arrays.rows(X, self._dim, borrow=borrow)
+        ids_arr, ids_ptr = _arrays.ids(ids, r.n)
+        first = len(self)
+        check(fn(self._ptr, r.ptr, r.n, r.stride, ids_ptr))
+        if borrow:
+            self._borrowed.append(r.array)
+        return range(first, first + r.n)
+
+    def add(self, X, ids=None):
+        """Append the rows of X (n, dim), copying them.  ids: n unique
+        non-negative integers, or None for "id = pool index".  Any real dtype
+        or layout is accepted (converted to float32 once if needed).
+        Returns the range of the new items' indices.  Raises NumericError for
+        NaN/Inf, InvalidArgument for a bad shape, dtype or duplicate id; on
+        any error nothing is added."""
+        return self._append(lib.hitl_pool_add, X, ids, False)
+
+    def borrow(self, X, ids=None):
+        """Append the rows of X without copying them (zero-copy): the pool
+        reads X's memory in place for as long as the pool lives, and keeps a
+        reference to X so it cannot be freed before.  Do not modify X
+        afterwards.  X must be float32 with each row contiguous (C order or a
+        row/column slice of it); anything else raises InvalidArgument rather
+        than copying behind your back.  Returns the new indices' range."""
+        return self._append(lib.hitl_pool_add_borrowed, X, ids, True)
+
+    def __len__(self):
+        n = ffi.new("size_t *")
+        check(lib.hitl_pool_size(n, self._ptr))
+        return n[0]
+
+    size = property(__len__, doc="Number of items.")
+
+    @property
+    def dim(self):
+        """Features per row."""
+        d = ffi.new("size_t *")
+        check(lib.hitl_pool_dim(d, self._ptr))
+        return d[0]
+
+    def count(self, state=ItemState.UNLABELED):
+        """Number of items in `state` (an ItemState, its value or name)."""
+        n = ffi.new("size_t *")
+        check(lib.hitl_pool_count(n, self._ptr,
+                                  enum_value(ItemState, state, "item state")))
+        return n[0]
+
+    def find(self, item_id):
+        """The pool index of the item with caller id `item_id`; NotFound."""
+        i = ffi.new("size_t *")
+        check(lib.hitl_pool_find(i, self._ptr, u64_arg(item_id, "item_id")))
+        return i[0]
+
+    def __contains__(self, item_id):
+        from .errors import NotFound, InvalidArgument
+        try:
+            self.find(item_id)
+        except (NotFound, InvalidArgument):
+            return False
+        return True
+
+    def item(self, index):
+        """Item(id, state, label) of item `index` (label -1 unless LABELED)."""
+        item_id = ffi.new("uint64_t *")
+        state = ffi.new("hitl_item_state *")
+        label = ffi.new("int32_t *")
+        check(lib.hitl_pool_item(item_id, state, label, self._ptr,
+                                 size_arg(index, "index")))
+        return Item(item_id[0], ItemState(state[0]), label[0])
+
+    def row(self, index):
+        """A copy of item `index`'s features (float32, shape (dim,))."""
+        p = ffi.new("const float **")
+        check(lib.hitl_pool_row(p, self._ptr, size_arg(index, "index")))
+        return np.frombuffer(ffi.buffer(p[0], 4 * self._dim),
+                             dtype=np.float32).copy()
+
+    def set_label(self, index, label):
+        """Mark item `index` LABELED with class `label` (>= 0)."""
+        check(lib.hitl_pool_set_label(self._ptr, size_arg(index, "index"),
+                                      i32_arg(label, "label")))
+
+    def set_state(self, index, state):
+        """Set item `index` UNLABELED or SKIPPED (forgets its label), or
+        LABELED again if it has a label."""
+        check(lib.hitl_pool_set_state(self._ptr, size_arg(index, "index"),
+                                      enum_value(ItemState, state, "item state")))
+
+    def set_weight(self, index, weight):
+        """The sample weight (> 0, finite; default 1) item `index` carries
+        when a model is fitted."""
+        check(lib.hitl_pool_set_weight(self._ptr, size_arg(index, "index"),
+                                       float_arg(weight, "weight")))
+
+    def weight(self, index):
+        """The sample weight of item `index` (1 unless set)."""
+        w = ffi.new("float *")
+        check(lib.hitl_pool_weight(w, self._ptr, size_arg(index, "index")))
+        return w[0]
+
+    def _describe(self):
+        return "dim=%d size=%d labeled=%d" % (
+            self._dim, len(self), self.count(ItemState.LABELED))

@@ -1,0 +1,80 @@
+"""hitl.Strategy and hitl.query: which items to ask a person about next."""
+import collections
+
+import numpy as np
+
+from ._ffi import ffi, lib
+from ._base import Handle, Params, check, size_arg
+from ._enums import Param, StrategyKind, enum_value
+from . import _arrays
+
+__all__ = ["Strategy", "QueryResult", "query"]
+
+QueryResult = collections.namedtuple("QueryResult", "indices ids scores")
+QueryResult.__doc__ = """What a query picked, most informative first:
+indices (pool indices, uintp), ids (caller ids, uint64) and scores (the
+strategy's score, float64), numpy arrays of equal length <= k."""
+
+
+class Strategy(Params, Handle):
+    """A query strategy (hitl_strategy).
+
+    Strategy(kind="margin", seed=None, **params): kind is a
+    hitl.StrategyKind, its value or its name ("random", "least_confident",
+    "margin", "entropy", ...); params are hitl.Param names in lower case.
+
+    Not thread-safe: a query updates the strategy, so use one Strategy per
+    thread (models and pools may be shared by concurrent queries)."""
+    _c_free = "hitl_strategy_free"
+    _c_set_param = "hitl_strategy_set_param"
+    _c_get_param = "hitl_strategy_get_param"
+
+    def __init__(self, kind=StrategyKind.MARGIN, seed=None, **params):
+        kind = enum_value(StrategyKind, kind, "strategy kind")
+        out = ffi.new("hitl_strategy **")
+        check(lib.hitl_strategy_create(out, kind))
+        self._own(out[0])
+        self.kind = kind
+        if seed is not None:
+            params["seed"] = seed
+        try:
+            self.set_params(**params)
+        except BaseException:
+            self.close()
+            raise
+
+    seed = property(lambda self: int(self.get_param(Param.SEED)),
+                    lambda self, v: self.set_param(Param.SEED, v))
+
+    def query(self, model, pool, k):
+        """Pick up to k unlabeled items of `pool` (see hitl.query)."""
+        return query(self, model, pool, k)
+
+    def _describe(self):
+        return self.kind.name.lower()
+
+
+def query(strategy, model, pool, k):
+    """hitl_query: the k UNLABELED items of `pool` that `strategy` ranks first
+    under `model`: a hitl.Model, a hitl.Committee (hitl_query_committee:
+    QBC_* kinds, or the consensus for the others), or None for strategies
+    that need none (random, k-center, cold starts).
+    Returns QueryResult(indices, ids, scores), fewer than k entries when fewer
+    items are unlabeled.  Streams the pool in C without copying it; the result
+    arrays are written by the library directly.  Raises StateError for an
+    unfitted model, InvalidArgument for k == 0 or mismatched dimensions."""
+    from .committee import Committee
+    k = size_arg(k, "k")
+    count = ffi.new("size_t *")
+    indices, pi = _arrays.out(k, np.uintp, "size_t")
+    ids, pd = _arrays.out(k, np.uint64, "uint64_t")
+    scores, ps = _arrays.out(k, np.float64, "double")
+    if isinstance(model, Committee):
+        check(lib.hitl_query_committee(count, pi, pd, ps, strategy._ptr,
+                                       model._ptr, pool._ptr, k), model)
+    else:
+        check(lib.hitl_query(count, pi, pd, ps, strategy._ptr,
+                             ffi.NULL if model is None else model._ptr,
+                             pool._ptr, k), *(() if model is None else (model,)))
+    c = count[0]
+    return QueryResult(indices[:c], ids[:c], scores[:c])
