@@ -1,0 +1,579 @@
+/*
+ * libhitl demo: the active-learning loop on a real data set.
+ *
+ *   demo [--batch K] [--rounds R] [--seed S] [DATA.csv.gz]
+ *
+ * DATA (default data/digits.csv.gz) holds one item per line: comma-separated
+ * integer features in 0..16, then the class label (see data/README).  The
+ * demo holds out a third of the items for testing, measures what a model
+ * fitted on every label of the rest reaches, and then runs the loop once per
+ * query strategy: start from one labeled item per class, ask for the K items
+ * the strategy picks, let a simulated annotator answer with the true label,
+ * refit (warm-started), measure test accuracy, R times.  It prints the
+ * learning curves side by side and how many labels each strategy needed to
+ * reach 95% of the full-data accuracy.
+ *
+ * The program is in sections (data, full data, active learning); a section
+ * is one function called from main().  Strategies are rows of the table
+ * `strategies` below.
+ */
+#include "hitl.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+/* ---- settings --------------------------------------------------------- */
+
+#define MAX_VALUE   16     /* features are counts of pixels in a 4x4 block */
+#define TEST_EVERY  3      /* every 3rd item of each class is held out */
+#define TARGET      0.95   /* share of the full-data accuracy to reach */
+#define L2          1.0    /* lambda of the objective (scikit-learn C = 1) */
+#define ANNOTATOR   1      /* the simulated annotator's id */
+
+/* The strategies compared, one column each. */
+typedef struct demo_strategy {
+    const char *name;            /* column heading, at most 10 characters */
+    hitl_strategy_kind kind;
+} demo_strategy;
+
+static const demo_strategy strategies[] = {
+    {"random", HITL_STRATEGY_RANDOM},
+    {"least-conf", HITL_STRATEGY_LEAST_CONFIDENT},
+    {"margin", HITL_STRATEGY_MARGIN},
+    {"entropy", HITL_STRATEGY_ENTROPY},
+    {"k-center", HITL_STRATEGY_KCENTER},
+    {"ranked", HITL_STRATEGY_RANKED_BATCH},
+    {"density", HITL_STRATEGY_DENSITY},
+    {"hybrid", HITL_STRATEGY_HYBRID},
+    {"default", HITL_STRATEGY_DEFAULT},
+};
+#define N_STRATEGIES (sizeof strategies / sizeof strategies[0])
+
+/* ---- errors ----------------------------------------------------------- */
+
+/* Run a libhitl call; on failure print the call, the status and the
+ * library's detail message, and jump to the function's `fail` label. */
+#define TRY(call)                                                          \
+    do {                                                                   \
+        int try_status_ = (call);                                          \
+        if (try_status_ != HITL_OK) {                                      \
+            report_failure(#call, try_status_);                            \
+            goto fail;                                                     \
+        }                                                                  \
+    } while (0)
+
+static void report_failure(const char *call, int status)
+{
+    fprintf(stderr, "demo: %s failed: %s: %s\n", call, hitl_strerror(status),
+            hitl_error_message());
+}
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("demo: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(EXIT_FAILURE);
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        die("out of memory");
+    return p;
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* splitmix64: a small seeded generator, so the split is the same everywhere. */
+static uint64_t rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void shuffle(size_t *a, size_t n, uint64_t *rng)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(rng_next(rng) % i);
+        size_t t = a[i - 1];
+        a[i - 1] = a[j];
+        a[j] = t;
+    }
+}
+
+/* ---- section: data ------------------------------------------------------ */
+
+typedef struct dataset {
+    size_t n, dim, n_classes;
+    float *x;          /* n x dim, scaled to [0, 1] */
+    int32_t *y;        /* n labels */
+} dataset;
+
+/* Parse one line "v1,v2,...,vd,label"; returns the number of fields or -1. */
+static long parse_line(char *line, long *fields, size_t max_fields)
+{
+    size_t n = 0;
+    char *p = line;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || n == max_fields)
+            return -1;
+        fields[n++] = v;
+        if (*end == ',') {
+            p = end + 1;
+            continue;
+        }
+        if (*end == '\n' || *end == '\r' || *end == '\0')
+            return (long)n;
+        return -1;
+    }
+}
+
+/* Read the gzip-compressed CSV; every line must have the same number of
+ * fields, features in 0..MAX_VALUE and labels in 0..255. */
+static void load_data(dataset *ds, const char *path)
+{
+    enum { MAX_FIELDS = 1024 };
+    static char line[16384];
+    static long fields[MAX_FIELDS];
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        die("cannot open %s: %s", path, strerror(errno ? errno : ENOMEM));
+
+    size_t cap = 0, lineno = 0;
+    memset(ds, 0, sizeof *ds);
+    while (gzgets(f, line, sizeof line)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == 0 || line[len - 1] != '\n') {
+            /* a last line without newline, a truncated file, or too long */
+            int err;
+            const char *msg = gzerror(f, &err);
+            if (err == Z_ERRNO)
+                die("%s:%zu: %s", path, lineno, strerror(errno));
+            if (err != Z_OK && err != Z_STREAM_END) /* msg names the file */
+                die("%s (line %zu)", msg, lineno);
+            if (len == sizeof line - 1)
+                die("%s:%zu: line too long", path, lineno);
+        }
+        long nf = parse_line(line, fields, MAX_FIELDS);
+        if (nf < 2)
+            die("%s:%zu: expected comma-separated integers", path, lineno);
+        if (ds->n == 0)
+            ds->dim = (size_t)nf - 1;
+        else if ((size_t)nf != ds->dim + 1)
+            die("%s:%zu: %ld fields, expected %zu", path, lineno, nf,
+                ds->dim + 1);
+        if (ds->n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            float *x = realloc(ds->x, cap * ds->dim * sizeof *x);
+            int32_t *y = realloc(ds->y, cap * sizeof *y);
+            if (!x || !y)
+                die("out of memory");
+            ds->x = x;
+            ds->y = y;
+        }
+        for (size_t j = 0; j < ds->dim; j++) {
+            if (fields[j] < 0 || fields[j] > MAX_VALUE)
+                die("%s:%zu: feature %zu is %ld, not in 0..%d", path, lineno,
+                    j + 1, fields[j], MAX_VALUE);
+            ds->x[ds->n * ds->dim + j] = (float)fields[j] / MAX_VALUE;
+        }
+        long label = fields[ds->dim];
+        if (label < 0 || label > 255)
+            die("%s:%zu: label %ld not in 0..255", path, lineno, label);
+        ds->y[ds->n++] = (int32_t)label;
+        if ((size_t)label + 1 > ds->n_classes)
+            ds->n_classes = (size_t)label + 1;
+    }
+    int err;
+    const char *msg = gzerror(f, &err);
+    if (err == Z_ERRNO)
+        die("%s: %s", path, strerror(errno));
+    if (err != Z_OK && err != Z_STREAM_END)
+        die("%s", msg);
+    gzclose(f);
+    if (ds->n_classes < 2)
+        die("%s: need at least two classes", path);
+}
+
+/* The held-out split: per class, a seeded shuffle, then every TEST_EVERY-th
+ * item goes to the test set.  The pool keeps the rest in shuffled order. */
+typedef struct split {
+    size_t n_pool, n_test;
+    size_t *pool;      /* dataset indices of the pool items */
+    size_t *test;      /* dataset indices of the test items */
+    float *x_pool;     /* n_pool x dim, contiguous, lent to the pools */
+    uint64_t *ids;     /* n_pool caller ids: line numbers in the file */
+    float *x_test;     /* n_test x dim, contiguous, for hitl_model_predict */
+    size_t seed_set[256]; /* pool positions of one item per class */
+} split;
+
+static void make_split(split *sp, const dataset *ds, uint64_t seed)
+{
+    uint64_t rng = seed;
+    size_t *order = xcalloc(ds->n, sizeof *order);
+    for (size_t i = 0; i < ds->n; i++)
+        order[i] = i;
+    shuffle(order, ds->n, &rng);
+
+    memset(sp, 0, sizeof *sp);
+    sp->pool = xcalloc(ds->n, sizeof *sp->pool);
+    sp->test = xcalloc(ds->n, sizeof *sp->test);
+    size_t *seen = xcalloc(ds->n_classes, sizeof *seen);
+    for (size_t i = 0; i < ds->n; i++) {
+        size_t item = order[i];
+        if (seen[ds->y[item]]++ % TEST_EVERY == TEST_EVERY - 1)
+            sp->test[sp->n_test++] = item;
+        else
+            sp->pool[sp->n_pool++] = item;
+    }
+    for (size_t c = 0; c < ds->n_classes; c++)
+        if (seen[c] < TEST_EVERY)
+            die("class %zu has %zu items, need at least %d", c, seen[c],
+                TEST_EVERY);
+
+    /* Seed labels: the first pool item of each class. */
+    for (size_t c = 0; c < ds->n_classes; c++)
+        sp->seed_set[c] = SIZE_MAX;
+    for (size_t i = 0; i < sp->n_pool; i++) {
+        size_t c = (size_t)ds->y[sp->pool[i]];
+        if (sp->seed_set[c] == SIZE_MAX)
+            sp->seed_set[c] = i;
+    }
+
+    sp->x_pool = xcalloc(sp->n_pool * ds->dim, sizeof *sp->x_pool);
+    sp->ids = xcalloc(sp->n_pool, sizeof *sp->ids);
+    for (size_t i = 0; i < sp->n_pool; i++) {
+        memcpy(sp->x_pool + i * ds->dim, ds->x + sp->pool[i] * ds->dim,
+               ds->dim * sizeof *ds->x);
+        sp->ids[i] = sp->pool[i];
+    }
+    sp->x_test = xcalloc(sp->n_test * ds->dim, sizeof *sp->x_test);
+    for (size_t i = 0; i < sp->n_test; i++)
+        memcpy(sp->x_test + i * ds->dim, ds->x + sp->test[i] * ds->dim,
+               ds->dim * sizeof *ds->x);
+    free(seen);
+    free(order);
+}
+
+static void section_data(const dataset *ds, const split *sp, const char *path,
+                         uint64_t seed)
+{
+    printf("== data\n");
+    printf("%s: %zu items, %zu features (scaled to [0,1]), %zu classes\n",
+           path, ds->n, ds->dim, ds->n_classes);
+    printf("held out for testing: %zu items (1 in %d of each class, after a "
+           "shuffle with seed %llu);\n%zu items in the pool\n\n",
+           sp->n_test, TEST_EVERY, (unsigned long long)seed, sp->n_pool);
+}
+
+/* ---- the loop's building blocks --------------------------------------- */
+
+/* A fresh pool over the split's pool items.  The rows are borrowed from
+ * sp->x_pool (no copy; it outlives every pool); each item's caller id is its
+ * line number in the data file (0-based). */
+static int make_pool(hitl_pool **out, const dataset *ds, const split *sp)
+{
+    hitl_pool *pool = NULL;
+    TRY(hitl_pool_create(&pool, ds->dim));
+    TRY(hitl_pool_add_borrowed(pool, sp->x_pool, sp->n_pool, ds->dim,
+                               sp->ids));
+    *out = pool;
+    return 0;
+fail:
+    hitl_pool_free(pool);
+    return -1;
+}
+
+static int make_model(hitl_model **out, const dataset *ds)
+{
+    hitl_model *model = NULL;
+    TRY(hitl_model_create_logreg(&model, ds->dim, ds->n_classes));
+    TRY(hitl_model_set_param(model, HITL_PARAM_L2, L2));
+    TRY(hitl_model_set_param(model, HITL_PARAM_WARM_START, 1));
+    *out = model;
+    return 0;
+fail:
+    hitl_model_free(model);
+    return -1;
+}
+
+/* Accuracy of the model on the held-out items. */
+static int test_accuracy(double *acc, const hitl_model *model,
+                         const dataset *ds, const split *sp)
+{
+    size_t k = ds->n_classes, correct = 0;
+    float *proba = xcalloc(sp->n_test * k, sizeof *proba);
+    TRY(hitl_model_predict(proba, model, sp->x_test, sp->n_test, ds->dim));
+    for (size_t i = 0; i < sp->n_test; i++) {
+        const float *p = proba + i * k;
+        size_t best = 0;
+        for (size_t c = 1; c < k; c++)
+            if (p[c] > p[best])
+                best = c;
+        correct += (int32_t)best == ds->y[sp->test[i]];
+    }
+    free(proba);
+    *acc = (double)correct / (double)sp->n_test;
+    return 0;
+fail:
+    free(proba);
+    return -1;
+}
+
+/* ---- section: full data -------------------------------------------------- */
+
+/* Fit on every label of the pool: the accuracy the active learners chase. */
+static int section_full_data(double *full_acc, const dataset *ds,
+                             const split *sp)
+{
+    hitl_pool *pool = NULL;
+    hitl_model *model = NULL;
+    double grad = 0, iters = 0;
+    double t0 = seconds_now();
+
+    if (make_pool(&pool, ds, sp) || make_model(&model, ds))
+        goto fail;
+    for (size_t i = 0; i < sp->n_pool; i++)
+        TRY(hitl_pool_set_label(pool, i, ds->y[sp->pool[i]]));
+    TRY(hitl_model_fit(model, pool));
+    TRY(hitl_model_get_info(&grad, model, HITL_INFO_GRAD_NORM));
+    TRY(hitl_model_get_info(&iters, model, HITL_INFO_ITERATIONS));
+    if (test_accuracy(full_acc, model, ds, sp))
+        goto fail;
+
+    printf("== full data\n");
+    printf("logistic regression (L2 lambda %g) fitted on all %zu pool labels "
+           "in %.2f s\n(gradient norm %.1e after %.0f iterations): "
+           "test accuracy %.4f\n",
+           L2, sp->n_pool, seconds_now() - t0, grad, iters, *full_acc);
+    printf("target for active learning: %.0f%% of it = %.4f\n\n",
+           100 * TARGET, TARGET * *full_acc);
+    hitl_model_free(model);
+    hitl_pool_free(pool);
+    return 0;
+fail:
+    hitl_model_free(model);
+    hitl_pool_free(pool);
+    return -1;
+}
+
+/* ---- section: active learning --------------------------------------------- */
+
+typedef struct curve {
+    double *acc;       /* test accuracy after round r (round 0: seed set) */
+    size_t *labels;    /* labels used by the fit of round r */
+    double seconds;
+} curve;
+
+/* One run of the loop with one strategy: fills the curve's rounds+1 points. */
+static int run_loop(curve *cv, const demo_strategy *st, const dataset *ds,
+                    const split *sp, size_t batch, size_t rounds,
+                    uint64_t seed)
+{
+    hitl_pool *pool = NULL;
+    hitl_model *model = NULL;
+    hitl_strategy *strategy = NULL;
+    hitl_feedback *feedback = NULL;
+    uint64_t *ids = xcalloc(batch, sizeof *ids);
+    double t0 = seconds_now();
+
+    if (make_pool(&pool, ds, sp) || make_model(&model, ds))
+        goto fail;
+    TRY(hitl_strategy_create(&strategy, st->kind));
+    TRY(hitl_strategy_set_param(strategy, HITL_PARAM_SEED, (double)seed));
+    TRY(hitl_feedback_create(&feedback, pool));
+
+    /* The same seed labels for every strategy: one item per class. */
+    for (size_t c = 0; c < ds->n_classes; c++) {
+        size_t item = sp->pool[sp->seed_set[c]];
+        TRY(hitl_feedback_label(feedback, (uint64_t)item, ANNOTATOR,
+                                ds->y[item]));
+    }
+
+    for (size_t r = 0; r <= rounds; r++) {
+        if (r > 0) {
+            size_t count = 0;
+            TRY(hitl_query(&count, NULL, ids, NULL, strategy, model, pool,
+                           batch));
+            /* The simulated annotator: the id is the item's line in the data
+             * file, so the true label is ds->y[id]. */
+            for (size_t j = 0; j < count; j++)
+                TRY(hitl_feedback_label(feedback, ids[j], ANNOTATOR,
+                                        ds->y[ids[j]]));
+        }
+        TRY(hitl_model_fit(model, pool));
+        TRY(hitl_pool_count(&cv->labels[r], pool, HITL_ITEM_LABELED));
+        if (test_accuracy(&cv->acc[r], model, ds, sp))
+            goto fail;
+    }
+    cv->seconds = seconds_now() - t0;
+
+    hitl_feedback_free(feedback);
+    hitl_strategy_free(strategy);
+    hitl_model_free(model);
+    hitl_pool_free(pool);
+    free(ids);
+    return 0;
+fail:
+    fprintf(stderr, "demo: strategy %s stopped\n", st->name);
+    hitl_feedback_free(feedback);
+    hitl_strategy_free(strategy);
+    hitl_model_free(model);
+    hitl_pool_free(pool);
+    free(ids);
+    return -1;
+}
+
+static void print_curves(const curve *cv, size_t rounds, double target)
+{
+    printf("%7s", "labels");
+    for (size_t s = 0; s < N_STRATEGIES; s++)
+        printf(" %10s", strategies[s].name);
+    printf("\n");
+    for (size_t r = 0; r <= rounds; r++) {
+        printf("%7zu", cv[0].labels[r]);
+        for (size_t s = 0; s < N_STRATEGIES; s++)
+            printf(" %10.4f", cv[s].acc[r]);
+        printf("\n");
+    }
+
+    printf("\nlabels to reach %.4f (%.0f%% of full data):\n%7s", target,
+           100 * TARGET, "");
+    for (size_t s = 0; s < N_STRATEGIES; s++) {
+        size_t r = 0;
+        while (r <= rounds && cv[s].acc[r] < target)
+            r++;
+        char cell[32];
+        if (r <= rounds)
+            snprintf(cell, sizeof cell, "%zu", cv[s].labels[r]);
+        else /* not within the run */
+            snprintf(cell, sizeof cell, ">%zu", cv[s].labels[rounds]);
+        printf(" %10s", cell);
+    }
+    printf("\nmean accuracy over the rounds (area under the curve):\n%7s", "");
+    for (size_t s = 0; s < N_STRATEGIES; s++) {
+        double sum = 0;
+        for (size_t r = 0; r <= rounds; r++)
+            sum += cv[s].acc[r];
+        printf(" %10.4f", sum / (double)(rounds + 1));
+    }
+    printf("\nseconds:\n%7s", "");
+    for (size_t s = 0; s < N_STRATEGIES; s++)
+        printf(" %10.2f", cv[s].seconds);
+    printf("\n\n");
+}
+
+static int section_active_learning(const dataset *ds, const split *sp,
+                                   double full_acc, size_t batch,
+                                   size_t rounds, uint64_t seed)
+{
+    curve cv[N_STRATEGIES];
+    int status = 0;
+
+    printf("== active learning\n");
+    printf("start: %zu labels (one per class), the same for every strategy; "
+           "then %zu rounds of:\nquery %zu items, a simulated annotator "
+           "answers with the true label, refit (warm start), test.\n"
+           "test accuracy after each round:\n\n",
+           ds->n_classes, rounds, batch);
+    for (size_t s = 0; s < N_STRATEGIES; s++) {
+        cv[s].acc = xcalloc(rounds + 1, sizeof *cv[s].acc);
+        cv[s].labels = xcalloc(rounds + 1, sizeof *cv[s].labels);
+    }
+    for (size_t s = 0; s < N_STRATEGIES && status == 0; s++)
+        status = run_loop(&cv[s], &strategies[s], ds, sp, batch, rounds, seed);
+    if (status == 0)
+        print_curves(cv, rounds, TARGET * full_acc);
+    for (size_t s = 0; s < N_STRATEGIES; s++) {
+        free(cv[s].acc);
+        free(cv[s].labels);
+    }
+    return status;
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static size_t parse_count(const char *opt, const char *arg, size_t max)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = arg ? strtoull(arg, &end, 10) : 0;
+    if (!arg || *end || errno || v == 0 || v > max)
+        die("%s needs an integer in 1..%zu", opt, max);
+    return (size_t)v;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = "data/digits.csv.gz";
+    size_t batch = 10, rounds = 25;
+    uint64_t seed = 1;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--batch"))
+            batch = parse_count("--batch", argv[++i], 100000);
+        else if (!strcmp(argv[i], "--rounds"))
+            rounds = parse_count("--rounds", argv[++i], 100000);
+        else if (!strcmp(argv[i], "--seed"))
+            seed = parse_count("--seed", argv[++i], (size_t)1 << 53);
+        else if (argv[i][0] == '-')
+            die("usage: demo [--batch K] [--rounds R] [--seed S] "
+                "[DATA.csv.gz]");
+        else
+            path = argv[i];
+    }
+    if (strcmp(hitl_version(), HITL_VERSION_STRING) != 0)
+        die("header %s but library %s", HITL_VERSION_STRING, hitl_version());
+
+    double t0 = seconds_now();
+    printf("libhitl %s demo: active learning on handwritten digits\n\n",
+           hitl_version());
+
+    dataset ds;
+    split sp;
+    double full_acc = 0;
+    load_data(&ds, path);
+    if (ds.n_classes > sizeof sp.seed_set / sizeof sp.seed_set[0])
+        die("%s: too many classes", path);
+    make_split(&sp, &ds, seed);
+    section_data(&ds, &sp, path, seed);
+
+    int status = section_full_data(&full_acc, &ds, &sp);
+    if (status == 0)
+        status = section_active_learning(&ds, &sp, full_acc, batch, rounds,
+                                         seed);
+    if (status == 0)
+        printf("done in %.1f s\n", seconds_now() - t0);
+
+    free(sp.pool);
+    free(sp.test);
+    free(sp.x_pool);
+    free(sp.ids);
+    free(sp.x_test);
+    free(ds.x);
+    free(ds.y);
+    return status == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
