@@ -504,8 +504,10 @@ void hitl__linear_block(float *out, size_t ldo, const hitl__linear *L,
 /* Softmax down the columns of a class-major block                            */
 /* ------------------------------------------------------------------------- */
 
-/* Each returns 0, or 1 + the first column whose logits are not all finite
- * (an overflow of float32 in X W). */
+/* Each returns 0, or 1 + the first column whose logits are NaN or +Inf (an
+ * overflow of float32 in X W).  A -Inf logit (overflow the other way) is
+ * the limit of a probability 0: it meets the EXP_FLOOR clamp like any very
+ * negative logit, as committee.c also assumes. */
 static size_t softmax_portable(float *P, size_t ld, size_t n16, size_t C)
 {
     for (size_t i0 = 0; i0 < n16; i0 += 16) {
