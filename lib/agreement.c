@@ -31,7 +31,7 @@ static int rating_cmp(const void *pa, const void *pb)
     return (a->pos > b->pos) - (a->pos < b->pos);
 }
 
-static int check_classes(const char *fn, size_t n_classes)
+int hitl__check_classes(const char *fn, size_t n_classes)
 {
     if (n_classes < 2 || n_classes > MAX_CLASSES)
         return hitl__fail_in(HITL_EINVAL, fn,
@@ -58,12 +58,12 @@ static int ratings_sorted(rating **out, const char *fn, const uint64_t *item,
                           const uint64_t *rater, const int32_t *label,
                           size_t n, size_t n_classes)
 {
-    int rc = check_classes(fn, n_classes);
+    int rc = hitl__check_classes(fn, n_classes);
     if (rc)
         return rc;
     if (!item || !rater || !label)
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "item, rater and label must not be NULL");
+        return hitl__fail_in(HITL_EINVAL, fn, "%s is NULL",
+                             !item ? "item" : !rater ? "rater" : "label");
     if (n == 0)
         return hitl__fail_in(HITL_EINVAL, fn, "n is 0: no ratings");
     rc = hitl__check_labels(fn, "label", label, n, n_classes);
@@ -184,12 +184,13 @@ int hitl_agreement_cohen_kappa(double *kappa, const int32_t *labels_a,
                                const int32_t *labels_b, size_t n,
                                size_t n_classes)
 {
-    int rc = check_classes(__func__, n_classes);
+    int rc = hitl__check_classes(__func__, n_classes);
     if (rc)
         return rc;
     if (!kappa || !labels_a || !labels_b)
-        return hitl__fail(HITL_EINVAL,
-                          "kappa, labels_a and labels_b must not be NULL");
+        return hitl__fail(HITL_EINVAL, "%s is NULL",
+                          !kappa ? "kappa" : !labels_a ? "labels_a"
+                                                       : "labels_b");
     if (n == 0)
         return hitl__fail(HITL_EINVAL, "n is 0: no items");
     if ((rc = hitl__check_labels(__func__, "labels_a", labels_a, n, n_classes)) ||
@@ -284,11 +285,11 @@ int hitl_agreement_fleiss_kappa(double *kappa, const uint64_t *item,
 int hitl_agreement_fleiss_kappa_counts(double *kappa, const uint32_t *counts,
                                        size_t n_items, size_t n_classes)
 {
-    int rc = check_classes(__func__, n_classes);
+    int rc = hitl__check_classes(__func__, n_classes);
     if (rc)
         return rc;
     if (!kappa || !counts)
-        return hitl__fail(HITL_EINVAL, "kappa and counts must not be NULL");
+        return hitl__fail(HITL_EINVAL, "%s is NULL", !kappa ? "kappa" : "counts");
     if (n_items == 0)
         return hitl__fail(HITL_EINVAL, "n_items is 0: no items");
     size_t cells;
@@ -418,8 +419,9 @@ int hitl_agreement_accuracy(double *accuracy, size_t *n_scored,
                             size_t n_ref, size_t n_classes)
 {
     if (!accuracy || !annotators || !ref_item || !ref_label)
-        return hitl__fail(HITL_EINVAL, "accuracy, annotators, ref_item and "
-                          "ref_label must not be NULL");
+        return hitl__fail(HITL_EINVAL, "%s is NULL",
+                          !accuracy ? "accuracy" : !annotators ? "annotators"
+                          : !ref_item ? "ref_item" : "ref_label");
     if (n_annotators == 0 || n_ref == 0)
         return hitl__fail(HITL_EINVAL, "n_annotators is %zu and n_ref is %zu: "
                           "both must be > 0", n_annotators, n_ref);

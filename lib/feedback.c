@@ -492,9 +492,7 @@ int hitl__fb_apply(hitl_feedback *fb, const hitl__fb_event *e, uint64_t *id,
 {
     int journaled = fb->journal.fd >= 0 && !fb->replaying;
     if (journaled && fb->journal.failed)
-        return hitl__fail_in(HITL_EIO, fn,
-                             "the journal failed earlier; close it and open "
-                             "it again");
+        return hitl__fail_in(HITL_EIO, fn, "%s", HITL__JOURNAL_FAILED);
     stage s = {0};
     int rc = check_state(fb, e, &s, fn);
     if (rc != HITL_OK)

@@ -426,6 +426,37 @@ static int open_existing(hitl_feedback *fb, uint64_t size, const char *fn)
     return HITL_OK;
 }
 
+/* A handle that holds events may attach a journal without records only.
+ * Bytes after the header with no good frame among them are a record torn
+ * while the file's first was written: cut them (synced) like any torn tail.
+ * HITL_ESTATE if any good frame is there; the file is then left alone. */
+static int cut_torn_only(hitl_feedback *fb, uint64_t size, const char *path,
+                         const char *fn)
+{
+    hitl__journal *j = &fb->journal;
+    reader r = {j->fd, size, 0, 0, hitl__malloc(WINDOW)};
+    if (!r.buf)
+        return hitl__fail_in(HITL_ENOMEM, fn, "out of memory");
+    const unsigned char *payload;
+    size_t n;
+    uint64_t at;
+    int f = frame_at(&r, HEADER, &payload, &n);
+    if (f == 0)
+        f = good_after(&r, HEADER, 0, &at);
+    int err = errno;
+    hitl__free(r.buf);
+    if (f < 0)
+        return fail_sys(err, fn, "reading the journal");
+    if (f > 0)
+        return hitl__fail_in(HITL_ESTATE, fn,
+                             "journal %s has records and the handle "
+                             "already holds %zu events", path, fb->n_ev);
+    if (ftruncate(j->fd, (off_t)HEADER) != 0 || fsync(j->fd) != 0)
+        return fail_sys(errno, fn, "cutting the journal's damaged tail");
+    j->dropped = size - HEADER;
+    return HITL_OK;
+}
+
 static int check_header(int fd, uint64_t size, const char *fn)
 {
     unsigned char want[HEADER], have[HEADER];
@@ -468,12 +499,12 @@ static int attach(hitl_feedback *fb, const char *path, const char *fn)
     int rc = size ? check_header(j->fd, size, fn) : HITL_OK;
     if (rc != HITL_OK)
         return rc;
-    if (size > HEADER) {
-        if (fb->n_ev > 0)
-            return hitl__fail_in(HITL_ESTATE, fn,
-                                 "journal %s has records and the handle "
-                                 "already holds %zu events", path, fb->n_ev);
+    if (size > HEADER && fb->n_ev == 0)
         return open_existing(fb, size, fn);
+    if (size > HEADER) {
+        if ((rc = cut_torn_only(fb, size, path, fn)) != HITL_OK)
+            return rc;
+        size = HEADER;
     }
     if (size == HEADER) {             /* a journal without records yet */
         j->end = HEADER;
@@ -542,8 +573,7 @@ int hitl_feedback_sync(hitl_feedback *fb)
     if (j->fd < 0)
         return hitl__fail(HITL_ESTATE, "no journal is open");
     if (j->failed)
-        return hitl__fail(HITL_EIO, "the journal failed earlier; close it "
-                                    "and open it again");
+        return hitl__fail(HITL_EIO, "%s", HITL__JOURNAL_FAILED);
     if (fsync(j->fd) != 0)
         return fail_sys(errno, __func__, "syncing the journal");
     j->unsynced = 0;

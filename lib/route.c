@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_CLASSES 65536
 #define MAX_BINS 1000
 #define T_MIN 0.01          /* temperature search interval */
 #define T_MAX 100.0
@@ -235,7 +234,7 @@ static int labeled_eval(labeled *s, const char *fn, const hitl_router *r,
         const float *p = proba + i * k;
         int32_t top = row_argmax(p, k);
         int ok = top == labels[i];
-        double l_raw, l;
+        double l_raw = 0, l = 0;
         double c_raw = row_conf(&l_raw, p, k, top, 1.0, labels[i]);
         double c = beta == 1.0 ? c_raw : row_conf(&l, p, k, top, beta, labels[i]);
         if (beta == 1.0)
@@ -278,9 +277,9 @@ int hitl_router_create(hitl_router **out, size_t n_classes)
 {
     if (!out)
         return hitl__fail(HITL_EINVAL, "out is NULL");
-    if (n_classes < 2 || n_classes > MAX_CLASSES)
-        return hitl__fail(HITL_EINVAL, "n_classes is %zu, not in [2, %d]",
-                          n_classes, MAX_CLASSES);
+    int rc = hitl__check_classes(__func__, n_classes);
+    if (rc)
+        return rc;
     hitl_router *r = hitl__calloc(1, sizeof *r);
     if (!r)
         return hitl__fail(HITL_ENOMEM, "no memory for a router");
@@ -348,7 +347,7 @@ int hitl_router_get_param(double *value, const hitl_router *router,
                           hitl_param param)
 {
     if (!value || !router)
-        return hitl__fail(HITL_EINVAL, "value and router must not be NULL");
+        return hitl__fail(HITL_EINVAL, "%s is NULL", !value ? "value" : "router");
     switch (param) {
     case HITL_PARAM_ROUTE_THRESHOLD:   *value = router->threshold; break;
     case HITL_PARAM_ROUTE_TARGET:      *value = router->target; break;
@@ -366,7 +365,7 @@ int hitl_router_get_info(double *value, const hitl_router *router,
                          hitl_router_info info)
 {
     if (!value || !router)
-        return hitl__fail(HITL_EINVAL, "value and router must not be NULL");
+        return hitl__fail(HITL_EINVAL, "%s is NULL", !value ? "value" : "router");
     if (info < HITL_ROUTER_INFO_N || info > HITL_ROUTER_INFO_FIT_ITERATIONS)
         return hitl__fail(HITL_EINVAL, "unknown router info %d", (int)info);
     if (!router->has_report)
@@ -415,8 +414,8 @@ static int check_set(const char *fn, const hitl_router *r, const float *proba,
                      const int32_t *labels, size_t n)
 {
     if (!r || !proba || !labels)
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "router, proba and labels must not be NULL");
+        return hitl__fail_in(HITL_EINVAL, fn, "%s is NULL",
+                             !r ? "router" : !proba ? "proba" : "labels");
     if (n == 0)
         return hitl__fail_in(HITL_EINVAL, fn, "n is 0: no labeled items");
     int rc = hitl__check_labels(fn, "labels", labels, n, r->n_classes);
@@ -615,7 +614,7 @@ int hitl_router_route(size_t *n_accepted, uint8_t *accept, int32_t *label,
                       const float *proba, size_t n)
 {
     if (!router || (!proba && n > 0))
-        return hitl__fail(HITL_EINVAL, "router and proba must not be NULL");
+        return hitl__fail(HITL_EINVAL, "%s is NULL", !router ? "router" : "proba");
     int rc = check_rows(__func__, proba, n, router->n_classes);
     if (rc)
         return rc;
@@ -632,8 +631,8 @@ static int check_model_pool(const char *fn, const hitl_router *r,
                             size_t first, size_t n)
 {
     if (!r || !m || !pool)
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "router, model and pool must not be NULL");
+        return hitl__fail_in(HITL_EINVAL, fn, "%s is NULL",
+                             !r ? "router" : !m ? "model" : "pool");
     if (m->n_classes != r->n_classes)
         return hitl__fail_in(HITL_EINVAL, fn, "model has %zu classes, router %zu",
                              m->n_classes, r->n_classes);
@@ -711,9 +710,9 @@ static int use_pool(hitl_router *r, const char *fn, int what,
                     const hitl_model *m, const hitl_pool *pool, size_t first,
                     size_t n)
 {
-    float *proba;
-    int32_t *labels;
-    size_t count;
+    float *proba = NULL;
+    int32_t *labels = NULL;
+    size_t count = 0;
     int rc = gather_labeled(&proba, &labels, &count, fn, r, m, pool, first, n);
     if (rc)
         return rc;

@@ -19,6 +19,12 @@ static void msg_has(const char *part)
                   "message \"%s\" lacks \"%s\"", hitl_error_message(), part);
 }
 
+/* The whole message: a NULL argument is named alone. */
+static void msg_is(const char *want)
+{
+    ck_assert_str_eq(hitl_error_message(), want);
+}
+
 /* Ratings as (item, rater, label) triples, built from small tables. */
 typedef struct triples {
     size_t n;
@@ -158,8 +164,11 @@ START_TEST(test_cohen_errors)
     int32_t a[3] = { 0, 1, 2 }, b[3] = { 0, 1, 3 };
     double k = SENTINEL;
     ck_assert_int_eq(hitl_agreement_cohen_kappa(NULL, a, a, 3, 3), HITL_EINVAL);
+    msg_is("hitl_agreement_cohen_kappa: kappa is NULL");
     ck_assert_int_eq(hitl_agreement_cohen_kappa(&k, NULL, a, 3, 3), HITL_EINVAL);
+    msg_is("hitl_agreement_cohen_kappa: labels_a is NULL");
     ck_assert_int_eq(hitl_agreement_cohen_kappa(&k, a, NULL, 3, 3), HITL_EINVAL);
+    msg_is("hitl_agreement_cohen_kappa: labels_b is NULL");
     ck_assert_int_eq(hitl_agreement_cohen_kappa(&k, a, a, 0, 3), HITL_EINVAL);
     msg_has("n is 0");
     ck_assert_int_eq(hitl_agreement_cohen_kappa(&k, a, a, 3, 1), HITL_EINVAL);

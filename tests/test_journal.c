@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #define N_POOL 64
+#define HEADER_BYTES 16     /* the journal header (hitl.h, "The journal") */
 
 static char dir[64], path[128];
 
@@ -499,6 +500,47 @@ START_TEST(torn_tail_is_cut)
         hitl_pool_free(p);
     }
     free(more);
+    /* a journal whose only record is torn holds no record: a handle that
+       already has events attaches it, the torn bytes are cut and its events
+       written after the header */
+    for (size_t cut = HEADER_BYTES + 1; cut < ends[0]; cut += 7) {
+        spit(path, orig, cut);
+        hitl_feedback *fb;
+        hitl_pool *p = make_pool();
+        ck_assert_int_eq(hitl_feedback_create(&fb, p), HITL_OK);
+        put_ok(fb, 0);
+        put_ok(fb, 1);
+        ck_assert_int_eq(hitl_feedback_open_journal(fb, path, 1), HITL_OK);
+        ck_assert_double_eq(finfo(fb, HITL_FEEDBACK_JOURNAL_DROPPED),
+                            (double)(cut - HEADER_BYTES));
+        put_ok(fb, 2);
+        hitl_feedback *f2;
+        hitl_pool *p2 = make_pool();
+        ck_assert_int_eq(hitl_feedback_create(&f2, p2), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_open_journal(f2, path, 1), HITL_EIO);
+        ck_assert_int_eq(hitl_feedback_close_journal(fb), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_open_journal(f2, path, 1), HITL_OK);
+        ck_assert_uint_eq(count(f2), 3);
+        ck_assert_double_eq(finfo(f2, HITL_FEEDBACK_JOURNAL_DROPPED), 0);
+        for (uint64_t i = 0; i < 3; i++)
+            same_event(f2, fb, i);
+        hitl_feedback_free(f2);
+        hitl_pool_free(p2);
+        hitl_feedback_free(fb);
+        hitl_pool_free(p);
+    }
+    /* a whole record is a record: that handle is refused, file untouched */
+    spit(path, orig, ends[0] + 5);
+    {
+        hitl_feedback *fb;
+        hitl_pool *p = make_pool();
+        ck_assert_int_eq(hitl_feedback_create(&fb, p), HITL_OK);
+        put_ok(fb, 0);
+        ck_assert_int_eq(hitl_feedback_open_journal(fb, path, 1), HITL_ESTATE);
+        ck_assert_uint_eq(file_size(path), ends[0] + 5);
+        hitl_feedback_free(fb);
+        hitl_pool_free(p);
+    }
     free(orig);
     hitl_feedback_free(ref);
     hitl_pool_free(pool);
@@ -771,7 +813,9 @@ START_TEST(failed_journal)
     ck_assert_int_eq(put(fb, 5), HITL_EIO);
     ck_assert_int_eq(put(fb, 5), HITL_EIO);
     ck_assert_ptr_nonnull(strstr(hitl_error_message(), "failed earlier"));
+    ck_assert_ptr_nonnull(strstr(hitl_error_message(), "new handle"));
     ck_assert_int_eq(hitl_feedback_sync(fb), HITL_EIO);
+    ck_assert_ptr_nonnull(strstr(hitl_error_message(), "new handle"));
     ck_assert_uint_eq(count(fb), 5);
     ck_assert_int_eq(hitl_feedback_close_journal(fb), HITL_OK);
     ck_assert_double_eq(finfo(fb, HITL_FEEDBACK_JOURNAL_OPEN), 0);

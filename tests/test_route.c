@@ -661,8 +661,11 @@ START_TEST(test_errors_leave_router)
         snap s0 = take(r);
         for (int f = 0; f < 3; f++) {
             ck_assert_int_eq(fns[f](NULL, proba, labels, 7), HITL_EINVAL);
+            msg_has(": router is NULL");
             ck_assert_int_eq(fns[f](r, NULL, labels, 7), HITL_EINVAL);
+            msg_has(": proba is NULL");
             ck_assert_int_eq(fns[f](r, proba, NULL, 7), HITL_EINVAL);
+            msg_has(": labels is NULL");
             ck_assert_int_eq(fns[f](r, proba, labels, 0), HITL_EINVAL);
             msg_has("n is 0");
             labels[3] = 2;
