@@ -1,0 +1,1097 @@
+/*
+ * diversity: query strategies that look at where items lie, not only at how
+ * unsure the model is about them (issue 3).
+ *
+ *   KCENTER       k-center greedy (core-set, Sener & Savarese 2018)
+ *   RANKED_BATCH  ranked batch mode (Cardoso et al. 2017)
+ *   DENSITY       information density (Settles & Craven 2008)
+ *   HYBRID        top beta*k by informativeness, then k of them by k-center
+ *   DEFAULT       the recommended recipe (see hitl.h)
+ *   cold start    a diverse first batch when nothing is labeled yet
+ *
+ * Geometry.  Every strategy here works with squared Euclidean distances
+ *     ||x - c||^2 = ||x||^2 + ||c||^2 - 2 x.c
+ * with ||x||^2 precomputed once per query and the dot products from BLAS
+ * (sgemv of the pool against one new centre) or, against many centres at
+ * once, from score.c's stacked linear kernel (sgemm for a wide tile).
+ * Rounding can make the difference slightly negative;
+ * it is clamped at 0.  A running vector `mind` holds, for every candidate,
+ * the squared distance to its nearest centre; adding a centre is one pass
+ * over the pool (O(N d)), never O(N |centres|).
+ *
+ * Memory: O(N) floats (norms, mind, one dot vector, informativeness) plus
+ * fixed tiles; never N x N.
+ */
+#include "internal.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TILE_CENTRES 256    /* centres per linear layer in rs_fold */
+#define ROWS_PER_THREAD 65536  /* fewer rows than this: one thread */
+#define MAX_THREADS 16
+#define KC_BLOCK 262144        /* rows per sgemv of a pick: 1 MiB of dots, in cache */
+
+/* ------------------------------------------------------------------------- */
+/* Random numbers                                                             */
+/* ------------------------------------------------------------------------- */
+
+/* splitmix64's output function: a bijection of 64-bit words in which every
+ * input bit reaches every output bit. */
+uint64_t hitl__mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= UINT64_C(0xbf58476d1ce4e5b9);
+    x ^= x >> 27;
+    x *= UINT64_C(0x94d049bb133111eb);
+    return x ^ (x >> 31);
+}
+
+void hitl__rng_seed(hitl__rng *r, uint64_t seed, uint64_t stream)
+{
+    r->s = hitl__mix64(seed ^ hitl__mix64(stream ^ UINT64_C(0x6a09e667f3bcc909)));
+}
+
+uint64_t hitl__rng_next(hitl__rng *r)
+{
+    r->s += UINT64_C(0x9e3779b97f4a7c15);
+    return hitl__mix64(r->s);
+}
+
+double hitl__rng_unit(hitl__rng *r)
+{
+    return (double)(hitl__rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Row sets: the rows distances are kept for                                  */
+/* ------------------------------------------------------------------------- */
+
+/* Either every item of a pool (pool mode, read through its chunks; local index
+ * = pool index; candidates are the UNLABELED items), or a gathered matrix of
+ * some unlabeled items (matrix mode; map[i] is the pool index of row i, in
+ * increasing order so that ties still go to the lower pool index; every row
+ * is a candidate). */
+typedef struct rowset {
+    const hitl_pool *pool;
+    size_t n, dim;
+    const float *mat;
+    const size_t *map;
+} rowset;
+
+typedef struct seg {
+    const float *rows;
+    size_t first, n, stride;
+} seg;
+
+/* The k-th contiguous segment of the row set; 0 when there is none. */
+static int rs_seg(seg *s, const rowset *rs, size_t k)
+{
+    if (rs->mat) {
+        *s = (seg){ rs->mat, 0, k == 0 ? rs->n : 0, rs->dim };
+        return k == 0;
+    }
+    const hitl_pool *p = rs->pool;
+    if (k >= p->n_chunks)
+        return 0;
+    const hitl__chunk *c = &p->chunks[k];
+    size_t n = c->first >= p->n ? 0 : p->n - c->first;
+    *s = (seg){ c->rows, c->first, c->n < n ? c->n : n, c->stride };
+    return 1;
+}
+
+static const float *rs_row(const rowset *rs, size_t i)
+{
+    return rs->mat ? rs->mat + i * rs->dim : hitl__pool_row(rs->pool, i);
+}
+
+static int rs_is_candidate(const rowset *rs, size_t i)
+{
+    return rs->mat || rs->pool->state[i] == HITL_ITEM_UNLABELED;
+}
+
+/* BLAS takes int dimensions: refuse a pool whose row stride it cannot take. */
+static int rs_check(const rowset *rs, const char *fn)
+{
+    seg s;
+    if (rs->dim > (size_t)INT_MAX)
+        return hitl__fail_in(HITL_EINVAL, fn, "dim %zu exceeds %d", rs->dim, INT_MAX);
+    for (size_t k = 0; rs_seg(&s, rs, k); k++)
+        if (s.stride > (size_t)INT_MAX)
+            return hitl__fail_in(HITL_EINVAL, fn,
+                                 "a pool batch has row stride %zu, above the %d BLAS takes",
+                                 s.stride, INT_MAX);
+    return HITL_OK;
+}
+
+/* ||x||^2 in sixteen lanes (a fixed trip count, which vectorises; a BLAS
+ * call per row would cost more than the row). */
+static float sqnorm(const float *x, size_t d)
+{
+    float acc[16] = {0};
+    size_t j = 0;
+    for (; j + 16 <= d; j += 16)
+        for (int r = 0; r < 16; r++)
+            acc[r] += x[j + r] * x[j + r];
+    for (int r = 0; j < d; j++, r++)
+        acc[r] += x[j] * x[j];
+    float s = 0;
+    for (int r = 0; r < 16; r++)
+        s += acc[r];
+    return s;
+}
+
+/* xn[i] = ||x_i||^2 for every row. */
+static void rs_norms(float *xn, const rowset *rs)
+{
+    seg s;
+    for (size_t k = 0; rs_seg(&s, rs, k); k++)
+        for (size_t i = 0; i < s.n; i++)
+            xn[s.first + i] = sqnorm(s.rows + i * s.stride, rs->dim);
+}
+
+static float sqdist(float xn, float cn, float dot)
+{
+    float d = xn + cn - 2.0f * dot;
+    return d > 0.0f ? d : 0.0f;
+}
+
+/*
+ * For every candidate row i, fold the squared distances to the centres
+ * (pool items centres[0 .. n_centres-1]) into out[i]:
+ *   MIN:  out[i] = min(out[i], min_j ||x_i - c_j||^2)
+ *   KDE:  out[i] += sum_j exp(-||x_i - c_j||^2 * inv_h2)
+ * Centres are taken TILE_CENTRES at a time as a linear layer with weights
+ * -2 c_j and biases ||c_j||^2, so the stacked linear kernel of score.c
+ * (hitl__linear_block: its register-blocked kernel, or sgemm for a wide
+ * tile) gives ||c_j||^2 - 2 x.c_j for a block of rows, class-major (the fold
+ * then runs along rows and vectorises).  The cost is one product of
+ * N x n_centres x d, the memory a block per thread.  Row ranges go to one
+ * thread per online CPU unless the tile needs OpenBLAS's own threads.  Rows
+ * that are not candidates are computed and left alone (MIN: they hold -1,
+ * below any distance).
+ */
+enum { FOLD_MIN, FOLD_KDE };
+
+typedef struct fold_job {
+    const rowset *rs;
+    float *xn;              /* read, or first written when norms is set */
+    int norms;
+    float *out;
+    const hitl__linear *L;
+    int how;
+    float inv_h2;
+    size_t lo, hi;          /* rows of this thread */
+    float *G;               /* TILE_CENTRES x FOLD_ROWS */
+    pthread_t thread;
+} fold_job;
+
+#define FOLD_ROWS 1024
+
+static void fold_rows(const fold_job *f, const float *X, size_t stride, size_t first, size_t m)
+{
+    size_t t = f->L->C, ld = HITL__ROUND16(m);
+    float *out = f->out + first, *xn = f->xn + first;
+    if (f->norms)                   /* the block is in cache for the product */
+        for (size_t i = 0; i < m; i++)
+            xn[i] = sqnorm(X + i * stride, f->L->d);
+    hitl__linear_block(f->G, ld, f->L, X, m, stride);
+    if (f->how == FOLD_MIN) {
+        for (size_t j = 0; j < t; j++) {
+            const float *g = f->G + j * ld;
+            for (size_t i = 0; i < m; i++) {
+                float dd = xn[i] + g[i];
+                dd = dd > 0.0f ? dd : 0.0f;
+                out[i] = dd < out[i] ? dd : out[i];
+            }
+        }
+        return;
+    }
+    const uint8_t *state = f->rs->mat ? NULL : f->rs->pool->state + first;
+    for (size_t i = 0; i < m; i++) {
+        if (state && state[i] != HITL_ITEM_UNLABELED)
+            continue;
+        float acc = out[i];
+        for (size_t j = 0; j < t; j++) {
+            float dd = xn[i] + f->G[j * ld + i];
+            acc += expf(-(dd > 0.0f ? dd : 0.0f) * f->inv_h2);
+        }
+        out[i] = acc;
+    }
+}
+
+/* Rows [lo, hi) of the row set, a block at a time, never across a segment. */
+static void *fold_range(void *arg)
+{
+    fold_job *f = arg;
+    seg s;
+    for (size_t k = 0; rs_seg(&s, f->rs, k); k++) {
+        size_t lo = s.first > f->lo ? s.first : f->lo;
+        size_t hi = s.first + s.n < f->hi ? s.first + s.n : f->hi;
+        for (size_t r = lo; r < hi; r += FOLD_ROWS) {
+            size_t m = hi - r < FOLD_ROWS ? hi - r : FOLD_ROWS;
+            fold_rows(f, s.rows + (r - s.first) * s.stride, s.stride, r, m);
+        }
+    }
+    return NULL;
+}
+
+/* With norms, xn[i] = ||x_i||^2 is written first (the same pass as the
+ * first tile's product) instead of read. */
+static int rs_fold(float *out, const rowset *rs, float *xn, int norms,
+                   const size_t *centres, size_t n_centres, int how, float inv_h2)
+{
+    size_t d = rs->dim, n = rs->n, ldw = hitl__linear_ldw(TILE_CENTRES);
+    if (norms && n_centres == 0)
+        rs_norms(xn, rs);
+    if (n_centres == 0 || n == 0)
+        return HITL_OK;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t T = cpus > 0 ? (size_t)cpus : 1;
+    T = T < MAX_THREADS ? T : MAX_THREADS;
+    T = T < n / ROWS_PER_THREAD + 1 ? T : n / ROWS_PER_THREAD + 1;
+    size_t per = TILE_CENTRES * HITL__ROUND16(FOLD_ROWS);
+    float *w = hitl__malloc(((d + 1) * ldw + T * per) * sizeof *w);
+    if (!w)
+        return HITL_ENOMEM;
+    float *G = w + (d + 1) * ldw;
+    for (size_t c0 = 0; c0 < n_centres; c0 += TILE_CENTRES) {
+        size_t t = n_centres - c0 < TILE_CENTRES ? n_centres - c0 : TILE_CENTRES;
+        hitl__linear L = { .d = d, .C = t, .ldw = hitl__linear_ldw(t), .w = w,
+                           .b = w + d * hitl__linear_ldw(t) };
+        memset(w, 0, (d + 1) * L.ldw * sizeof *w);
+        for (size_t j = 0; j < t; j++) {
+            const float *c = hitl__pool_row(rs->pool, centres[c0 + j]);
+            for (size_t q = 0; q < d; q++)
+                w[q * L.ldw + j] = -2.0f * c[q];
+            w[d * L.ldw + j] = sqnorm(c, d);
+        }
+        /* a tile that goes to sgemm is threaded by OpenBLAS: one caller */
+        size_t threads = hitl__linear_uses_blas(&L, FOLD_ROWS, d) &&
+                         hitl__linear_blas_threaded() ? 1 : T;
+        fold_job job[MAX_THREADS];
+        size_t started = 1;
+        for (size_t k = 0; k < threads; k++)
+            job[k] = (fold_job){ .rs = rs, .xn = xn, .norms = norms && c0 == 0,
+                                 .out = out, .L = &L, .how = how,
+                                 .inv_h2 = inv_h2, .lo = n / threads * k,
+                                 .hi = k + 1 == threads ? n : n / threads * (k + 1),
+                                 .G = G + k * per };
+        for (; started < threads; started++)
+            if (pthread_create(&job[started].thread, NULL, fold_range, &job[started]) != 0)
+                break;
+        for (size_t k = started; k < threads; k++)   /* threads that did not start */
+            fold_range(&job[k]);
+        fold_range(&job[0]);
+        for (size_t k = 1; k < started; k++)
+            pthread_join(job[k].thread, NULL);
+    }
+    hitl__free(w);
+    return HITL_OK;
+}
+
+/* The pool indices of the LABELED items, in order (*n of them; NULL if 0). */
+static int labeled_list(size_t **out, size_t *n, const hitl_pool *pool)
+{
+    *out = NULL;
+    *n = pool->count[HITL_ITEM_LABELED];
+    if (*n == 0)
+        return HITL_OK;
+    size_t *list = hitl__malloc(*n * sizeof *list);
+    if (!list)
+        return HITL_ENOMEM;
+    for (size_t i = 0, j = 0; i < pool->n; i++)
+        if (pool->state[i] == HITL_ITEM_LABELED)
+            list[j++] = i;
+    *out = list;
+    return HITL_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* The running nearest-centre distance                                        */
+/* ------------------------------------------------------------------------- */
+
+/* mind[i]: squared distance from candidate i to its nearest centre (+inf
+ * while there is none); -1 for rows that are not (or no longer) candidates. */
+typedef struct kcenter {
+    rowset rs;
+    float *xn, *mind;  /* n each */
+    float *dot;        /* KC_BLOCK: one block's dot products with the centre */
+    size_t n_cand, n_centres;
+    size_t far;        /* the farthest candidate, kept by kc_take */
+    float far_d;
+} kcenter;
+
+/*
+ * Rows [first, first+m) after a new centre of squared norm cn whose dot
+ * products with them are in kc->dot: mind[j] = min(mind[j], ||x_j - c||^2),
+ * and the farthest candidate so far is updated (blocks come in index order
+ * and only a strictly larger distance replaces it, so ties keep the lower
+ * index).  Non-candidates hold -1, below any distance, so no branch is
+ * needed; sixteen lanes with integer-mask selects, which vectorise.
+ */
+static void kc_update_block(kcenter *kc, size_t first, size_t m, float cn)
+{
+    float *mind = kc->mind + first, bd[16];
+    const float *xn = kc->xn + first, *dot = kc->dot;
+    int32_t bi[16];
+    size_t i0 = 0;
+    for (int r = 0; r < 16; r++) {
+        bd[r] = -2.0f;
+        bi[r] = 0;
+    }
+    for (; i0 + 16 <= m; i0 += 16)
+        for (int r = 0; r < 16; r++) {
+            float dd = xn[i0 + r] + cn - 2.0f * dot[i0 + r];
+            dd = dd > 0.0f ? dd : 0.0f;
+            float v = dd < mind[i0 + r] ? dd : mind[i0 + r];
+            mind[i0 + r] = v;
+            int32_t gt = -(int32_t)(v > bd[r]);
+            bi[r] = (bi[r] & ~gt) | ((int32_t)i0 & gt);
+            bd[r] = v > bd[r] ? v : bd[r];
+        }
+    size_t best = SIZE_MAX;
+    float best_d = -2.0f;
+    for (int r = 0; r < 16; r++) {
+        size_t j = (size_t)bi[r] + (size_t)r;
+        if (bd[r] > best_d || (bd[r] == best_d && j < best)) {
+            best_d = bd[r];
+            best = j;
+        }
+    }
+    for (; i0 < m; i0++) {
+        float dd = sqdist(xn[i0], cn, dot[i0]);
+        mind[i0] = dd < mind[i0] ? dd : mind[i0];
+        if (mind[i0] > best_d) {
+            best_d = mind[i0];
+            best = i0;
+        }
+    }
+    if (best != SIZE_MAX && best_d > kc->far_d) {
+        kc->far_d = best_d;
+        kc->far = first + best;
+    }
+}
+
+static void kc_free(kcenter *kc)
+{
+    hitl__free(kc->xn);
+    kc->xn = kc->mind = kc->dot = NULL;
+}
+
+/* Norms, and the labeled items of the pool as the first centres. */
+static int kc_init(kcenter *kc, const rowset *rs)
+{
+    size_t n = rs->n;
+    *kc = (kcenter){ .rs = *rs, .far = SIZE_MAX, .far_d = -1.0f };
+    if (n == 0)
+        return HITL_OK;
+    kc->xn = hitl__malloc((2 * n + (n < KC_BLOCK ? n : KC_BLOCK)) * sizeof *kc->xn);
+    if (!kc->xn)
+        return HITL_ENOMEM;
+    kc->mind = kc->xn + n;
+    kc->dot = kc->mind + n;
+    for (size_t i = 0; i < n; i++) {
+        int cand = rs_is_candidate(rs, i);
+        kc->mind[i] = cand ? INFINITY : -1.0f;
+        kc->n_cand += (size_t)cand;
+    }
+    size_t *lab, n_lab;
+    if (labeled_list(&lab, &n_lab, rs->pool) != HITL_OK) {
+        kc_free(kc);
+        return HITL_ENOMEM;
+    }
+    int st = rs_fold(kc->mind, rs, kc->xn, 1, lab, n_lab, FOLD_MIN, 0.0f);
+    hitl__free(lab);
+    if (st != HITL_OK) {
+        kc_free(kc);
+        return st;
+    }
+    kc->n_centres = n_lab;
+    for (size_t j = 0; j < n; j++)
+        if (kc->mind[j] > kc->far_d) {
+            kc->far_d = kc->mind[j];
+            kc->far = j;
+        }
+    return HITL_OK;
+}
+
+/* Candidate i becomes a centre: one pass over the rows, a block at a time:
+ * sgemv (threaded by OpenBLAS) of the block against the centre, then the
+ * update of that block while its dot products are in cache.  Also finds the
+ * next farthest candidate. */
+static void kc_take(kcenter *kc, size_t i)
+{
+    kc->mind[i] = -1.0f;
+    kc->n_cand--;
+    kc->n_centres++;
+    kc->far = SIZE_MAX;
+    kc->far_d = -1.0f;
+    if (kc->n_cand == 0)
+        return;
+    const float *c = rs_row(&kc->rs, i);
+    float cn = kc->xn[i];
+    seg s;
+    for (size_t k = 0; rs_seg(&s, &kc->rs, k); k++)
+        for (size_t r0 = 0; r0 < s.n; r0 += KC_BLOCK) {
+            size_t m = s.n - r0 < KC_BLOCK ? s.n - r0 : KC_BLOCK;
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)kc->rs.dim, 1.0f,
+                        s.rows + r0 * s.stride, (int)s.stride, c, 1, 0.0f, kc->dot, 1);
+            kc_update_block(kc, s.first + r0, m, cn);
+        }
+}
+
+/* The candidate farthest from every centre; ties to the lower index. */
+static size_t kc_farthest(const kcenter *kc)
+{
+    return kc->far;
+}
+
+/* The u-th candidate in index order, u uniform: a seeded uniform pick. */
+static size_t kc_uniform(const kcenter *kc, hitl__rng *r)
+{
+    size_t u = (size_t)(hitl__rng_unit(r) * (double)kc->n_cand);
+    if (u >= kc->n_cand)
+        u = kc->n_cand - 1;
+    for (size_t j = 0;; j++)
+        if (kc->mind[j] >= 0.0f && u-- == 0)
+            return j;
+}
+
+/* k-means++ seeding: a candidate drawn with probability proportional to its
+ * squared distance to the nearest centre (uniform when there is no centre or
+ * every candidate sits on one). */
+static size_t kc_d2_sample(const kcenter *kc, hitl__rng *r)
+{
+    double total = 0;
+    for (size_t j = 0; j < kc->rs.n; j++)
+        if (kc->mind[j] > 0.0f)
+            total += kc->mind[j];
+    if (!(total > 0) || isinf(total))
+        return kc_uniform(kc, r);
+    double u = hitl__rng_unit(r) * total;
+    size_t last = SIZE_MAX;
+    for (size_t j = 0; j < kc->rs.n; j++) {
+        if (kc->mind[j] <= 0.0f)
+            continue;
+        last = j;
+        u -= kc->mind[j];
+        if (u < 0)
+            return j;
+    }
+    return last; /* rounding left u at the very end */
+}
+
+/* The score reported for a pick: the distance to the nearest centre. */
+static double kc_score(const kcenter *kc, size_t j)
+{
+    return isinf(kc->mind[j]) ? INFINITY : sqrt((double)kc->mind[j]);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Parameters                                                                  */
+/* ------------------------------------------------------------------------- */
+
+#define MAX_EXACT_INT 9007199254740992.0 /* 2^53 */
+
+void hitl__div_params_init(hitl__div_params *p)
+{
+    p->base = 0;
+    p->hybrid_beta = 10;
+    p->density_exponent = 1;
+    p->density_anchors = 1024;
+    p->density_bandwidth = 0;
+    p->cold_start = HITL_COLD_START_KMEANSPP;
+    p->hybrid_select = HITL_COLD_START_KCENTER;
+}
+
+int hitl__div_is_param(hitl_param param)
+{
+    return param >= HITL_PARAM_BASE && param <= HITL_PARAM_HYBRID_SELECT;
+}
+
+static int is_int_in(double v, double lo, double hi)
+{
+    return v >= lo && v <= hi && v == floor(v);
+}
+
+int hitl__is_base_kind(int kind, int with_committee)
+{
+    switch (kind) {
+    case HITL_STRATEGY_LEAST_CONFIDENT:
+    case HITL_STRATEGY_MARGIN:
+    case HITL_STRATEGY_ENTROPY:
+        return 1;
+    case HITL_STRATEGY_QBC_VOTE_ENTROPY:
+    case HITL_STRATEGY_QBC_CONSENSUS_ENTROPY:
+    case HITL_STRATEGY_QBC_KL:
+    case HITL_STRATEGY_QBC_BALD:
+        return with_committee;
+    default:
+        return 0;
+    }
+}
+
+int hitl__div_set_param(hitl__div_params *p, hitl_param param, double v, const char *fn)
+{
+    const char *why = NULL;
+    switch (param) {
+    case HITL_PARAM_BASE:
+        if (!(v == 0 || (v == floor(v) && fabs(v) < 1e6 && hitl__is_base_kind((int)v, 1))))
+            why = "is not 0 or an informativeness kind (LEAST_CONFIDENT, MARGIN, "
+                  "ENTROPY, QBC_*)";
+        else
+            p->base = (int)v;
+        break;
+    case HITL_PARAM_HYBRID_BETA:
+        if (!(v >= 1 && v <= 1e6))
+            why = "is not in [1, 1e6]";
+        else
+            p->hybrid_beta = v;
+        break;
+    case HITL_PARAM_DENSITY_EXPONENT:
+        if (!(v >= 0 && v <= 1e3))
+            why = "is not in [0, 1000]";
+        else
+            p->density_exponent = v;
+        break;
+    case HITL_PARAM_DENSITY_ANCHORS:
+        if (!is_int_in(v, 1, MAX_EXACT_INT))
+            why = "is not an integer >= 1";
+        else
+            p->density_anchors = v > (double)SIZE_MAX ? SIZE_MAX : (size_t)v;
+        break;
+    case HITL_PARAM_DENSITY_BANDWIDTH:
+        if (!(v >= 0 && isfinite(v)))
+            why = "is not finite and >= 0";
+        else
+            p->density_bandwidth = v;
+        break;
+    case HITL_PARAM_COLD_START:
+        if (!is_int_in(v, HITL_COLD_START_RANDOM, HITL_COLD_START_KMEANSPP))
+            why = "is not a hitl_cold_start (0 random, 1 k-center, 2 k-means++)";
+        else
+            p->cold_start = (int)v;
+        break;
+    case HITL_PARAM_HYBRID_SELECT:
+        if (!is_int_in(v, HITL_COLD_START_KCENTER, HITL_COLD_START_KMEANSPP))
+            why = "is not HITL_COLD_START_KCENTER (1) or HITL_COLD_START_KMEANSPP (2)";
+        else
+            p->hybrid_select = (int)v;
+        break;
+    default:
+        return hitl__fail_in(HITL_EINVAL, fn, "unknown strategy parameter %d", (int)param);
+    }
+    if (why)
+        return hitl__fail_in(HITL_EINVAL, fn, "parameter %d = %g %s", (int)param, v, why);
+    return HITL_OK;
+}
+
+int hitl__div_get_param(double *v, const hitl__div_params *p, hitl_param param, const char *fn)
+{
+    switch (param) {
+    case HITL_PARAM_BASE: *v = p->base; break;
+    case HITL_PARAM_HYBRID_BETA: *v = p->hybrid_beta; break;
+    case HITL_PARAM_DENSITY_EXPONENT: *v = p->density_exponent; break;
+    case HITL_PARAM_DENSITY_ANCHORS: *v = (double)p->density_anchors; break;
+    case HITL_PARAM_DENSITY_BANDWIDTH: *v = p->density_bandwidth; break;
+    case HITL_PARAM_COLD_START: *v = p->cold_start; break;
+    case HITL_PARAM_HYBRID_SELECT: *v = p->hybrid_select; break;
+    default:
+        return hitl__fail_in(HITL_EINVAL, fn, "unknown strategy parameter %d", (int)param);
+    }
+    return HITL_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Informativeness of every unlabeled item                                    */
+/* ------------------------------------------------------------------------- */
+
+/* A core score (hitl__uncertainty_block: 1 - p1, p1 - p2 or -sum p log p)
+ * scaled to [0, 1] by its largest value, larger = more informative:
+ *   LEAST_CONFIDENT  (1 - p1) / (1 - 1/K)
+ *   MARGIN           1 - (p1 - p2)
+ *   ENTROPY          -sum p log p / log K */
+double hitl__informativeness(int kind, double u, size_t K)
+{
+    if (kind == HITL_STRATEGY_LEAST_CONFIDENT)
+        u /= 1 - 1.0 / (double)K;
+    else if (kind == HITL_STRATEGY_MARGIN)
+        u = 1 - u;
+    else
+        u /= log((double)K);
+    return u < 0 ? 0 : u > 1 ? 1 : u;
+}
+
+/* One worker's consumer of a model's class-major probability blocks. */
+typedef struct model_sink {
+    const hitl_pool *pool;
+    int kind;
+    hitl__emit_fn emit;
+    void *inner;
+    float *s, *work;     /* round16(block) and K x round16(block) floats */
+} model_sink;
+
+static int model_block(void *state, size_t first, size_t n, const float *proba, size_t K)
+{
+    model_sink *s = state;
+    hitl__uncertainty_block(s->kind, s->s, proba, HITL__ROUND16(n), K, s->work);
+    for (size_t r = 0; r < n; r++)
+        if (s->pool->state[first + r] == HITL_ITEM_UNLABELED)
+            s->emit(s->inner, first + r, hitl__informativeness(s->kind, s->s[r], K));
+    return HITL_OK;
+}
+
+size_t hitl__source_workers(const hitl__source *src, const hitl_pool *pool)
+{
+    return src->committee ? hitl__committee_workers(src->committee, pool)
+                          : hitl__score_workers(src->model, pool);
+}
+
+int hitl__source_check(const hitl__source *src, const hitl_pool *pool, const char *fn)
+{
+    if (src->committee)
+        return hitl__committee_check(src->committee, pool, 1, fn);
+    if (!src->model)
+        return hitl__fail_in(HITL_EINVAL, fn, "model is NULL (this strategy needs one)");
+    if (src->model->dim != pool->dim)
+        return hitl__fail_in(HITL_EINVAL, fn, "pool dim %zu differs from model dim %zu",
+                             pool->dim, src->model->dim);
+    if (!src->model->fitted)
+        return hitl__fail_in(HITL_ESTATE, fn, "the model is not fitted");
+    return HITL_OK;
+}
+
+int hitl__source_stream(const hitl__source *src, int kind, const hitl_pool *pool,
+                        hitl__emit_fn emit, void **states, const char *fn)
+{
+    if (src->committee)
+        return hitl__committee_stream(src->committee, kind, 0, pool, emit, states, fn);
+    const hitl_model *m = src->model;
+    size_t w = hitl__score_workers(m, pool), ld = HITL__ROUND16(m->block_rows);
+    model_sink *sinks = hitl__calloc(w, sizeof *sinks);
+    void **sp = hitl__calloc(w, sizeof *sp);
+    int st = sinks && sp ? HITL_OK : HITL_ENOMEM;
+    for (size_t i = 0; st == HITL_OK && i < w; i++) {
+        sinks[i] = (model_sink){ pool, kind, emit, states[i], NULL, NULL };
+        sinks[i].s = hitl__malloc((m->n_classes + 1) * ld * sizeof(float));
+        sinks[i].work = sinks[i].s ? sinks[i].s + ld : NULL;
+        sp[i] = &sinks[i];
+        st = sinks[i].s ? HITL_OK : HITL_ENOMEM;
+    }
+    if (st == HITL_OK)
+        st = hitl__score_run(m, pool, 0, pool->n, HITL__LAYOUT_CLASSES, model_block, sp, fn);
+    else
+        st = hitl__fail_in(HITL_ENOMEM, fn, "out of memory for %zu workers' blocks", w);
+    for (size_t i = 0; sinks && i < w; i++)
+        hitl__free(sinks[i].s);
+    hitl__free(sinks);
+    hitl__free(sp);
+    return st;
+}
+
+static void emit_store(void *state, size_t index, double value)
+{
+    ((float *)state)[index] = (float)value;
+}
+
+static void emit_topk(void *state, size_t index, double value)
+{
+    hitl__topk_push(state, -value, index);
+}
+
+/* u[i] = informativeness of unlabeled item i (other entries untouched). */
+static int stream_into(float *u, const hitl__source *src, int kind, const hitl_pool *pool,
+                       const char *fn)
+{
+    size_t w = hitl__source_workers(src, pool);
+    void **states = hitl__malloc(w * sizeof *states);
+    if (!states)
+        return hitl__fail_in(HITL_ENOMEM, fn, "out of memory for %zu workers", w);
+    for (size_t i = 0; i < w; i++)
+        states[i] = u;
+    int st = hitl__source_stream(src, kind, pool, emit_store, states, fn);
+    hitl__free(states);
+    return st;
+}
+
+/* The `keep` most informative unlabeled items into t (best first). */
+static int stream_topk(hitl__topk *t, const hitl__source *src, int kind,
+                       const hitl_pool *pool, size_t keep, const char *fn)
+{
+    size_t w = hitl__source_workers(src, pool);
+    hitl__topk *heaps = hitl__calloc(w, sizeof *heaps);
+    void **states = hitl__calloc(w, sizeof *states);
+    int st = heaps && states ? hitl__topk_init(t, keep) : HITL_ENOMEM;
+    for (size_t i = 0; st == HITL_OK && i < w; i++) {
+        st = hitl__topk_init(&heaps[i], keep);
+        states[i] = &heaps[i];
+    }
+    if (st != HITL_OK)
+        st = hitl__fail_in(HITL_ENOMEM, fn, "out of memory for the selection of %zu items",
+                           keep);
+    else
+        st = hitl__source_stream(src, kind, pool, emit_topk, states, fn);
+    for (size_t i = 0; heaps && i < w; i++) {
+        if (st == HITL_OK)
+            hitl__topk_merge(t, &heaps[i]);
+        hitl__topk_free(&heaps[i]);
+    }
+    hitl__free(heaps);
+    hitl__free(states);
+    if (st == HITL_OK)
+        hitl__topk_sort(t);
+    else if (t->key)
+        hitl__topk_free(t);
+    return st;
+}
+
+/* ------------------------------------------------------------------------- */
+/* The strategies                                                             */
+/* ------------------------------------------------------------------------- */
+
+typedef struct picks {
+    size_t *idx;   /* pool indices, k */
+    double *score; /* may be NULL */
+    size_t n, k;
+} picks;
+
+static void pick(picks *out, size_t index, double score)
+{
+    out->idx[out->n] = index;
+    if (out->score)
+        out->score[out->n] = score;
+    out->n++;
+}
+
+static int nomem(const char *fn, const char *what, size_t n)
+{
+    return hitl__fail_in(HITL_ENOMEM, fn, "out of memory for %s (%zu items)", what, n);
+}
+
+static rowset pool_rows(const hitl_pool *pool)
+{
+    return (rowset){ .pool = pool, .n = pool->n, .dim = pool->dim };
+}
+
+/* A diverse batch when nothing is labeled: RANDOM draws k candidates
+ * uniformly; KCENTER starts from a seeded uniform candidate and goes
+ * farthest-first; KMEANSPP starts the same way and draws each next item with
+ * probability proportional to its squared distance to the batch so far
+ * (k-means++ seeding).  Scores: the distance to the nearest earlier pick
+ * (inf for the first); for RANDOM the uniform key in [0, 1). */
+static int cold_start(picks *out, const hitl__query *q)
+{
+    const hitl_pool *pool = q->pool;
+    hitl__rng r;
+    hitl__rng_seed(&r, q->seed, 0xC01D);
+    if (q->div->cold_start == HITL_COLD_START_RANDOM) {
+        hitl__topk t;
+        if (hitl__topk_init(&t, out->k) != HITL_OK)
+            return nomem(q->fn, "the random batch", out->k);
+        for (size_t i = 0; i < pool->n; i++)
+            if (pool->state[i] == HITL_ITEM_UNLABELED)
+                hitl__topk_push(&t, hitl__random_key(q->seed, i), i);
+        hitl__topk_sort(&t);
+        for (size_t j = 0; j < t.n; j++)
+            pick(out, t.index[j], t.key[j]);
+        hitl__topk_free(&t);
+        return HITL_OK;
+    }
+    rowset rs = pool_rows(pool);
+    kcenter kc;
+    if (kc_init(&kc, &rs) != HITL_OK)
+        return nomem(q->fn, "the cold-start distances", pool->n);
+    while (out->n < out->k && kc.n_cand > 0) {
+        size_t j = kc.n_centres == 0 ? kc_uniform(&kc, &r)
+                 : q->div->cold_start == HITL_COLD_START_KCENTER ? kc_farthest(&kc)
+                 : kc_d2_sample(&kc, &r);
+        pick(out, j, kc_score(&kc, j));
+        kc_take(&kc, j);
+    }
+    kc_free(&kc);
+    return HITL_OK;
+}
+
+/* k-center greedy: farthest-first from the labeled items. */
+static int query_kcenter(picks *out, const hitl__query *q)
+{
+    rowset rs = pool_rows(q->pool);
+    kcenter kc;
+    if (kc_init(&kc, &rs) != HITL_OK)
+        return nomem(q->fn, "the k-center distances", q->pool->n);
+    while (out->n < out->k && kc.n_cand > 0) {
+        size_t j = kc_farthest(&kc);
+        pick(out, j, kc_score(&kc, j));
+        kc_take(&kc, j);
+    }
+    kc_free(&kc);
+    return HITL_OK;
+}
+
+/* Ranked batch: each pick maximises alpha (1 - sim) + (1 - alpha) u with
+ * sim = 1 / (1 + distance to the nearest labeled-or-picked item) and
+ * alpha = |U| / (|U| + |L|), both updated after every pick. */
+static int query_ranked(picks *out, const hitl__query *q, const hitl__source *src, int base)
+{
+    const hitl_pool *pool = q->pool;
+    float *u = hitl__malloc((pool->n ? pool->n : 1) * sizeof *u);
+    if (!u)
+        return nomem(q->fn, "the informativeness vector", pool->n);
+    int st = stream_into(u, src, base, pool, q->fn);
+    if (st != HITL_OK) {
+        hitl__free(u);
+        return st;
+    }
+    rowset rs = pool_rows(pool);
+    kcenter kc;
+    if (kc_init(&kc, &rs) != HITL_OK) {
+        hitl__free(u);
+        return nomem(q->fn, "the ranked-batch distances", pool->n);
+    }
+    double n_lab = (double)pool->count[HITL_ITEM_LABELED];
+    while (out->n < out->k && kc.n_cand > 0) {
+        double n_un = (double)kc.n_cand, alpha = n_un / (n_un + n_lab);
+        size_t best = SIZE_MAX;
+        double bs = -INFINITY;
+        for (size_t j = 0; j < pool->n; j++) {
+            if (kc.mind[j] < 0.0f)
+                continue;
+            double sim = isinf(kc.mind[j]) ? 0.0 : 1.0 / (1.0 + sqrt((double)kc.mind[j]));
+            double s = alpha * (1.0 - sim) + (1.0 - alpha) * u[j];
+            if (s > bs) {
+                bs = s;
+                best = j;
+            }
+        }
+        pick(out, best, bs);
+        kc_take(&kc, best);
+        n_lab += 1;
+    }
+    kc_free(&kc);
+    hitl__free(u);
+    return HITL_OK;
+}
+
+/*
+ * Information density: u(x) * D(x)^beta with
+ *     D(x) = 1/|A| sum_{a in A} exp(-||x - a||^2 / h^2)
+ * where A is every unlabeled item when there are at most m of them (exact:
+ * Settles & Craven's average over the unlabeled pool, Gaussian similarity),
+ * else m unlabeled items drawn uniformly without replacement (seeded).  Each
+ * term lies in (0, 1], so by Hoeffding's inequality (which holds for sampling
+ * without replacement) |D_est(x) - D(x)| <= sqrt(ln(2N/delta) / (2m)) for
+ * every x at once with probability >= 1 - delta.  h^2 is the bandwidth
+ * parameter squared, or by default the mean squared distance between two
+ * unlabeled items, 2 (mean ||x||^2 - ||mean x||^2), exact in O(N d).
+ */
+int hitl__density(float *dens, const hitl_pool *pool, size_t m, double bandwidth,
+                  uint64_t seed, const char *fn)
+{
+    size_t n = pool->n, d = pool->dim, n_un = pool->count[HITL_ITEM_UNLABELED];
+    if (n_un == 0)
+        return HITL_OK;
+    rowset rs = pool_rows(pool);
+    size_t n_anchor = n_un <= m ? n_un : m;
+    float *xn = hitl__malloc(n * sizeof *xn);
+    size_t *anchor = hitl__malloc(n_anchor * sizeof *anchor);
+    double *mean = hitl__calloc(d, sizeof *mean);
+    if (!xn || !anchor || !mean) {
+        hitl__free(xn);
+        hitl__free(anchor);
+        hitl__free(mean);
+        return nomem(fn, "the density estimate", n);
+    }
+    rs_norms(xn, &rs);
+    hitl__rng r;
+    hitl__rng_seed(&r, seed, 0xDE5);
+    double sum_xn = 0;
+    size_t need = n_anchor, left = n_un;
+    for (size_t i = 0, a = 0; i < n; i++) {
+        if (pool->state[i] != HITL_ITEM_UNLABELED)
+            continue;
+        /* selection sampling (Knuth's Algorithm S): uniform, in index order */
+        if (hitl__rng_unit(&r) * (double)left < (double)need) {
+            anchor[a++] = i;
+            need--;
+        }
+        left--;
+        dens[i] = 0.0f;
+        sum_xn += xn[i];
+        if (bandwidth <= 0) {
+            const float *x = hitl__pool_row(pool, i);
+            for (size_t j = 0; j < d; j++)
+                mean[j] += x[j];
+        }
+    }
+    double h2 = bandwidth * bandwidth;
+    if (bandwidth <= 0) {
+        double mm = 0;
+        for (size_t j = 0; j < d; j++) {
+            double v = mean[j] / (double)n_un;
+            mm += v * v;
+        }
+        h2 = 2.0 * (sum_xn / (double)n_un - mm);
+    }
+    int st = HITL_OK;
+    if (h2 > 0 && isfinite(h2))
+        st = rs_fold(dens, &rs, xn, 0, anchor, n_anchor, FOLD_KDE, (float)(1.0 / h2));
+    for (size_t i = 0; st == HITL_OK && i < n; i++)
+        if (pool->state[i] == HITL_ITEM_UNLABELED)
+            dens[i] = h2 > 0 && isfinite(h2) ? dens[i] / (float)n_anchor : 1.0f;
+    hitl__free(xn);
+    hitl__free(anchor);
+    hitl__free(mean);
+    return st == HITL_OK ? HITL_OK : nomem(fn, "the density tiles", n);
+}
+
+static int query_density(picks *out, const hitl__query *q, const hitl__source *src, int base)
+{
+    const hitl_pool *pool = q->pool;
+    size_t n = pool->n ? pool->n : 1;
+    float *u = hitl__malloc(2 * n * sizeof *u);
+    if (!u)
+        return nomem(q->fn, "the density vectors", pool->n);
+    float *dens = u + n;
+    int st = stream_into(u, src, base, pool, q->fn);
+    if (st == HITL_OK)
+        st = hitl__density(dens, pool, q->div->density_anchors, q->div->density_bandwidth,
+                           q->seed, q->fn);
+    hitl__topk t = { 0 };
+    if (st == HITL_OK && hitl__topk_init(&t, out->k) != HITL_OK)
+        st = nomem(q->fn, "the selection", out->k);
+    if (st == HITL_OK) {
+        double beta = q->div->density_exponent;
+        for (size_t i = 0; i < pool->n; i++)
+            if (pool->state[i] == HITL_ITEM_UNLABELED)
+                hitl__topk_push(&t, -(double)u[i] * pow((double)dens[i], beta), i);
+        hitl__topk_sort(&t);
+        for (size_t j = 0; j < t.n; j++)
+            pick(out, t.index[j], -t.key[j]);
+        hitl__topk_free(&t);
+    }
+    hitl__free(u);
+    return st;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Two-stage hybrid: the ceil(beta k) most informative unlabeled items, then k
+ * of them by k-center greedy (or k-means++ seeding, `select`) from the
+ * labeled items.  Reports each pick's informativeness. */
+static int query_hybrid(picks *out, const hitl__query *q, const hitl__source *src, int base,
+                        double beta, int select)
+{
+    const hitl_pool *pool = q->pool;
+    size_t d = pool->dim, n_un = pool->count[HITL_ITEM_UNLABELED];
+    double want = ceil(beta * (double)out->k);
+    size_t keep = want >= (double)n_un ? n_un : (size_t)want;
+    if (keep == 0)
+        return HITL_OK;
+    hitl__topk t = { 0 };
+    int st = stream_topk(&t, src, base, pool, keep, q->fn);
+    if (st != HITL_OK)
+        return st;
+    size_t m = t.n;
+    size_t *map = hitl__malloc(m * sizeof *map);
+    float *mat = hitl__malloc(m * d * sizeof *mat);
+    float *info = hitl__malloc(m * sizeof *info);
+    if (!map || !mat || !info) {
+        st = nomem(q->fn, "the second-stage rows", m);
+        goto done;
+    }
+    memcpy(map, t.index, m * sizeof *map);
+    qsort(map, m, sizeof *map, cmp_size); /* ties go to the lower pool index */
+    for (size_t j = 0; j < m; j++) {
+        memcpy(mat + j * d, hitl__pool_row(pool, map[j]), d * sizeof *mat);
+        size_t *at = bsearch(&t.index[j], map, m, sizeof *map, cmp_size);
+        info[at - map] = (float)-t.key[j];
+    }
+    rowset rs = { .pool = pool, .n = m, .dim = d, .mat = mat, .map = map };
+    kcenter kc;
+    if (kc_init(&kc, &rs) != HITL_OK) {
+        st = nomem(q->fn, "the second-stage distances", m);
+        goto done;
+    }
+    hitl__rng r;
+    hitl__rng_seed(&r, q->seed, 0x4B8);
+    while (out->n < out->k && kc.n_cand > 0) {   /* the labeled items are centres */
+        size_t j = select == HITL_COLD_START_KMEANSPP ? kc_d2_sample(&kc, &r)
+                                                      : kc_farthest(&kc);
+        pick(out, map[j], info[j]);
+        kc_take(&kc, j);
+    }
+    kc_free(&kc);
+done:
+    hitl__topk_free(&t);
+    hitl__free(map);
+    hitl__free(mat);
+    hitl__free(info);
+    return st;
+}
+
+/* The kind's default informativeness when HITL_PARAM_BASE is 0. */
+static int base_kind(const hitl__query *q)
+{
+    if (q->div->base)
+        return q->div->base;
+    return q->kind == HITL_STRATEGY_RANKED_BATCH ? HITL_STRATEGY_LEAST_CONFIDENT
+                                                 : HITL_STRATEGY_MARGIN;
+}
+
+int hitl__diversity_query(size_t *count, size_t *indices, double *scores, const hitl__query *q)
+{
+    const hitl_pool *pool = q->pool;
+    picks out = { .idx = indices, .score = scores, .k = q->k };
+    int st = rs_check(&(rowset){ .pool = pool, .n = pool->n, .dim = pool->dim }, q->fn);
+    if (st != HITL_OK)
+        return st;
+    hitl__source src = { q->model, q->committee };
+    int base = base_kind(q);
+    if (q->kind != HITL_STRATEGY_KCENTER && pool->count[HITL_ITEM_LABELED] > 0) {
+        if (!hitl__is_base_kind(base, q->committee != NULL))
+            return hitl__fail_in(HITL_EINVAL, q->fn,
+                                 "HITL_PARAM_BASE %d is a committee measure: query with "
+                                 "hitl_query_committee", base);
+        st = hitl__source_check(&src, pool, q->fn);
+        if (st != HITL_OK)
+            return st;
+    }
+    if (pool->count[HITL_ITEM_UNLABELED] == 0) {
+        *count = 0;
+        return HITL_OK;
+    }
+    if (pool->count[HITL_ITEM_LABELED] == 0) {
+        st = cold_start(&out, q);
+    } else {
+        switch (q->kind) {
+        case HITL_STRATEGY_KCENTER: st = query_kcenter(&out, q); break;
+        case HITL_STRATEGY_RANKED_BATCH: st = query_ranked(&out, q, &src, base); break;
+        case HITL_STRATEGY_DENSITY: st = query_density(&out, q, &src, base); break;
+        case HITL_STRATEGY_HYBRID:
+            st = query_hybrid(&out, q, &src, base, q->div->hybrid_beta, q->div->hybrid_select);
+            break;
+        default: /* HITL_STRATEGY_DEFAULT */
+            st = query_hybrid(&out, q, &src, base, HITL__DEFAULT_BETA, HITL__DEFAULT_SELECT);
+            break;
+        }
+    }
+    if (st == HITL_OK)
+        *count = out.n;
+    return st;
+}
+
+int hitl__is_diversity_kind(int kind)
+{
+    return (kind >= HITL_STRATEGY_KCENTER && kind <= HITL_STRATEGY_HYBRID) ||
+           kind == HITL_STRATEGY_DEFAULT;
+}
