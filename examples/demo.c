@@ -13,9 +13,15 @@
  * learning curves side by side and how many labels each strategy needed to
  * reach 95% of the full-data accuracy.
  *
- * The program is in sections (data, full data, active learning); a section
- * is one function called from main().  Strategies are rows of the table
- * `strategies` below.
+ * Then it runs the loop with three simulated annotators of different quality
+ * (unknown to the library) who all answer every queried item, compares
+ * majority vote with Dawid-Skene aggregation, estimates the annotators'
+ * accuracies, measures their agreement (Fleiss' kappa), and routes new
+ * items between the model and a person by calibrated confidence.
+ *
+ * The program is in sections (data, full data, active learning, several
+ * annotators); a section is one function called from main().  Strategies
+ * are rows of the table `strategies` below.
  */
 #include "hitl.h"
 
@@ -514,6 +520,386 @@ static int section_active_learning(const dataset *ds, const split *sp,
     return status;
 }
 
+/* ---- section: several annotators ---------------------------------------- */
+
+/* Simulated annotators of different quality; the library sees only their
+ * ids.  Given an item of class c, an annotator answers c with probability
+ * acc[c % 2] (their accuracy differs between even and odd classes);
+ * otherwise, with probability `confuse`, the class they take c for,
+ * (c + 1) mod K, else a uniformly drawn other class. */
+typedef struct sim_annotator {
+    uint64_t id;
+    const char *name;
+    double acc[2];     /* P(right) on even, odd classes */
+    double confuse;    /* share of the mistakes that are the systematic one */
+} sim_annotator;
+
+static const sim_annotator annotators[] = {
+    {1, "careful, random slips", {0.90, 0.90}, 0.0},
+    {2, "hasty", {0.80, 0.70}, 0.5},
+    {3, "confuses odd classes", {0.85, 0.25}, 0.8},
+};
+#define N_ANNOTATORS (sizeof annotators / sizeof annotators[0])
+
+/* Target precisions of the auto-accepted items, one routing row each. */
+static const double route_targets[] = {0.95, 0.98, 0.99};
+#define N_TARGETS (sizeof route_targets / sizeof route_targets[0])
+
+static double rng_uniform(uint64_t *rng)
+{
+    return (double)(rng_next(rng) >> 11) * 0x1p-53;
+}
+
+static int32_t simulate_answer(const sim_annotator *a, int32_t truth,
+                               size_t n_classes, uint64_t *rng)
+{
+    if (rng_uniform(rng) < a->acc[truth % 2])
+        return truth;
+    if (rng_uniform(rng) < a->confuse)
+        return (int32_t)(((size_t)truth + 1) % n_classes);
+    int32_t other = (int32_t)(rng_next(rng) % (n_classes - 1));
+    return other >= truth ? other + 1 : other; /* any class but the truth */
+}
+
+/* The section's state: the loop's handles and what only the simulation
+ * knows (how often each annotator was right). */
+typedef struct crowd {
+    hitl_pool *pool;
+    hitl_model *model;
+    hitl_feedback *feedback;
+    uint64_t *items;   /* caller ids of the items asked about, n_items */
+    size_t n_items;
+    size_t right[N_ANNOTATORS], answered[N_ANNOTATORS];
+    uint64_t rng;
+} crowd;
+
+static void crowd_free(crowd *cw)
+{
+    hitl_feedback_free(cw->feedback);
+    hitl_model_free(cw->model);
+    hitl_pool_free(cw->pool);
+    free(cw->items);
+}
+
+/* Every annotator answers item `id` (its line in the data file, so the
+ * truth is ds->y[id]), in a random order: the majority vote's tie rule
+ * favours the first answer, and no annotator should always be first. */
+static int crowd_ask(crowd *cw, const dataset *ds, uint64_t id)
+{
+    size_t order[N_ANNOTATORS];
+    for (size_t a = 0; a < N_ANNOTATORS; a++)
+        order[a] = a;
+    shuffle(order, N_ANNOTATORS, &cw->rng);
+    for (size_t j = 0; j < N_ANNOTATORS; j++) {
+        size_t a = order[j];
+        int32_t label = simulate_answer(&annotators[a], ds->y[id],
+                                        ds->n_classes, &cw->rng);
+        TRY(hitl_feedback_label(cw->feedback, id, annotators[a].id, label));
+        cw->right[a] += label == ds->y[id];
+        cw->answered[a]++;
+    }
+    cw->items[cw->n_items++] = id;
+    return 0;
+fail:
+    return -1;
+}
+
+/* The active-learning loop with the default strategy, but every item asked
+ * about is answered by all the annotators, and the model learns from their
+ * Dawid-Skene consensus, re-estimated before each fit. */
+static int crowd_loop(crowd *cw, const dataset *ds, const split *sp,
+                      size_t batch, size_t rounds, uint64_t seed)
+{
+    hitl_strategy *strategy = NULL;
+    uint64_t *ids = xcalloc(batch, sizeof *ids);
+
+    cw->items = xcalloc(ds->n_classes + batch * rounds, sizeof *cw->items);
+    cw->rng = seed ^ 0xA770A7ull;
+    if (make_pool(&cw->pool, ds, sp) || make_model(&cw->model, ds))
+        goto fail;
+    TRY(hitl_feedback_create(&cw->feedback, cw->pool));
+    TRY(hitl_feedback_set_param(cw->feedback, HITL_PARAM_N_CLASSES,
+                                (double)ds->n_classes));
+    TRY(hitl_feedback_set_param(cw->feedback, HITL_PARAM_AGGREGATION,
+                                HITL_AGGREGATE_DAWID_SKENE));
+    TRY(hitl_strategy_create(&strategy, HITL_STRATEGY_DEFAULT));
+    TRY(hitl_strategy_set_param(strategy, HITL_PARAM_SEED, (double)seed));
+
+    for (size_t c = 0; c < ds->n_classes; c++) /* the same start as above */
+        if (crowd_ask(cw, ds, sp->ids[sp->seed_set[c]]))
+            goto fail;
+    for (size_t r = 0; r <= rounds; r++) {
+        if (r > 0) {
+            size_t count = 0;
+            TRY(hitl_query(&count, NULL, ids, NULL, strategy, cw->model,
+                           cw->pool, batch));
+            for (size_t j = 0; j < count; j++)
+                if (crowd_ask(cw, ds, ids[j]))
+                    goto fail;
+        }
+        TRY(hitl_feedback_aggregate(cw->feedback));
+        TRY(hitl_model_fit(cw->model, cw->pool));
+    }
+    hitl_strategy_free(strategy);
+    free(ids);
+    return 0;
+fail:
+    hitl_strategy_free(strategy);
+    free(ids);
+    return -1;
+}
+
+/* A fresh model fitted on the pool as it is, and its test accuracy; *out
+ * keeps the model (freed if out is NULL). */
+static int fit_fresh(hitl_model **out, double *test_acc, const hitl_pool *pool,
+                     const dataset *ds, const split *sp)
+{
+    hitl_model *model = NULL;
+    if (make_model(&model, ds))
+        return -1;
+    TRY(hitl_model_fit(model, pool));
+    if (test_accuracy(test_acc, model, ds, sp))
+        goto fail;
+    if (out)
+        *out = model;
+    else
+        hitl_model_free(model);
+    return 0;
+fail:
+    hitl_model_free(model);
+    return -1;
+}
+
+/* Aggregate the answers by `method`; *label_acc = the share of the items
+ * asked about whose aggregated label is the truth; then fit_fresh on the
+ * aggregated labels (weighted by their posterior confidence). */
+static int crowd_aggregate(hitl_model **out, double *label_acc,
+                           double *test_acc, crowd *cw,
+                           hitl_aggregation method, const dataset *ds,
+                           const split *sp)
+{
+    size_t right = 0;
+    /* Setting the method re-estimates and re-aggregates every item, as
+     * hitl_feedback_aggregate does, and writes the pool. */
+    TRY(hitl_feedback_set_param(cw->feedback, HITL_PARAM_AGGREGATION,
+                                method));
+    for (size_t i = 0; i < cw->n_items; i++) {
+        int32_t label = -1;
+        TRY(hitl_feedback_item(NULL, &label, NULL, NULL, NULL, cw->feedback,
+                               cw->items[i]));
+        right += label == ds->y[cw->items[i]];
+    }
+    *label_acc = (double)right / (double)cw->n_items;
+    return fit_fresh(out, test_acc, cw->pool, ds, sp);
+fail:
+    return -1;
+}
+
+/* The same items with their true labels: what perfect annotators give. */
+static int fit_on_truth(double *test_acc, const crowd *cw, const dataset *ds,
+                        const split *sp)
+{
+    hitl_pool *pool = NULL;
+    if (make_pool(&pool, ds, sp))
+        return -1;
+    for (size_t i = 0; i < cw->n_items; i++) {
+        size_t index;
+        TRY(hitl_pool_find(&index, pool, cw->items[i]));
+        TRY(hitl_pool_set_label(pool, index, ds->y[cw->items[i]]));
+    }
+    if (fit_fresh(NULL, test_acc, pool, ds, sp))
+        goto fail;
+    hitl_pool_free(pool);
+    return 0;
+fail:
+    hitl_pool_free(pool);
+    return -1;
+}
+
+/* Each annotator: accuracy on the items they labeled (known only to the
+ * simulation), the Dawid-Skene estimate of it, and their agreement with the
+ * majority vote (saved by the caller while that was the aggregation). */
+static int print_annotators(const crowd *cw, const double *vs_majority)
+{
+    printf("\n%9s  %-22s %6s %12s %12s %11s\n", "annotator", "simulated as",
+           "labels", "true acc.", "Dawid-Skene", "vs majority");
+    for (size_t a = 0; a < N_ANNOTATORS; a++) {
+        double ds_acc = 0;
+        TRY(hitl_feedback_annotator_info(&ds_acc, cw->feedback,
+                                         annotators[a].id,
+                                         HITL_ANNOTATOR_DS_ACCURACY));
+        printf("%9llu  %-22s %6zu %12.3f %12.3f %11.3f\n",
+               (unsigned long long)annotators[a].id, annotators[a].name,
+               cw->answered[a], (double)cw->right[a] / (double)cw->answered[a],
+               ds_acc, vs_majority[a]);
+    }
+    printf("(true acc.: on the items they labeled, known only to the "
+           "simulation;\nDawid-Skene: the library's estimate of it; vs "
+           "majority: share of their labels\nequal to the majority vote, "
+           "their own included)\n");
+    return 0;
+fail:
+    return -1;
+}
+
+static int print_fleiss(const crowd *cw, size_t n_classes)
+{
+    size_t n = 0;
+    double kappa = 0;
+    TRY(hitl_feedback_answers(&n, NULL, NULL, NULL, 0, cw->feedback));
+    uint64_t *items = xcalloc(n, sizeof *items);
+    uint64_t *raters = xcalloc(n, sizeof *raters);
+    int32_t *labels = xcalloc(n, sizeof *labels);
+    int status = hitl_feedback_answers(&n, items, raters, labels, n,
+                                       cw->feedback);
+    if (status == HITL_OK)
+        status = hitl_agreement_fleiss_kappa(&kappa, items, raters, labels, n,
+                                             n_classes);
+    free(items);
+    free(raters);
+    free(labels);
+    TRY(status);
+    printf("\nFleiss' kappa over the %zu answers (%zu raters per item): "
+           "%.3f\n", n, N_ANNOTATORS, kappa);
+    return 0;
+fail:
+    return -1;
+}
+
+/* Route items by the model's confidence.  The held-out test split is
+ * halved at random (its order is shuffled): the router's temperature and,
+ * per target precision, its threshold are calibrated on the even positions
+ * and evaluated on the odd ones.  (Not on the pool items nobody was asked
+ * about: the strategy took the hard ones, so those are easier than new
+ * items and the thresholds would come out too low.) */
+static int print_routing(const hitl_model *model, const dataset *ds,
+                         const split *sp)
+{
+    size_t k = ds->n_classes, n[2] = {0, 0};
+    hitl_router *router = NULL;
+    float *p_all = xcalloc(sp->n_test * k, sizeof *p_all);
+    float *p[2] = {xcalloc(sp->n_test * k, sizeof *p_all),
+                   xcalloc(sp->n_test * k, sizeof *p_all)};
+    int32_t *y[2] = {xcalloc(sp->n_test, sizeof *y[0]),
+                     xcalloc(sp->n_test, sizeof *y[0])};
+    double t = 0, ece_raw = 0, ece = 0, level = 0, errors = 0;
+
+    TRY(hitl_model_predict(p_all, model, sp->x_test, sp->n_test, ds->dim));
+    for (size_t i = 0; i < sp->n_test; i++) { /* [0] calibrate, [1] test */
+        size_t h = i % 2;
+        memcpy(p[h] + n[h] * k, p_all + i * k, k * sizeof *p_all);
+        y[h][n[h]++] = ds->y[sp->test[i]];
+    }
+    TRY(hitl_router_create(&router, k));
+    TRY(hitl_router_get_param(&level, router, HITL_PARAM_ROUTE_LEVEL));
+    TRY(hitl_router_fit_temperature(router, p[0], y[0], n[0]));
+    TRY(hitl_router_get_param(&t, router, HITL_PARAM_ROUTE_TEMPERATURE));
+    TRY(hitl_router_evaluate(router, p[1], y[1], n[1]));
+    TRY(hitl_router_get_info(&ece_raw, router, HITL_ROUTER_INFO_ECE_RAW));
+    TRY(hitl_router_get_info(&ece, router, HITL_ROUTER_INFO_ECE));
+    TRY(hitl_router_get_info(&errors, router, HITL_ROUTER_INFO_N_ERRORS));
+    printf("\nrouting by the Dawid-Skene model's confidence: calibrated on "
+           "%zu test items,\nevaluated on the other %zu (the model errs on "
+           "%.0f of them).\ntemperature scaling: T = %.3f fitted on the "
+           "calibration half; calibration\nerror (ECE) on the evaluation "
+           "half %.3f at T = 1, %.3f after scaling\n\n", n[0], n[1], errors,
+           t, ece_raw, ece);
+    printf("%7s %10s %8s %14s %10s\n", "target", "threshold", "review",
+           "errors caught", "precision");
+    for (size_t j = 0; j < N_TARGETS; j++) {
+        double met = 0, threshold = 0, review = 0, caught = 0, precision = 0;
+        TRY(hitl_router_set_param(router, HITL_PARAM_ROUTE_TARGET,
+                                  route_targets[j]));
+        TRY(hitl_router_calibrate(router, p[0], y[0], n[0]));
+        TRY(hitl_router_get_info(&met, router, HITL_ROUTER_INFO_TARGET_MET));
+        TRY(hitl_router_get_param(&threshold, router,
+                                  HITL_PARAM_ROUTE_THRESHOLD));
+        TRY(hitl_router_evaluate(router, p[1], y[1], n[1]));
+        TRY(hitl_router_get_info(&review, router,
+                                 HITL_ROUTER_INFO_REVIEW_RATE));
+        TRY(hitl_router_get_info(&caught, router,
+                                 HITL_ROUTER_INFO_ERRORS_CAUGHT));
+        TRY(hitl_router_get_info(&precision, router,
+                                 HITL_ROUTER_INFO_PRECISION));
+        if (met)
+            printf("%7.2f %10.4f %7.1f%% %13.1f%% %10.4f\n",
+                   route_targets[j], threshold, 100 * review, 100 * caught,
+                   precision);
+        else
+            printf("%7.2f %10s %7.1f%% %13.1f%% %10s\n", route_targets[j],
+                   "none", 100 * review, 100 * caught, "-");
+    }
+    printf("(threshold: the lowest confidence whose accepted calibration "
+           "items meet the\ntarget with %.0f%% confidence; none: no "
+           "threshold does on %zu items, so every\nitem goes to review; "
+           "review: share of the items sent to a person; errors\ncaught: "
+           "share of the model's errors among them; precision: of the "
+           "items\naccepted)\n", 100 * level, n[0]);
+    hitl_router_free(router);
+    free(p_all);
+    for (size_t h = 0; h < 2; h++) {
+        free(p[h]);
+        free(y[h]);
+    }
+    return 0;
+fail:
+    hitl_router_free(router);
+    free(p_all);
+    for (size_t h = 0; h < 2; h++) {
+        free(p[h]);
+        free(y[h]);
+    }
+    return -1;
+}
+
+static int section_annotators(const dataset *ds, const split *sp, size_t batch,
+                              size_t rounds, uint64_t seed)
+{
+    crowd cw = {0};
+    hitl_model *m_ds = NULL;
+    double acc_mv = 0, acc_ds = 0, test_mv = 0, test_ds = 0, test_truth = 0;
+    double vs_majority[N_ANNOTATORS];
+
+    printf("== several annotators\n");
+    printf("the loop again (default strategy), but %zu simulated annotators "
+           "of different\nquality, unknown to the library, answer every "
+           "item asked about, and the model\nlearns from their Dawid-Skene "
+           "consensus.  Then the same answers are aggregated\nboth ways, "
+           "and a fresh model is fitted on each aggregation's labels "
+           "(weighted\nby posterior confidence).\n", N_ANNOTATORS);
+    if (crowd_loop(&cw, ds, sp, batch, rounds, seed) ||
+        fit_on_truth(&test_truth, &cw, ds, sp) ||
+        crowd_aggregate(NULL, &acc_mv, &test_mv, &cw,
+                        HITL_AGGREGATE_MAJORITY, ds, sp))
+        goto fail;
+    for (size_t a = 0; a < N_ANNOTATORS; a++)
+        TRY(hitl_feedback_annotator_info(&vs_majority[a], cw.feedback,
+                                         annotators[a].id,
+                                         HITL_ANNOTATOR_CONSENSUS_ACCURACY));
+    if (crowd_aggregate(&m_ds, &acc_ds, &test_ds, &cw,
+                        HITL_AGGREGATE_DAWID_SKENE, ds, sp))
+        goto fail;
+
+    printf("\n%zu items asked about, %zu answers each:\n\n%-14s %12s "
+           "%14s\n", cw.n_items, N_ANNOTATORS, "aggregation", "labels right",
+           "test accuracy");
+    printf("%-14s %12.4f %14.4f\n", "majority vote", acc_mv, test_mv);
+    printf("%-14s %12.4f %14.4f\n", "Dawid-Skene", acc_ds, test_ds);
+    printf("%-14s %12.4f %14.4f\n", "(true labels)", 1.0, test_truth);
+    if (print_annotators(&cw, vs_majority) ||
+        print_fleiss(&cw, ds->n_classes) ||
+        print_routing(m_ds, ds, sp))
+        goto fail;
+    printf("\n");
+    hitl_model_free(m_ds);
+    crowd_free(&cw);
+    return 0;
+fail:
+    hitl_model_free(m_ds);
+    crowd_free(&cw);
+    return -1;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static size_t parse_count(const char *opt, const char *arg, size_t max)
@@ -565,6 +951,8 @@ int main(int argc, char **argv)
     if (status == 0)
         status = section_active_learning(&ds, &sp, full_acc, batch, rounds,
                                          seed);
+    if (status == 0)
+        status = section_annotators(&ds, &sp, batch, rounds, seed);
     if (status == 0)
         printf("done in %.1f s\n", seconds_now() - t0);
 
