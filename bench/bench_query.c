@@ -80,74 +80,9 @@ static float next_float(void) /* uniform in [-1, 1) */
     return (float)(next_u64() >> 40) * 0x1.0p-23f - 1.0f;
 }
 
-/* ---- the floor: read every float once, vectorised, in T threads ---------------- */
+/* ---- the floor: bench/readpass.h ------------------------------------------------ */
 
-typedef float v16 __attribute__((vector_size(64)));
-
-typedef struct reader {
-    const float *x;
-    size_t n;                  /* floats, a multiple of 64 except the last share */
-    double sum;
-    pthread_t thread;
-} reader;
-
-/* Four independent 16-float accumulators; the widest vector unit the CPU
- * has (GCC clones the function per target and picks at load time). */
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static double sum_floats(const float *x, size_t n)
-{
-    v16 a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
-    size_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        v16 t0, t1, t2, t3;
-        memcpy(&t0, x + i, sizeof t0);
-        memcpy(&t1, x + i + 16, sizeof t1);
-        memcpy(&t2, x + i + 32, sizeof t2);
-        memcpy(&t3, x + i + 48, sizeof t3);
-        a += t0;
-        b += t1;
-        c += t2;
-        d += t3;
-    }
-    a += b + c + d;
-    double s = 0;
-    for (int j = 0; j < 16; j++)
-        s += a[j];
-    for (; i < n; i++)
-        s += x[i];
-    return s;
-}
-
-static void *read_share(void *arg)
-{
-    reader *r = arg;
-    r->sum = sum_floats(r->x, r->n);
-    return NULL;
-}
-
-static double read_pass(const float *X, size_t cells, size_t threads, double *sum)
-{
-    reader rs[256];
-    size_t per = (cells / threads) & ~(size_t)63;
-    double t0 = now();
-    for (size_t i = 0; i < threads; i++) {
-        rs[i].x = X + i * per;
-        rs[i].n = i + 1 == threads ? cells - i * per : per;
-        if (i > 0 && pthread_create(&rs[i].thread, NULL, read_share, &rs[i]) != 0) {
-            fprintf(stderr, "bench_query: pthread_create failed\n");
-            exit(1);
-        }
-    }
-    read_share(&rs[0]);
-    double s = rs[0].sum;
-    for (size_t i = 1; i < threads; i++) {
-        pthread_join(rs[i].thread, NULL);
-        s += rs[i].sum;
-    }
-    double t = now() - t0;
-    *sum = s;
-    return t;
-}
+#include "readpass.h"
 
 /* ---- the model --------------------------------------------------------------------- */
 

@@ -68,50 +68,15 @@ static double cpu_now(void)
     return clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
-/* ---- the read-once pass ----------------------------------------------------- */
+/* ---- the read-once pass (bench/readpass.h), with its CPU time ----------------- */
 
-typedef struct part {
-    const float *x;
-    size_t n;
-    double sum;
-} part;
+#include "readpass.h"
 
-static void *sum_part(void *arg)
+static double read_pass_cpu(const float *x, size_t n, size_t threads, double *sum, double *cpu)
 {
-    part *p = arg;
-    float acc[16] = {0};
-    size_t i = 0;
-    for (; i + 16 <= p->n; i += 16)
-        for (int j = 0; j < 16; j++)
-            acc[j] += p->x[i + j];
-    double s = 0;
-    for (; i < p->n; i++)
-        s += p->x[i];
-    for (int j = 0; j < 16; j++)
-        s += acc[j];
-    p->sum = s;
-    return NULL;
-}
-
-static double read_pass(const float *x, size_t n, size_t threads, double *sum, double *cpu)
-{
-    part parts[64];
-    pthread_t tid[64];
-    double t0 = now(), c0 = cpu_now();
-    for (size_t t = 0; t < threads; t++) {
-        size_t lo = n / threads * t, hi = t + 1 == threads ? n : n / threads * (t + 1);
-        parts[t] = (part){ x + lo, hi - lo, 0 };
-        if (t > 0)
-            pthread_create(&tid[t], NULL, sum_part, &parts[t]);
-    }
-    sum_part(&parts[0]);
-    for (size_t t = 1; t < threads; t++)
-        pthread_join(tid[t], NULL);
-    double dt = now() - t0;
+    double c0 = cpu_now();
+    double dt = read_pass(x, n, threads, sum);
     *cpu = cpu_now() - c0;
-    *sum = 0;
-    for (size_t t = 0; t < threads; t++)
-        *sum += parts[t].sum;
     return dt;
 }
 
@@ -224,7 +189,7 @@ int main(int argc, char **argv)
 
     double sum, read = 1e30, read_cpu = 1e30, c;
     for (int r = 0; r < 5; r++) {
-        double t = read_pass(x, n * d, threads, &sum, &c);
+        double t = read_pass_cpu(x, n * d, threads, &sum, &c);
         read = t < read ? t : read;
         read_cpu = c < read_cpu ? c : read_cpu;
     }
@@ -236,7 +201,7 @@ int main(int argc, char **argv)
      * does, so also time 100 passes in a row, in the same conditions */
     double t100 = now(), c100 = cpu_now();
     for (int r = 0; r < 100; r++)
-        read_pass(x, n * d, threads, &sum, &c);
+        read_pass_cpu(x, n * d, threads, &sum, &c);
     t100 = (now() - t100) / 100;
     c100 = (cpu_now() - c100) / 100;
     printf("read-once pass, mean of 100 in a row: %.1f ms wall, %.1f ms CPU\n", 1e3 * t100,
