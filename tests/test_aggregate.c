@@ -18,17 +18,6 @@ static hitl_pool *make_pool(size_t n)
     return pool;
 }
 
-static void expect_status(const hitl_feedback *fb, uint64_t item,
-                          hitl_consensus status, int32_t label)
-{
-    hitl_consensus st;
-    int32_t lab;
-    ck_assert_int_eq(hitl_feedback_item(&st, &lab, NULL, NULL, NULL, fb, item),
-                     HITL_OK);
-    ck_assert_int_eq(st, status);
-    ck_assert_int_eq(lab, label);
-}
-
 static double info(const hitl_feedback *fb, uint64_t a, hitl_annotator_info i)
 {
     double v;

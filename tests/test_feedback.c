@@ -326,17 +326,6 @@ static uint64_t rec(hitl_feedback *fb, hitl_event_kind kind, uint64_t item,
     return id;
 }
 
-static void expect_status(const hitl_feedback *fb, uint64_t item,
-                          hitl_consensus status, int32_t label)
-{
-    hitl_consensus st;
-    int32_t lab;
-    ck_assert_int_eq(hitl_feedback_item(&st, &lab, NULL, NULL, NULL, fb, item),
-                     HITL_OK);
-    ck_assert_int_eq(st, status);
-    ck_assert_int_eq(lab, label);
-}
-
 START_TEST(event_fields)
 {
     hitl_pool *pool = make_pool(4);

@@ -59,6 +59,19 @@ static inline uint32_t ref_crc32(const unsigned char *p, size_t n)
     return ~c;
 }
 
+/* Assert an item's consensus status and aggregated label in a feedback
+ * handle (the feedback and aggregate suites both check it). */
+static inline void expect_status(const hitl_feedback *fb, uint64_t item,
+                                 hitl_consensus status, int32_t label)
+{
+    hitl_consensus st;
+    int32_t lab;
+    ck_assert_int_eq(hitl_feedback_item(&st, &lab, NULL, NULL, NULL, fb, item),
+                     HITL_OK);
+    ck_assert_int_eq(st, status);
+    ck_assert_int_eq(lab, label);
+}
+
 #define HITL_TEST_MAIN(suite_fn)                                  \
     int main(void)                                                \
     {                                                             \
