@@ -187,6 +187,13 @@ size_t hitl__linear_ldw(size_t C);
 void hitl__linear_block(float *out, size_t ldo, const hitl__linear *L,
                         const float *X, size_t n, size_t stride);
 int hitl__linear_uses_blas(const hitl__linear *L, size_t n, size_t stride);
+/* Nonzero when a layer of C outputs fills its 16-lane panels well enough
+ * (C > 16, at most an eighth of padding) for the AVX-512 kernel that puts
+ * classes in the lanes instead of rows. */
+int hitl__linear_classes_in_lanes(size_t C);
+/* xn[i] = ||x_i||^2 for n rows of d floats, stride apart: sixteen lanes per
+ * row added as a tree (a fixed order: the same result on every path). */
+void hitl__sqnorms(float *xn, const float *X, size_t n, size_t stride, size_t d);
 int hitl__linear_blas_threaded(void);
 /* Softmax down each of the first n columns of a class-major C x ld block, in
  * place (columns up to round16(n) are processed too).  Returns 0, or 1 + the

@@ -254,7 +254,7 @@ static void linear_portable(float *out, size_t ldo, const hitl__linear *L,
  * FMA sequence (j in order) wherever its row sits, so a row's logits never
  * depend on where the block was cut.  Rows past n are zero lanes; the
  * transposition prefetches the next tile's rows. */
-#define XT_COLS 256
+#define XT_COLS 128
 #define UNROLL _Pragma("GCC unroll 16")
 
 __attribute__((target("avx512f"), always_inline)) static inline void
@@ -326,12 +326,40 @@ group16(float *out, size_t ldo, const float *w, size_t ldw, const float *b,
         _mm512_storeu_ps(out + c * ldo, acc[c]);
 }
 
+/* Classes in groups of at most `most`, as even as can be (20 = 10+10, not
+ *  16+4): a short group pays the loads of x for few FMAs.  Measured: a layer
+ * of 20 classes took 20.5 ms instead of 25.6 on the bench pool. */
+static size_t group_size(size_t C, size_t most)
+{
+    size_t groups = (C + most - 1) / most;
+    return (C + groups - 1) / groups;
+}
+
+/* The columns [j0, j0+cols) of the 16 rows at out + i0. */
+__attribute__((target("avx512f"))) static void
+panel_avx512(float *out, size_t ldo, const hitl__linear *L, const float *xt, size_t i0,
+             size_t j0, size_t cols)
+{
+    size_t C = L->C, ldw = L->ldw, gs = group_size(C, 16);
+    for (size_t c0 = 0; c0 < C; c0 += gs) {
+        float *o = out + c0 * ldo + i0;
+        const float *w = L->w + j0 * ldw + c0, *b = L->b + c0;
+        int start = j0 == 0;
+        switch (C - c0 < gs ? C - c0 : gs) {
+#define G16(g) case g: group16(o, ldo, w, ldw, b, xt, cols, start, g); break;
+        G16(1) G16(2) G16(3) G16(4) G16(5) G16(6) G16(7) G16(8)
+        G16(9) G16(10) G16(11) G16(12) G16(13) G16(14) G16(15) G16(16)
+#undef G16
+        }
+    }
+}
+
 __attribute__((target("avx512f"))) static void
 linear_avx512(float *out, size_t ldo, const hitl__linear *L, const float *X,
               size_t n, size_t stride)
 {
     float xt[XT_COLS * 16];
-    size_t d = L->d, ldw = L->ldw, C = L->C;
+    size_t d = L->d;
     for (size_t i0 = 0; i0 < n; i0 += 16) {
         size_t rows = n - i0 < 16 ? n - i0 : 16;
         const float *x = X + i0 * stride;
@@ -339,17 +367,94 @@ linear_avx512(float *out, size_t ldo, const hitl__linear *L, const float *X,
         for (size_t j0 = 0; j0 < d; j0 += XT_COLS) {
             size_t cols = d - j0 < XT_COLS ? d - j0 : XT_COLS;
             tile16(xt, x + j0, stride, rows, cols, next ? next + j0 : NULL);
-            for (size_t c0 = 0; c0 < C; c0 += 16) {
-                float *o = out + c0 * ldo + i0;
-                const float *w = L->w + j0 * ldw + c0, *b = L->b + c0;
-                int start = j0 == 0;
-                switch (C - c0 < 16 ? C - c0 : 16) {
-#define G16(g) case g: group16(o, ldo, w, ldw, b, xt, cols, start, g); break;
-                G16(1) G16(2) G16(3) G16(4) G16(5) G16(6) G16(7) G16(8)
-                G16(9) G16(10) G16(11) G16(12) G16(13) G16(14) G16(15) G16(16)
-#undef G16
+            panel_avx512(out, ldo, L, xt, i0, j0, cols);
+        }
+    }
+}
+
+/* Classes in lanes, for layers whose classes nearly fill their 16-lane
+ * panels (hitl__linear_classes_in_lanes): eight rows at a time, each x[r][j]
+ * broadcast against three panels of W's row j, 24 accumulators: 24 FMAs for
+ * 11 loads and no transposition of X (which costs the rows-in-lanes kernel a
+ * third of its time when C is large).  Sixteen rows' results are then
+ * transposed in registers, a panel at a time, to class-major.  Rows past n
+ * repeat row n-1 (which is what the padding columns must hold), so every row
+ * takes the same FMA sequence wherever it sits. */
+#define WIDE_ROWS 8
+#define WIDE_PANELS 3
+#define WIDE_AHEAD 32
+
+__attribute__((target("avx512f"), always_inline)) static inline void
+wide_rows(float *tmp, const float *const *x, uintptr_t pf, size_t sb, const float *w,
+          size_t ldw, const float *b, size_t d, const int np)
+{
+    __m512 a[WIDE_ROWS][WIDE_PANELS];
+    UNROLL for (int r = 0; r < WIDE_ROWS; r++)
+        UNROLL for (int k = 0; k < np; k++)
+            a[r][k] = _mm512_loadu_ps(b + 16 * k);
+    for (size_t j = 0; j < d; j++, w += ldw) {
+        __m512 wk[WIDE_PANELS];
+        UNROLL for (int k = 0; k < np; k++)
+            wk[k] = _mm512_loadu_ps(w + 16 * k);
+        if (pf && j % 16 == 0)
+            UNROLL for (int r = 0; r < WIDE_ROWS; r++)
+                _mm_prefetch((const char *)(pf + r * sb + j * sizeof(float)), _MM_HINT_T0);
+        UNROLL for (int r = 0; r < WIDE_ROWS; r++) {
+            __m512 xb = _mm512_set1_ps(x[r][j]);
+            UNROLL for (int k = 0; k < np; k++)
+                a[r][k] = _mm512_fmadd_ps(xb, wk[k], a[r][k]);
+        }
+    }
+    UNROLL for (int r = 0; r < WIDE_ROWS; r++)
+        UNROLL for (int k = 0; k < np; k++)
+            _mm512_storeu_ps(tmp + r * 16 * WIDE_PANELS + 16 * k, a[r][k]);
+}
+
+/* tmp: 16 rows of np panels, row-major; out: classes c0 .. of rows i0 .. */
+__attribute__((target("avx512f"))) static void
+wide_store(float *out, size_t ldo, const float *tmp, size_t c0, size_t C, size_t np)
+{
+    for (size_t k = 0; k < np; k++) {
+        __m512 r[16];
+        UNROLL for (int q = 0; q < 16; q++)
+            r[q] = _mm512_loadu_ps(tmp + q * 16 * WIDE_PANELS + 16 * k);
+        transpose16(r);
+        size_t base = c0 + 16 * k;
+        UNROLL for (size_t q = 0; q < 16; q++)
+            if (base + q < C)
+                _mm512_storeu_ps(out + (base + q) * ldo, r[q]);
+    }
+}
+
+__attribute__((target("avx512f"))) static void
+linear_wide_avx512(float *out, size_t ldo, const hitl__linear *L, const float *X, size_t n,
+                   size_t stride)
+{
+    float tmp[16 * 16 * WIDE_PANELS];
+    size_t ldw = L->ldw, panels = ldw / 16;
+    for (size_t i0 = 0; i0 < n; i0 += 16) {
+        const float *x[16];
+        for (size_t r = 0; r < 16; r++)
+            x[r] = X + (i0 + r < n ? i0 + r : n - 1) * stride;
+        /* Rows WIDE_AHEAD further on are fetched meanwhile, past the end of
+         * the block too (the caller's next rows, usually; a prefetch never
+         * faults, and the address is only computed as an integer). */
+        uintptr_t ahead = (uintptr_t)(X + i0 * stride) + WIDE_AHEAD * stride * sizeof(float);
+        for (size_t p0 = 0; p0 < panels; p0 += WIDE_PANELS) {
+            size_t np = panels - p0 < WIDE_PANELS ? panels - p0 : WIDE_PANELS;
+            const float *w = L->w + 16 * p0, *b = L->b + 16 * p0;
+            for (int h = 0; h < 2; h++) {
+                float *t = tmp + h * WIDE_ROWS * 16 * WIDE_PANELS;
+                const float *const *xh = x + h * WIDE_ROWS;
+                size_t sb = stride * sizeof(float);
+                uintptr_t pf = p0 == 0 ? ahead + h * WIDE_ROWS * sb : 0;
+                switch (np) {
+                case 1: wide_rows(t, xh, pf, sb, w, ldw, b, L->d, 1); break;
+                case 2: wide_rows(t, xh, pf, sb, w, ldw, b, L->d, 2); break;
+                default: wide_rows(t, xh, pf, sb, w, ldw, b, L->d, 3); break;
                 }
             }
+            wide_store(out + i0, ldo, tmp, 16 * p0, L->C, np);
         }
     }
 }
@@ -445,6 +550,160 @@ linear_avx2(float *out, size_t ldo, const hitl__linear *L, const float *X,
 }
 #endif
 
+/* One output (C = 1, as for k-center's distances to a new centre): a dot
+ * product per row, the features in sixteen lanes, the weight column copied
+ * to a contiguous buffer DOT_COLS features at a time.  The transposing
+ * kernels would spend more on shuffles than on the products here, and this
+ * one streams each row once.  The same source compiled three times (GCC
+ * inlines it into each target's wrapper); -std=c11 forbids contracting the
+ * multiply and add, so every path rounds alike. */
+#define DOT_COLS 256
+/* Rows are read this far ahead (4 KiB): with a multiply per load the
+ * hardware alone keeps too few misses in flight, and a pick took 1.25 read
+ * passes; with it, one (measured on the Zen 5 of bench/). */
+#define PREFETCH_FLOATS 1024
+
+/* Past the end of the rows too: a prefetch never faults, and the address is
+ * computed as an integer, never as a pointer beyond the array. */
+__attribute__((always_inline)) static inline void prefetch_ahead(const float *x)
+{
+    __builtin_prefetch((const void *)((uintptr_t)x + PREFETCH_FLOATS * sizeof(float)));
+}
+typedef float v16f __attribute__((vector_size(64)));
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+
+/* The sum of the lanes as a tree (halves added): short dependency chains,
+ * and a fixed order. */
+__attribute__((always_inline)) static inline float hsum16(v16f a)
+{
+    v8f a0, a1;
+    memcpy(&a0, &a, sizeof a0);
+    memcpy(&a1, (const char *)&a + sizeof a0, sizeof a1);
+    a0 += a1;
+    v4f b0, b1;
+    memcpy(&b0, &a0, sizeof b0);
+    memcpy(&b1, (const char *)&a0 + sizeof b0, sizeof b1);
+    b0 += b1;
+    return (b0[0] + b0[2]) + (b0[1] + b0[3]);
+}
+
+/* s + the products of features [from, to), in order (a scalar tail: a
+ * vector lane chosen at run time would keep the accumulators in memory). */
+__attribute__((always_inline)) static inline float
+dot_tail(float s, const float *x, const float *w, size_t from, size_t to)
+{
+    for (size_t j = from; j < to; j++)
+        s += x[j] * w[j];
+    return s;
+}
+
+__attribute__((always_inline)) static inline void
+dot_chunk(float *out, const float *X, size_t n, size_t stride, const float *w, size_t cols)
+{
+    size_t c16 = cols & ~(size_t)15;
+    for (size_t i = 0; i < n; i++) {
+        const float *x = X + i * stride;
+        v16f a = { 0 };
+        for (size_t j = 0; j < c16; j += 16) {
+            v16f xv, wv;
+            prefetch_ahead(x + j);
+            memcpy(&xv, x + j, sizeof xv);
+            memcpy(&wv, w + j, sizeof wv);
+            a += xv * wv;
+        }
+        out[i] += dot_tail(hsum16(a), x, w, c16, cols);
+    }
+}
+
+__attribute__((always_inline)) static inline void
+linear_dot(float *out, const hitl__linear *L, const float *X, size_t n, size_t stride)
+{
+    float wc[DOT_COLS];
+    for (size_t i = 0; i < n; i++)
+        out[i] = L->b[0];
+    for (size_t j0 = 0; j0 < L->d; j0 += DOT_COLS) {
+        size_t cols = L->d - j0 < DOT_COLS ? L->d - j0 : DOT_COLS;
+        for (size_t j = 0; j < cols; j++)
+            wc[j] = L->w[(j0 + j) * L->ldw];
+        dot_chunk(out, X + j0, n, stride, wc, cols);
+    }
+}
+
+/* xn[i] = ||x_i||^2: the same loop with the row for the weights. */
+__attribute__((always_inline)) static inline void
+sqnorm_rows(float *xn, const float *X, size_t n, size_t stride, size_t d)
+{
+    size_t d16 = d & ~(size_t)15;
+    for (size_t i = 0; i < n; i++) {
+        const float *x = X + i * stride;
+        v16f a = { 0 };
+        for (size_t j = 0; j < d16; j += 16) {
+            v16f xv;
+            prefetch_ahead(x + j);
+            memcpy(&xv, x + j, sizeof xv);
+            a += xv * xv;
+        }
+        xn[i] = dot_tail(hsum16(a), x, x, d16, d);
+    }
+}
+
+static void sqnorms_portable(float *xn, const float *X, size_t n, size_t stride, size_t d)
+{
+    sqnorm_rows(xn, X, n, stride, d);
+}
+
+#ifdef HAVE_X86_KERNELS
+__attribute__((target("avx512f"))) static void
+sqnorms_avx512(float *xn, const float *X, size_t n, size_t stride, size_t d)
+{
+    sqnorm_rows(xn, X, n, stride, d);
+}
+
+__attribute__((target("avx2"))) static void
+sqnorms_avx2(float *xn, const float *X, size_t n, size_t stride, size_t d)
+{
+    sqnorm_rows(xn, X, n, stride, d);
+}
+#endif
+
+void hitl__sqnorms(float *xn, const float *X, size_t n, size_t stride, size_t d)
+{
+    switch (hitl__score_isa()) {
+#ifdef HAVE_X86_KERNELS
+    case HITL__ISA_AVX512: sqnorms_avx512(xn, X, n, stride, d); break;
+    case HITL__ISA_AVX2:   sqnorms_avx2(xn, X, n, stride, d); break;
+#endif
+    default:               sqnorms_portable(xn, X, n, stride, d); break;
+    }
+}
+
+static void linear_dot_portable(float *out, const hitl__linear *L, const float *X, size_t n,
+                                size_t stride)
+{
+    linear_dot(out, L, X, n, stride);
+}
+
+#ifdef HAVE_X86_KERNELS
+__attribute__((target("avx512f"))) static void
+linear_dot_avx512(float *out, const hitl__linear *L, const float *X, size_t n, size_t stride)
+{
+    linear_dot(out, L, X, n, stride);
+}
+
+__attribute__((target("avx2"))) static void
+linear_dot_avx2(float *out, const hitl__linear *L, const float *X, size_t n, size_t stride)
+{
+    linear_dot(out, L, X, n, stride);
+}
+#endif
+
+int hitl__linear_classes_in_lanes(size_t C)
+{
+    return C > 16 && (hitl__linear_ldw(C) - C) * 8 <= C;
+}
+
 static int wide_layer(size_t d, size_t C)
 {
     return d * hitl__linear_ldw(C) > KERNEL_MAX_W;
@@ -483,6 +742,16 @@ static void linear_isa(float *out, size_t ldo, const hitl__linear *L,
         return;
     if (hitl__linear_uses_blas(L, n, stride))
         linear_blas(out, ldo, L, X, n, stride);
+#ifdef HAVE_X86_KERNELS
+    else if (isa == HITL__ISA_AVX512 && hitl__linear_classes_in_lanes(L->C))
+        linear_wide_avx512(out, ldo, L, X, n, stride);
+    else if (L->C == 1 && isa == HITL__ISA_AVX512)
+        linear_dot_avx512(out, L, X, n, stride);
+    else if (L->C == 1 && isa == HITL__ISA_AVX2)
+        linear_dot_avx2(out, L, X, n, stride);
+#endif
+    else if (L->C == 1)
+        linear_dot_portable(out, L, X, n, stride);
 #ifdef HAVE_X86_KERNELS
     else if (isa == HITL__ISA_AVX512)
         linear_avx512(out, ldo, L, X, n, stride);

@@ -106,7 +106,12 @@ START_TEST(kernel_matches_reference)
 {
     static const size_t ns[] = { 1, 2, 7, 15, 16, 17, 31, 32, 33, 100 };
     static const size_t ds[] = { 1, 2, 5, 16, 31, 64, 130, 300 };
-    static const size_t Cs[] = { 2, 3, 8, 9, 10, 16, 17, 31, 33, 64, 65, 200 };
+    /* 1: a dot product per row; 31, 45, 64, 200: classes in lanes (AVX-512) */
+    static const size_t Cs[] = { 1, 2, 3, 8, 9, 10, 16, 17, 31, 33, 45, 64, 65, 200 };
+    ck_assert(hitl__linear_classes_in_lanes(31) && hitl__linear_classes_in_lanes(45) &&
+              hitl__linear_classes_in_lanes(64) && hitl__linear_classes_in_lanes(200));
+    ck_assert(!hitl__linear_classes_in_lanes(16) && !hitl__linear_classes_in_lanes(33) &&
+              !hitl__linear_classes_in_lanes(65));
     find_isas();
     size_t combo = 0;
     for (int s = 0; s < n_isas; s++) {
@@ -181,7 +186,7 @@ END_TEST
  * makes queries the same for every block size and thread count. */
 START_TEST(kernel_position_independent)
 {
-    static const size_t Cs[] = { 3, 10, 16, 40 };
+    static const size_t Cs[] = { 1, 3, 10, 16, 40, 45 };
     find_isas();
     for (int s = 0; s < n_isas; s++) {
         hitl__score_set_isa(isas[s]);
@@ -208,6 +213,46 @@ START_TEST(kernel_position_independent)
             free(X);
             free_layer(&y);
         }
+    }
+    hitl__score_set_isa(HITL__ISA_AVX512);
+}
+END_TEST
+
+/* The kernels a k-center pick streams (C = 1, and the squared norms) do
+ * their sums in one fixed order, with no fused multiply-add: every
+ * instruction set gives the same bits, and the double-precision value to
+ * within rounding. */
+START_TEST(dot_and_norms_same_on_every_path)
+{
+    static const size_t ds[] = { 1, 5, 16, 17, 128, 300 };
+    find_isas();
+    for (size_t e = 0; e < sizeof ds / sizeof *ds; e++) {
+        size_t d = ds[e], n = 37, stride = d + 2;
+        layer y = make_layer(d, 1);
+        float *X = malloc(n * stride * sizeof *X);
+        for (size_t i = 0; i < n * stride; i++)
+            X[i] = frand(-2, 2);
+        float dot[3][48], xn[3][37];
+        for (int s = 0; s < n_isas; s++) {
+            hitl__score_set_isa(isas[s]);
+            hitl__linear_block(dot[s], 48, &y.L, X, n, stride);
+            hitl__sqnorms(xn[s], X, n, stride, d);
+            check_logits(dot[s], 48, &y, X, n, stride, "C = 1");
+            for (size_t i = 0; i < n; i++) {
+                double want = 0;
+                for (size_t j = 0; j < d; j++)
+                    want += (double)X[i * stride + j] * X[i * stride + j];
+                EXPECT(fabs(xn[s][i] - want) <= 1e-6 * want + 1e-7,
+                       "isa %d d %zu row %zu: ||x||^2 = %.9g, want %.9g", isas[s], d, i,
+                       (double)xn[s][i], want);
+            }
+            EXPECT(memcmp(dot[s], dot[0], n * sizeof(float)) == 0,
+                   "isa %d d %zu: dot products differ from isa %d", isas[s], d, isas[0]);
+            EXPECT(memcmp(xn[s], xn[0], n * sizeof(float)) == 0,
+                   "isa %d d %zu: norms differ from isa %d", isas[s], d, isas[0]);
+        }
+        free(X);
+        free_layer(&y);
     }
     hitl__score_set_isa(HITL__ISA_AVX512);
 }
@@ -953,6 +998,7 @@ static Suite *score_suite(void)
     tcase_add_test(t, kernel_matches_reference);
     tcase_add_test(t, kernel_blas_path);
     tcase_add_test(t, kernel_position_independent);
+    tcase_add_test(t, dot_and_norms_same_on_every_path);
     tcase_add_test(t, softmax_matches_reference);
     tcase_add_test(t, vlog_matches_logf);
     tcase_add_test(t, entropy_matches_reference);
