@@ -756,7 +756,8 @@ HITL_API int hitl_query_committee(size_t *count, size_t *indices,
  *                 centre, and becomes a centre.  Score: that distance.
  *                 Needs no model (model may be NULL).  Cost: one matrix
  *                 product of N x |labeled| x dim for the first distances,
- *                 then one pass over the pool (sgemv) per pick.
+ *                 then one fused pass over the pool per pick (the last
+ *                 pick needs none).
  *   RANKED_BATCH  ranked batch mode (Cardoso et al. 2017): each pick
  *                 maximises  alpha (1 - sim(x)) + (1 - alpha) u(x)  with
  *                 alpha = |U| / (|U| + |L|), U the unlabeled items left, L

@@ -11,23 +11,25 @@
  *
  * Geometry.  Every strategy here works with squared Euclidean distances
  *     ||x - c||^2 = ||x||^2 + ||c||^2 - 2 x.c
- * with ||x||^2 precomputed once per query and the dot products from BLAS
- * (sgemv of the pool against one new centre) or, against many centres at
- * once, from score.c's stacked linear kernel (sgemm for a wide tile).
+ * with ||x||^2 precomputed once per query and ||c||^2 - 2 x.c from score.c's
+ * linear kernels, the centres taken as a layer (a dot product per row for
+ * one centre, the register-blocked kernel or sgemm for many), a block of
+ * rows at a time in every thread, the fold done while the block is in cache.
  * Rounding can make the difference slightly negative;
  * it is clamped at 0.  A running vector `mind` holds, for every candidate,
  * the squared distance to its nearest centre; adding a centre is one pass
- * over the pool (O(N d)), never O(N |centres|).
+ * over the pool (O(N d)), never O(N |centres|), that also finds the next
+ * farthest candidate.
  *
- * Memory: O(N) floats (norms, mind, one dot vector, informativeness) plus
- * fixed tiles; never N x N.
+ * Memory: O(N) floats (norms, mind, informativeness) plus fixed tiles; never
+ * N x N.
  */
 #include "internal.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,7 +37,6 @@
 #define TILE_CENTRES 256    /* centres per linear layer in rs_fold */
 #define ROWS_PER_THREAD 65536  /* fewer rows than this: one thread */
 #define MAX_THREADS 16
-#define KC_BLOCK 262144        /* rows per sgemv of a pick: 1 MiB of dots, in cache */
 
 /* ------------------------------------------------------------------------- */
 /* Random numbers                                                             */
@@ -129,21 +130,11 @@ static int rs_check(const rowset *rs, const char *fn)
     return HITL_OK;
 }
 
-/* ||x||^2 in sixteen lanes (a fixed trip count, which vectorises; a BLAS
- * call per row would cost more than the row). */
 static float sqnorm(const float *x, size_t d)
 {
-    float acc[16] = {0};
-    size_t j = 0;
-    for (; j + 16 <= d; j += 16)
-        for (int r = 0; r < 16; r++)
-            acc[r] += x[j + r] * x[j + r];
-    for (int r = 0; j < d; j++, r++)
-        acc[r] += x[j] * x[j];
-    float s = 0;
-    for (int r = 0; r < 16; r++)
-        s += acc[r];
-    return s;
+    float xn;
+    hitl__sqnorms(&xn, x, 1, d, d);
+    return xn;
 }
 
 /* xn[i] = ||x_i||^2 for every row. */
@@ -151,19 +142,13 @@ static void rs_norms(float *xn, const rowset *rs)
 {
     seg s;
     for (size_t k = 0; rs_seg(&s, rs, k); k++)
-        for (size_t i = 0; i < s.n; i++)
-            xn[s.first + i] = sqnorm(s.rows + i * s.stride, rs->dim);
-}
-
-static float sqdist(float xn, float cn, float dot)
-{
-    float d = xn + cn - 2.0f * dot;
-    return d > 0.0f ? d : 0.0f;
+        hitl__sqnorms(xn + s.first, s.rows, s.n, s.stride, rs->dim);
 }
 
 /*
  * For every candidate row i, fold the squared distances to the centres
- * (pool items centres[0 .. n_centres-1]) into out[i]:
+ * (centres[0 .. n_centres-1]: rows of the row set when `local`, else pool
+ * items) into out[i]:
  *   MIN:  out[i] = min(out[i], min_j ||x_i - c_j||^2)
  *   KDE:  out[i] += sum_j exp(-||x_i - c_j||^2 * inv_h2)
  * Centres are taken TILE_CENTRES at a time as a linear layer with weights
@@ -174,9 +159,50 @@ static float sqdist(float xn, float cn, float dot)
  * N x n_centres x d, the memory a block per thread.  Row ranges go to one
  * thread per online CPU unless the tile needs OpenBLAS's own threads.  Rows
  * that are not candidates are computed and left alone (MIN: they hold -1,
- * below any distance).
+ * below any distance).  MIN also finds the candidate that is then farthest
+ * from every centre (ties to the lower index), in the same pass.
  */
 enum { FOLD_MIN, FOLD_KDE };
+
+/* A candidate and its squared distance to the nearest centre; i is SIZE_MAX
+ * and d -1 (below any distance, so non-candidates never win) for none. */
+typedef struct farthest {
+    size_t i;
+    float d;
+} farthest;
+
+#define NO_FARTHEST ((farthest){ SIZE_MAX, -1.0f })
+
+/* f = the larger of f and the largest of v[0 .. m-1] (row `first` + i);
+ * ties keep the lower index.  Sixteen lanes with integer-mask selects, which
+ * vectorise; the lanes are then merged in index order. */
+static void farthest_of(farthest *f, const float *v, size_t m, size_t first)
+{
+    float bd[16];
+    int32_t bi[16];
+    for (int r = 0; r < 16; r++) {
+        bd[r] = -1.0f;
+        bi[r] = 0;
+    }
+    size_t i0 = 0;
+    for (; i0 + 16 <= m; i0 += 16)
+        for (int r = 0; r < 16; r++) {
+            int32_t gt = -(int32_t)(v[i0 + r] > bd[r]);
+            bi[r] = (bi[r] & ~gt) | ((int32_t)i0 & gt);
+            bd[r] = v[i0 + r] > bd[r] ? v[i0 + r] : bd[r];
+        }
+    farthest b = NO_FARTHEST;
+    for (int r = 0; r < 16; r++) {
+        size_t j = (size_t)bi[r] + (size_t)r;
+        if (bd[r] > b.d || (bd[r] == b.d && bd[r] >= 0.0f && j < b.i))
+            b = (farthest){ j, bd[r] };
+    }
+    for (; i0 < m; i0++)
+        if (v[i0] > b.d)
+            b = (farthest){ i0, v[i0] };
+    if (b.i != SIZE_MAX && b.d > f->d)
+        *f = (farthest){ first + b.i, b.d };
+}
 
 typedef struct fold_job {
     const rowset *rs;
@@ -186,30 +212,46 @@ typedef struct fold_job {
     const hitl__linear *L;
     int how;
     float inv_h2;
-    size_t lo, hi;          /* rows of this thread */
-    float *G;               /* TILE_CENTRES x FOLD_ROWS */
+    int track;              /* MIN: find the farthest candidate (last tile) */
+    farthest far;           /* ... of this thread's rows */
+    atomic_size_t *next;    /* the next share of FOLD_SHARE rows to take */
+    float *G;               /* centres of the tile x FOLD_ROWS */
     pthread_t thread;
 } fold_job;
 
 #define FOLD_ROWS 1024
 
-static void fold_rows(const fold_job *f, const float *X, size_t stride, size_t first, size_t m)
+/* out[i] = min(out[i], max(xn[i] + g[i], 0)): sixteen at a time, a fixed
+ * trip count that vectorises at -O2. */
+static void min_dist(float *restrict out, const float *restrict xn, const float *restrict g,
+                     size_t m)
+{
+    size_t i0 = 0;
+    for (; i0 + 16 <= m; i0 += 16)
+        for (int r = 0; r < 16; r++) {
+            float dd = xn[i0 + r] + g[i0 + r];
+            dd = dd > 0.0f ? dd : 0.0f;
+            out[i0 + r] = dd < out[i0 + r] ? dd : out[i0 + r];
+        }
+    for (; i0 < m; i0++) {
+        float dd = xn[i0] + g[i0];
+        dd = dd > 0.0f ? dd : 0.0f;
+        out[i0] = dd < out[i0] ? dd : out[i0];
+    }
+}
+
+static void fold_rows(fold_job *f, const float *X, size_t stride, size_t first, size_t m)
 {
     size_t t = f->L->C, ld = HITL__ROUND16(m);
     float *out = f->out + first, *xn = f->xn + first;
     if (f->norms)                   /* the block is in cache for the product */
-        for (size_t i = 0; i < m; i++)
-            xn[i] = sqnorm(X + i * stride, f->L->d);
+        hitl__sqnorms(xn, X, m, stride, f->L->d);
     hitl__linear_block(f->G, ld, f->L, X, m, stride);
     if (f->how == FOLD_MIN) {
-        for (size_t j = 0; j < t; j++) {
-            const float *g = f->G + j * ld;
-            for (size_t i = 0; i < m; i++) {
-                float dd = xn[i] + g[i];
-                dd = dd > 0.0f ? dd : 0.0f;
-                out[i] = dd < out[i] ? dd : out[i];
-            }
-        }
+        for (size_t j = 0; j < t; j++)
+            min_dist(out, xn, f->G + j * ld, m);
+        if (f->track)       /* the block's distances are still in cache */
+            farthest_of(&f->far, out, m, first);
         return;
     }
     const uint8_t *state = f->rs->mat ? NULL : f->rs->pool->state + first;
@@ -225,71 +267,122 @@ static void fold_rows(const fold_job *f, const float *X, size_t stride, size_t f
     }
 }
 
-/* Rows [lo, hi) of the row set, a block at a time, never across a segment. */
+/* Shares of FOLD_SHARE rows, taken by whichever thread is free (a fixed half
+ * each left one core idle for a tenth of a k-center pick: a new thread does
+ * not start at once), a block at a time, never across a segment.  A thread's
+ * shares come in increasing order, so its segment cursor only moves on. */
+#define FOLD_SHARE (4 * FOLD_ROWS)
+
 static void *fold_range(void *arg)
 {
     fold_job *f = arg;
+    size_t n = f->rs->n, k = 0;
     seg s;
-    for (size_t k = 0; rs_seg(&s, f->rs, k); k++) {
-        size_t lo = s.first > f->lo ? s.first : f->lo;
-        size_t hi = s.first + s.n < f->hi ? s.first + s.n : f->hi;
-        for (size_t r = lo; r < hi; r += FOLD_ROWS) {
-            size_t m = hi - r < FOLD_ROWS ? hi - r : FOLD_ROWS;
-            fold_rows(f, s.rows + (r - s.first) * s.stride, s.stride, r, m);
+    int have = rs_seg(&s, f->rs, 0);
+    for (;;) {
+        size_t lo = atomic_fetch_add(f->next, 1) * FOLD_SHARE;
+        if (lo >= n)
+            return NULL;
+        size_t hi = n - lo < FOLD_SHARE ? n : lo + FOLD_SHARE;
+        for (; have && s.first < hi; have = rs_seg(&s, f->rs, ++k)) {
+            size_t a = s.first > lo ? s.first : lo;
+            size_t b = s.first + s.n < hi ? s.first + s.n : hi;
+            for (size_t r = a; r < b; r += FOLD_ROWS) {
+                size_t m = b - r < FOLD_ROWS ? b - r : FOLD_ROWS;
+                fold_rows(f, s.rows + (r - s.first) * s.stride, s.stride, r, m);
+            }
+            if (s.first + s.n > hi)   /* the segment goes on into the next share */
+                break;
         }
     }
-    return NULL;
 }
 
-/* With norms, xn[i] = ||x_i||^2 is written first (the same pass as the
- * first tile's product) instead of read. */
-static int rs_fold(float *out, const rowset *rs, float *xn, int norms,
-                   const size_t *centres, size_t n_centres, int how, float inv_h2)
+/* What rs_fold folds: the centres (rows of the row set when `local`, else
+ * pool items), how, and whether xn is written (the first tile's pass) rather
+ * than read. */
+typedef struct fold_spec {
+    const size_t *centres;
+    size_t n_centres;
+    int local;
+    int how;
+    float inv_h2;
+    int norms;
+} fold_spec;
+
+static const float *centre_row(const rowset *rs, const fold_spec *sp, size_t j)
 {
-    size_t d = rs->dim, n = rs->n, ldw = hitl__linear_ldw(TILE_CENTRES);
-    if (norms && n_centres == 0)
-        rs_norms(xn, rs);
-    if (n_centres == 0 || n == 0)
-        return HITL_OK;
+    size_t c = sp->centres[j];
+    return sp->local ? rs_row(rs, c) : hitl__pool_row(rs->pool, c);
+}
+
+/* The weights -2 c_j and biases ||c_j||^2 of centres c0 .. c0+t-1. */
+static hitl__linear centre_layer(float *w, const rowset *rs, const fold_spec *sp,
+                                 size_t c0, size_t t)
+{
+    size_t d = rs->dim, ldw = hitl__linear_ldw(t);
+    hitl__linear L = { .d = d, .C = t, .ldw = ldw, .w = w, .b = w + d * ldw };
+    memset(w, 0, (d + 1) * ldw * sizeof *w);
+    for (size_t j = 0; j < t; j++) {
+        const float *c = centre_row(rs, sp, c0 + j);
+        for (size_t q = 0; q < d; q++)
+            w[q * ldw + j] = -2.0f * c[q];
+        w[d * ldw + j] = sqnorm(c, d);
+    }
+    return L;
+}
+
+static size_t fold_threads(size_t n)
+{
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     size_t T = cpus > 0 ? (size_t)cpus : 1;
     T = T < MAX_THREADS ? T : MAX_THREADS;
-    T = T < n / ROWS_PER_THREAD + 1 ? T : n / ROWS_PER_THREAD + 1;
-    size_t per = TILE_CENTRES * HITL__ROUND16(FOLD_ROWS);
+    return T < n / ROWS_PER_THREAD + 1 ? T : n / ROWS_PER_THREAD + 1;
+}
+
+/* The fold of every row, tile by tile; a thread per share of the rows.  For
+ * MIN, *far (when not NULL) receives the farthest candidate afterwards (left
+ * alone when there are no centres). */
+static int rs_fold(float *out, float *xn, const rowset *rs, const fold_spec *sp, farthest *far)
+{
+    size_t d = rs->dim, n = rs->n, n_c = sp->n_centres;
+    if (sp->norms && n_c == 0)
+        rs_norms(xn, rs);
+    if (n_c == 0 || n == 0)
+        return HITL_OK;
+    size_t T = fold_threads(n), tile = n_c < TILE_CENTRES ? n_c : TILE_CENTRES;
+    size_t per = tile * HITL__ROUND16(FOLD_ROWS), ldw = hitl__linear_ldw(tile);
     float *w = hitl__malloc(((d + 1) * ldw + T * per) * sizeof *w);
     if (!w)
         return HITL_ENOMEM;
     float *G = w + (d + 1) * ldw;
-    for (size_t c0 = 0; c0 < n_centres; c0 += TILE_CENTRES) {
-        size_t t = n_centres - c0 < TILE_CENTRES ? n_centres - c0 : TILE_CENTRES;
-        hitl__linear L = { .d = d, .C = t, .ldw = hitl__linear_ldw(t), .w = w,
-                           .b = w + d * hitl__linear_ldw(t) };
-        memset(w, 0, (d + 1) * L.ldw * sizeof *w);
-        for (size_t j = 0; j < t; j++) {
-            const float *c = hitl__pool_row(rs->pool, centres[c0 + j]);
-            for (size_t q = 0; q < d; q++)
-                w[q * L.ldw + j] = -2.0f * c[q];
-            w[d * L.ldw + j] = sqnorm(c, d);
-        }
+    for (size_t c0 = 0; c0 < n_c; c0 += TILE_CENTRES) {
+        size_t t = n_c - c0 < TILE_CENTRES ? n_c - c0 : TILE_CENTRES;
+        hitl__linear L = centre_layer(w, rs, sp, c0, t);
         /* a tile that goes to sgemm is threaded by OpenBLAS: one caller */
         size_t threads = hitl__linear_uses_blas(&L, FOLD_ROWS, d) &&
                          hitl__linear_blas_threaded() ? 1 : T;
         fold_job job[MAX_THREADS];
+        atomic_size_t next = 0;
         size_t started = 1;
         for (size_t k = 0; k < threads; k++)
-            job[k] = (fold_job){ .rs = rs, .xn = xn, .norms = norms && c0 == 0,
-                                 .out = out, .L = &L, .how = how,
-                                 .inv_h2 = inv_h2, .lo = n / threads * k,
-                                 .hi = k + 1 == threads ? n : n / threads * (k + 1),
-                                 .G = G + k * per };
+            job[k] = (fold_job){ .rs = rs, .xn = xn, .norms = sp->norms && c0 == 0,
+                                 .out = out, .L = &L, .how = sp->how,
+                                 .inv_h2 = sp->inv_h2,
+                                 .track = far && sp->how == FOLD_MIN && c0 + t == n_c,
+                                 .far = NO_FARTHEST, .next = &next, .G = G + k * per };
         for (; started < threads; started++)
             if (pthread_create(&job[started].thread, NULL, fold_range, &job[started]) != 0)
                 break;
-        for (size_t k = started; k < threads; k++)   /* threads that did not start */
-            fold_range(&job[k]);
-        fold_range(&job[0]);
+        fold_range(&job[0]);     /* threads that did not start: the others work */
         for (size_t k = 1; k < started; k++)
             pthread_join(job[k].thread, NULL);
+        if (far && job[0].track) {
+            *far = NO_FARTHEST;
+            for (size_t k = 0; k < started; k++)
+                if (job[k].far.d > far->d ||
+                    (job[k].far.d == far->d && job[k].far.i < far->i))
+                    *far = job[k].far;
+        }
     }
     hitl__free(w);
     return HITL_OK;
@@ -321,135 +414,70 @@ static int labeled_list(size_t **out, size_t *n, const hitl_pool *pool)
 typedef struct kcenter {
     rowset rs;
     float *xn, *mind;  /* n each */
-    float *dot;        /* KC_BLOCK: one block's dot products with the centre */
     size_t n_cand, n_centres;
-    size_t far;        /* the farthest candidate, kept by kc_take */
-    float far_d;
+    farthest far;      /* the farthest candidate, kept by every fold */
 } kcenter;
-
-/*
- * Rows [first, first+m) after a new centre of squared norm cn whose dot
- * products with them are in kc->dot: mind[j] = min(mind[j], ||x_j - c||^2),
- * and the farthest candidate so far is updated (blocks come in index order
- * and only a strictly larger distance replaces it, so ties keep the lower
- * index).  Non-candidates hold -1, below any distance, so no branch is
- * needed; sixteen lanes with integer-mask selects, which vectorise.
- */
-static void kc_update_block(kcenter *kc, size_t first, size_t m, float cn)
-{
-    float *mind = kc->mind + first, bd[16];
-    const float *xn = kc->xn + first, *dot = kc->dot;
-    int32_t bi[16];
-    size_t i0 = 0;
-    for (int r = 0; r < 16; r++) {
-        bd[r] = -2.0f;
-        bi[r] = 0;
-    }
-    for (; i0 + 16 <= m; i0 += 16)
-        for (int r = 0; r < 16; r++) {
-            float dd = xn[i0 + r] + cn - 2.0f * dot[i0 + r];
-            dd = dd > 0.0f ? dd : 0.0f;
-            float v = dd < mind[i0 + r] ? dd : mind[i0 + r];
-            mind[i0 + r] = v;
-            int32_t gt = -(int32_t)(v > bd[r]);
-            bi[r] = (bi[r] & ~gt) | ((int32_t)i0 & gt);
-            bd[r] = v > bd[r] ? v : bd[r];
-        }
-    size_t best = SIZE_MAX;
-    float best_d = -2.0f;
-    for (int r = 0; r < 16; r++) {
-        size_t j = (size_t)bi[r] + (size_t)r;
-        if (bd[r] > best_d || (bd[r] == best_d && j < best)) {
-            best_d = bd[r];
-            best = j;
-        }
-    }
-    for (; i0 < m; i0++) {
-        float dd = sqdist(xn[i0], cn, dot[i0]);
-        mind[i0] = dd < mind[i0] ? dd : mind[i0];
-        if (mind[i0] > best_d) {
-            best_d = mind[i0];
-            best = i0;
-        }
-    }
-    if (best != SIZE_MAX && best_d > kc->far_d) {
-        kc->far_d = best_d;
-        kc->far = first + best;
-    }
-}
 
 static void kc_free(kcenter *kc)
 {
     hitl__free(kc->xn);
-    kc->xn = kc->mind = kc->dot = NULL;
+    kc->xn = kc->mind = NULL;
 }
 
-/* Norms, and the labeled items of the pool as the first centres. */
+/* Norms, and the labeled items of the pool as the first centres: one pass
+ * (a product of N x |labeled| x d). */
 static int kc_init(kcenter *kc, const rowset *rs)
 {
     size_t n = rs->n;
-    *kc = (kcenter){ .rs = *rs, .far = SIZE_MAX, .far_d = -1.0f };
+    *kc = (kcenter){ .rs = *rs, .far = NO_FARTHEST };
     if (n == 0)
         return HITL_OK;
-    kc->xn = hitl__malloc((2 * n + (n < KC_BLOCK ? n : KC_BLOCK)) * sizeof *kc->xn);
+    kc->xn = hitl__malloc(2 * n * sizeof *kc->xn);
     if (!kc->xn)
         return HITL_ENOMEM;
     kc->mind = kc->xn + n;
-    kc->dot = kc->mind + n;
     for (size_t i = 0; i < n; i++) {
         int cand = rs_is_candidate(rs, i);
         kc->mind[i] = cand ? INFINITY : -1.0f;
         kc->n_cand += (size_t)cand;
+        if (cand && kc->far.i == SIZE_MAX)  /* every candidate is at +inf */
+            kc->far = (farthest){ i, INFINITY };
     }
     size_t *lab, n_lab;
     if (labeled_list(&lab, &n_lab, rs->pool) != HITL_OK) {
         kc_free(kc);
         return HITL_ENOMEM;
     }
-    int st = rs_fold(kc->mind, rs, kc->xn, 1, lab, n_lab, FOLD_MIN, 0.0f);
+    fold_spec sp = { .centres = lab, .n_centres = n_lab, .how = FOLD_MIN, .norms = 1 };
+    int st = rs_fold(kc->mind, kc->xn, rs, &sp, &kc->far);
     hitl__free(lab);
     if (st != HITL_OK) {
         kc_free(kc);
         return st;
     }
     kc->n_centres = n_lab;
-    for (size_t j = 0; j < n; j++)
-        if (kc->mind[j] > kc->far_d) {
-            kc->far_d = kc->mind[j];
-            kc->far = j;
-        }
     return HITL_OK;
 }
 
-/* Candidate i becomes a centre: one pass over the rows, a block at a time:
- * sgemv (threaded by OpenBLAS) of the block against the centre, then the
- * update of that block while its dot products are in cache.  Also finds the
- * next farthest candidate. */
-static void kc_take(kcenter *kc, size_t i)
+/* Candidate i becomes a centre: one fused pass over the rows (the product
+ * with the centre, the running minimum and the next farthest candidate a
+ * block at a time, in a thread per share of the rows). */
+static int kc_take(kcenter *kc, size_t i)
 {
     kc->mind[i] = -1.0f;
     kc->n_cand--;
     kc->n_centres++;
-    kc->far = SIZE_MAX;
-    kc->far_d = -1.0f;
+    kc->far = NO_FARTHEST;
     if (kc->n_cand == 0)
-        return;
-    const float *c = rs_row(&kc->rs, i);
-    float cn = kc->xn[i];
-    seg s;
-    for (size_t k = 0; rs_seg(&s, &kc->rs, k); k++)
-        for (size_t r0 = 0; r0 < s.n; r0 += KC_BLOCK) {
-            size_t m = s.n - r0 < KC_BLOCK ? s.n - r0 : KC_BLOCK;
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)kc->rs.dim, 1.0f,
-                        s.rows + r0 * s.stride, (int)s.stride, c, 1, 0.0f, kc->dot, 1);
-            kc_update_block(kc, s.first + r0, m, cn);
-        }
+        return HITL_OK;
+    fold_spec sp = { .centres = &i, .n_centres = 1, .local = 1, .how = FOLD_MIN };
+    return rs_fold(kc->mind, kc->xn, &kc->rs, &sp, &kc->far);
 }
 
 /* The candidate farthest from every centre; ties to the lower index. */
 static size_t kc_farthest(const kcenter *kc)
 {
-    return kc->far;
+    return kc->far.i;
 }
 
 /* The u-th candidate in index order, u uniform: a seeded uniform pick. */
@@ -774,6 +802,16 @@ static int nomem(const char *fn, const char *what, size_t n)
     return hitl__fail_in(HITL_ENOMEM, fn, "out of memory for %s (%zu items)", what, n);
 }
 
+/* After pick j: it becomes a centre, unless it was the last pick asked for
+ * (a pass whose distances nobody would read). */
+static int kc_picked(kcenter *kc, const picks *out, size_t j, const char *fn,
+                     const char *what)
+{
+    if (out->n == out->k || kc_take(kc, j) == HITL_OK)
+        return HITL_OK;
+    return nomem(fn, what, kc->rs.n);
+}
+
 static rowset pool_rows(const hitl_pool *pool)
 {
     return (rowset){ .pool = pool, .n = pool->n, .dim = pool->dim };
@@ -807,15 +845,16 @@ static int cold_start(picks *out, const hitl__query *q)
     kcenter kc;
     if (kc_init(&kc, &rs) != HITL_OK)
         return nomem(q->fn, "the cold-start distances", pool->n);
-    while (out->n < out->k && kc.n_cand > 0) {
+    int st = HITL_OK;
+    while (st == HITL_OK && out->n < out->k && kc.n_cand > 0) {
         size_t j = kc.n_centres == 0 ? kc_uniform(&kc, &r)
                  : q->div->cold_start == HITL_COLD_START_KCENTER ? kc_farthest(&kc)
                  : kc_d2_sample(&kc, &r);
         pick(out, j, kc_score(&kc, j));
-        kc_take(&kc, j);
+        st = kc_picked(&kc, out, j, q->fn, "the cold-start distances");
     }
     kc_free(&kc);
-    return HITL_OK;
+    return st;
 }
 
 /* k-center greedy: farthest-first from the labeled items. */
@@ -825,13 +864,14 @@ static int query_kcenter(picks *out, const hitl__query *q)
     kcenter kc;
     if (kc_init(&kc, &rs) != HITL_OK)
         return nomem(q->fn, "the k-center distances", q->pool->n);
-    while (out->n < out->k && kc.n_cand > 0) {
+    int st = HITL_OK;
+    while (st == HITL_OK && out->n < out->k && kc.n_cand > 0) {
         size_t j = kc_farthest(&kc);
         pick(out, j, kc_score(&kc, j));
-        kc_take(&kc, j);
+        st = kc_picked(&kc, out, j, q->fn, "the k-center distances");
     }
     kc_free(&kc);
-    return HITL_OK;
+    return st;
 }
 
 /* Ranked batch: each pick maximises alpha (1 - sim) + (1 - alpha) u with
@@ -855,7 +895,7 @@ static int query_ranked(picks *out, const hitl__query *q, const hitl__source *sr
         return nomem(q->fn, "the ranked-batch distances", pool->n);
     }
     double n_lab = (double)pool->count[HITL_ITEM_LABELED];
-    while (out->n < out->k && kc.n_cand > 0) {
+    while (st == HITL_OK && out->n < out->k && kc.n_cand > 0) {
         double n_un = (double)kc.n_cand, alpha = n_un / (n_un + n_lab);
         size_t best = SIZE_MAX;
         double bs = -INFINITY;
@@ -870,12 +910,12 @@ static int query_ranked(picks *out, const hitl__query *q, const hitl__source *sr
             }
         }
         pick(out, best, bs);
-        kc_take(&kc, best);
+        st = kc_picked(&kc, out, best, q->fn, "the ranked-batch distances");
         n_lab += 1;
     }
     kc_free(&kc);
     hitl__free(u);
-    return HITL_OK;
+    return st;
 }
 
 /*
@@ -940,7 +980,11 @@ int hitl__density(float *dens, const hitl_pool *pool, size_t m, double bandwidth
     }
     int st = HITL_OK;
     if (h2 > 0 && isfinite(h2))
-        st = rs_fold(dens, &rs, xn, 0, anchor, n_anchor, FOLD_KDE, (float)(1.0 / h2));
+    {
+        fold_spec sp = { .centres = anchor, .n_centres = n_anchor, .how = FOLD_KDE,
+                         .inv_h2 = (float)(1.0 / h2) };
+        st = rs_fold(dens, xn, &rs, &sp, NULL);
+    }
     for (size_t i = 0; st == HITL_OK && i < n; i++)
         if (pool->state[i] == HITL_ITEM_UNLABELED)
             dens[i] = h2 > 0 && isfinite(h2) ? dens[i] / (float)n_anchor : 1.0f;
@@ -1024,11 +1068,11 @@ static int query_hybrid(picks *out, const hitl__query *q, const hitl__source *sr
     }
     hitl__rng r;
     hitl__rng_seed(&r, q->seed, 0x4B8);
-    while (out->n < out->k && kc.n_cand > 0) {   /* the labeled items are centres */
+    while (st == HITL_OK && out->n < out->k && kc.n_cand > 0) {  /* labeled: centres */
         size_t j = select == HITL_COLD_START_KMEANSPP ? kc_d2_sample(&kc, &r)
                                                       : kc_farthest(&kc);
         pick(out, map[j], info[j]);
-        kc_take(&kc, j);
+        st = kc_picked(&kc, out, j, q->fn, "the second-stage distances");
     }
     kc_free(&kc);
 done:
