@@ -143,80 +143,130 @@ static void consensus_cm(scratch *s)
  * columns (ties to the lower class).  With implicit0, row r is class r+1 and
  * class 0 has value 0 (a built-in member's logits relative to class 0).
  * Returns 0 unless a value is NaN or +-Inf (x * 0 is NaN for exactly those).
- * Sixteen items at a time with a fixed inner trip count, which vectorises;
- * compiled for AVX-512 and AVX2 too, the best picked at load time. */
+ * W items at a time with a fixed inner trip count, which vectorises; W = 64
+ * gives four independent chains of compares (one chain of 16 items waits on
+ * each compare's latency), then 16 for the rest (ld is a multiple of 16).
+ * Compiled for AVX-512 and AVX2 too, the best picked at load time. */
+#define ARGMAX_STEP(W)                                                           \
+    for (; i0 + (W) <= ld; i0 += (W)) {                                          \
+        float best[W];                                                           \
+        int32_t arg[W];   /* selects through integer masks: these vectorise */  \
+        for (int r = 0; r < (W); r++) {                                          \
+            best[r] = implicit0 ? 0.0f : X[i0 + r];                              \
+            arg[r] = 0;                                                          \
+        }                                                                        \
+        for (size_t c = implicit0 ? 0 : 1; c < rows; c++) {                      \
+            int32_t cls = (int32_t)(c + (implicit0 != 0));                       \
+            for (int r = 0; r < (W); r++) {                                      \
+                float x = X[c * ld + i0 + r];                                    \
+                int32_t gt = -(int32_t)(x > best[r]);                            \
+                arg[r] = (arg[r] & ~gt) | (cls & gt);                            \
+                best[r] = x > best[r] ? x : best[r];                             \
+                bad[r] |= x * 0.0f != 0.0f;                                      \
+            }                                                                    \
+        }                                                                        \
+        for (int r = 0; r < (W); r++)                                            \
+            v[i0 + r] = (uint32_t)arg[r];                                        \
+    }
+
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 static int argmax_cm(uint32_t *v, const float *X, size_t rows, size_t ld, int implicit0)
 {
-    float nan[16] = {0};
+    int32_t bad[64] = {0};   /* an OR, not a sum: no long chain of FP adds */
+    size_t i0 = 0;
+    ARGMAX_STEP(64)
+    ARGMAX_STEP(16)
+    int32_t any = 0;
+    for (int r = 0; r < 64; r++)
+        any |= bad[r];
+    return any != 0;
+}
+#undef ARGMAX_STEP
+
+/* Vote entropy from S = sum_c V_c log V_c: log M - S / M (rounding can leave
+ * a tiny negative value where it is 0: clamped). */
+static inline double vote_h(double S, size_t M, double logM)
+{
+    double h = logM - S / (double)M;
+    return h > 0 ? h : 0;
+}
+
+/* val[i] = the vote entropy of item i of a block, with S computed as
+ * sum_m log V_{v_m} (each member adds the log of the size of its class's
+ * vote) and V_{v_m} counted by comparing member m's vote with every
+ * member's: M^2 compares for sixteen items at a time, which vectorise (a
+ * tally per item does not, and cost more than the votes themselves).  For
+ * M <= PAIRWISE_MAX; lg[t] = log t. */
+#define PAIRWISE_MAX 32
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void vote_pairwise(double *val, const uint32_t *votes, size_t ld, size_t M,
+                          const double *lg, double logM)
+{
     for (size_t i0 = 0; i0 < ld; i0 += 16) {
-        float best[16];
-        int32_t arg[16];  /* selects through integer masks: these vectorise */
-        for (int r = 0; r < 16; r++) {
-            best[r] = implicit0 ? 0.0f : X[i0 + r];
-            arg[r] = 0;
-        }
-        for (size_t c = implicit0 ? 0 : 1; c < rows; c++) {
-            int32_t cls = (int32_t)(c + (implicit0 != 0));
-            for (int r = 0; r < 16; r++) {
-                float x = X[c * ld + i0 + r];
-                int32_t gt = -(int32_t)(x > best[r]);
-                arg[r] = (arg[r] & ~gt) | (cls & gt);
-                best[r] = x > best[r] ? x : best[r];
-                nan[r] += x * 0.0f;
-            }
+        double S[16] = { 0 };
+        for (size_t m = 0; m < M; m++) {
+            const uint32_t *vm = votes + m * ld + i0;
+            int32_t cnt[16] = { 0 };
+            for (size_t q = 0; q < M; q++)
+                for (int r = 0; r < 16; r++)
+                    cnt[r] += vm[r] == votes[q * ld + i0 + r];
+            for (int r = 0; r < 16; r++)
+                S[r] += lg[cnt[r]];
         }
         for (int r = 0; r < 16; r++)
-            v[i0 + r] = (uint32_t)arg[r];
+            val[i0 + r] = vote_h(S[r], M, logM);
     }
-    float all = 0;
-    for (int r = 0; r < 16; r++)
-        all += nan[r];
-    return all != 0;
+}
+
+/* The same, item by item with a tally of the classes (any M). */
+static void vote_tally(double *val, const uint32_t *votes, size_t ld, size_t n, size_t M,
+                       uint32_t *tally, const double *lg, double logM)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t m = 0; m < M; m++)
+            tally[votes[m * ld + i]]++;
+        double S = 0;
+        for (size_t m = 0; m < M; m++)
+            S += lg[tally[votes[m * ld + i]]];
+        for (size_t m = 0; m < M; m++)     /* cleared for the next item */
+            tally[votes[m * ld + i]] = 0;
+        val[i] = vote_h(S, M, logM);
+    }
 }
 
 /* VOTE_ENTROPY: H(V/M) = log M - (1/M) sum_c V_c log V_c, V_c counting the
- * members whose most probable class is c.  The first n_lin members are read
- * as logits from Z (class 0 implicit), the others as probabilities from P.
- * Returns nonzero if one of those logits is not finite (-Inf is harmless:
- * that class is never the vote). */
-static int vote_entropy(scratch *s, size_t n, size_t n_lin)
+ * members whose most probable class is c.  The first n_voted members' votes
+ * are already in s->votes (the built-in members', from their logits: see
+ * linear_votes); the others' are taken from their probabilities in P. */
+static void vote_entropy(scratch *s, size_t n, size_t n_voted)
 {
     size_t M = s->M, K = s->K, ld = s->ld;
-    int bad = 0;
-    for (size_t m = 0; m < M; m++)
-        bad |= argmax_cm(s->votes + m * ld,
-                         m < n_lin ? s->Z + m * (K - 1) * ld : s->P + m * K * ld,
-                         m < n_lin ? K - 1 : K, ld, m < n_lin) && m < n_lin;
-    double tlogt[MAX_MEMBERS + 1], logM = log((double)M);
+    for (size_t m = n_voted; m < M; m++)    /* probabilities: finite, checked */
+        (void)argmax_cm(s->votes + m * ld, s->P + m * K * ld, K, ld, 0);
+    double lg[MAX_MEMBERS + 1], logM = log((double)M);
     for (size_t t = 0; t <= M; t++)
-        tlogt[t] = t > 1 ? (double)t * log((double)t) : 0;
-    for (size_t i = 0; i < n; i++) {
-        for (size_t m = 0; m < M; m++)
-            s->tally[s->votes[m * ld + i]]++;
-        double sum = 0;
-        for (size_t m = 0; m < M; m++) {    /* each class once, then cleared */
-            uint32_t *t = &s->tally[s->votes[m * ld + i]];
-            sum += tlogt[*t];
-            *t = 0;
-        }
-        double h = logM - sum / (double)M;
-        s->val[i] = h > 0 ? h : 0;
-    }
-    return bad;
+        lg[t] = t > 1 ? log((double)t) : 0;
+    if (M <= PAIRWISE_MAX)
+        vote_pairwise(s->val, s->votes, ld, M, lg, logM);
+    else
+        vote_tally(s->val, s->votes, ld, n, M, s->tally, lg, logM);
 }
 
 /* The measure `kind` of the n items of a block into s->val: P holds every
  * member's probabilities, except that for VOTE_ENTROPY the first n_lin
- * members' logits are in Z instead.  Returns nonzero when one of those
- * logits is not finite. */
-static int measure_block(scratch *s, int kind, size_t n, size_t n_lin)
+ * members' votes are in s->votes instead. */
+static void measure_block(scratch *s, int kind, size_t n, size_t n_lin)
 {
     size_t M = s->M, K = s->K, ld = s->ld, C = M * K;
-    if (kind == HITL_STRATEGY_QBC_VOTE_ENTROPY)
-        return vote_entropy(s, n, n_lin);
+    if (kind == HITL_STRATEGY_QBC_VOTE_ENTROPY) {
+        vote_entropy(s, n, n_lin);
+        return;
+    }
     consensus_cm(s);
     memcpy(s->lpb, s->pb, K * ld * sizeof *s->lpb);
     hitl__vlogf(s->lpb, K * ld);
@@ -227,7 +277,7 @@ static int measure_block(scratch *s, int kind, size_t n, size_t n_lin)
             for (size_t i = 0; i < n; i++)
                 s->val[i] -= (double)s->pb[c * ld + i] * (double)s->lpb[c * ld + i];
         if (kind == HITL_STRATEGY_QBC_CONSENSUS_ENTROPY)
-            return 0;
+            return;
     }
     memcpy(s->LP, s->P, C * ld * sizeof *s->LP);
     hitl__vlogf(s->LP, C * ld);
@@ -249,7 +299,6 @@ static int measure_block(scratch *s, int kind, size_t n, size_t n_lin)
                                                 : s->val[i] + s->acc[i] / (double)M;
         s->val[i] = v > 0 ? v : 0;
     }
-    return 0;
 }
 
 int hitl__is_qbc_kind(int kind)
@@ -322,7 +371,7 @@ int hitl_disagreement(double *scores, const float *proba, size_t n_items, size_t
             }
             to_class_major(s.P + m * K * s.ld, s.ld, s.rm, n, K);
         }
-        (void)measure_block(&s, kind, n, 0);   /* inputs checked finite above */
+        measure_block(&s, kind, n, 0);   /* inputs checked finite above */
         memcpy(scores + i0, s.val, n * sizeof *scores);
     }
     scratch_release(&s);
@@ -724,6 +773,28 @@ static size_t first_overflow(const float *Z, size_t rows, size_t ld, size_t n)
     return 0;
 }
 
+/* The built-in members' votes for a block (vote entropy needs no more of
+ * them), VOTE_ROWS rows at a time so that a slice's logits are still in L1
+ * cache when their argmax reads them.  Returns 0, or 1 + the first row whose
+ * logits hold a NaN or +Inf. */
+#define VOTE_ROWS 128
+
+static size_t linear_votes(scratch *s, const pass *ps, const block *bk)
+{
+    size_t K = ps->K, ld = s->ld;
+    for (size_t r0 = 0; r0 < bk->n; r0 += VOTE_ROWS) {
+        size_t m = bk->n - r0 < VOTE_ROWS ? bk->n - r0 : VOTE_ROWS;
+        size_t m16 = HITL__ROUND16(m);   /* r0 + m16 <= ld: r0 is a multiple of 16 */
+        hitl__linear_block(s->Z, m16, &ps->lin, bk->rows + r0 * bk->stride, m, bk->stride);
+        int bad = 0;
+        for (size_t q = 0; q < ps->n_lin; q++)
+            bad |= argmax_cm(s->votes + q * ld + r0, s->Z + q * (K - 1) * m16, K - 1, m16, 1);
+        if (bad)
+            return r0 + first_overflow(s->Z, ps->lin.C, m16, m);
+    }
+    return 0;
+}
+
 static int run_block(pass *ps, size_t w, const block *bk, scratch *s)
 {
     /* This block's leading dimension: the buffers hold round16(block rows)
@@ -731,10 +802,18 @@ static int run_block(pass *ps, size_t w, const block *bk, scratch *s)
     s->ld = HITL__ROUND16(bk->n);
     size_t K = ps->K, n = bk->n, ld = s->ld;
     char why[512];
-    if (ps->n_lin) {
+    int votes_only = ps->mode == OUT_EMIT && ps->kind == HITL_STRATEGY_QBC_VOTE_ENTROPY;
+    if (ps->n_lin && votes_only) {
+        size_t at = linear_votes(s, ps, bk);
+        if (at) {                     /* NaN or +Inf, as softmax refuses */
+            snprintf(why, sizeof why, "row %zu: the members' logits overflow float32 "
+                     "(features too large)", bk->first + at - 1);
+            pass_fail(ps, HITL_ENUMERIC, bk->first, why);
+            return -1;
+        }
+    } else if (ps->n_lin) {
         hitl__linear_block(s->Z, ld, &ps->lin, bk->rows, n, bk->stride);
-        int votes_only = ps->mode == OUT_EMIT && ps->kind == HITL_STRATEGY_QBC_VOTE_ENTROPY;
-        for (size_t q = 0; q < ps->n_lin && !votes_only; q++) {
+        for (size_t q = 0; q < ps->n_lin; q++) {
             float *p = s->P + q * K * ld;           /* class 0's logit is 0 */
             memset(p, 0, ld * sizeof *p);
             memcpy(p + ld, s->Z + q * (K - 1) * ld, (K - 1) * ld * sizeof *p);
@@ -771,14 +850,7 @@ static int run_block(pass *ps, size_t w, const block *bk, scratch *s)
         for (size_t i = 0; i < n; i++)
             s->val[i] = ps->raw ? s->sf[i] : hitl__informativeness(ps->kind, s->sf[i], K);
     } else {
-        size_t at = measure_block(s, ps->kind, n, ps->n_lin)
-                        ? first_overflow(s->Z, ps->lin.C, ld, n) : 0;
-        if (at) {        /* vote entropy's logits: NaN or +Inf, as softmax refuses */
-            snprintf(why, sizeof why, "row %zu: the members' logits overflow float32 "
-                     "(features too large)", bk->first + at - 1);
-            pass_fail(ps, HITL_ENUMERIC, bk->first, why);
-            return -1;
-        }
+        measure_block(s, ps->kind, n, ps->n_lin);
         double top = disagreement_max(ps->kind, ps->M, K);
         if (!ps->raw)
             for (size_t i = 0; i < n; i++)

@@ -107,6 +107,48 @@ START_TEST(test_measures_many_items)
 }
 END_TEST
 
+/* Vote entropy for committees small and large (the votes are counted
+ * pairwise up to 32 members and by a tally beyond): equal to
+ * -sum_c (V_c/M) log(V_c/M) computed here from each member's argmax (ties to
+ * the lower class), on random tables with many ties. */
+START_TEST(test_vote_entropy_any_size)
+{
+    static const size_t Ms[] = { 1, 2, 5, 31, 32, 33, 40, 100 };
+    enum { N = 50, K = 4 };
+    uint64_t r = 7;
+    for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++) {
+        size_t M = Ms[a];
+        float *P = malloc(N * M * K * sizeof *P);
+        double *s = malloc(N * sizeof *s);
+        for (size_t i = 0; i < N * M * K; i++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            P[i] = (float)((r >> 40) % 3 + 1);    /* 1, 2 or 3: ties are common */
+        }
+        ck_assert_int_eq(hitl_disagreement(s, P, N, M, K, HITL_STRATEGY_QBC_VOTE_ENTROPY),
+                         HITL_OK);
+        for (size_t i = 0; i < N; i++) {
+            size_t V[K] = { 0 };
+            for (size_t m = 0; m < M; m++) {
+                const float *p = P + (i * M + m) * K;
+                size_t best = 0;
+                for (size_t c = 1; c < K; c++)
+                    if (p[c] > p[best])
+                        best = c;
+                V[best]++;
+            }
+            double h = 0;
+            for (size_t c = 0; c < K; c++)
+                if (V[c])
+                    h -= (double)V[c] / (double)M * log((double)V[c] / (double)M);
+            ck_assert_msg(fabs(s[i] - h) <= 1e-12, "M %zu item %zu: %.15g, want %.15g", M,
+                          i, s[i], h);
+        }
+        free(P);
+        free(s);
+    }
+}
+END_TEST
+
 START_TEST(test_disagreement_errors)
 {
     double s[2] = {-7, -7};
@@ -792,6 +834,7 @@ static Suite *committee_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_measures_by_hand);
     tcase_add_test(tc, test_measures_many_items);
+    tcase_add_test(tc, test_vote_entropy_any_size);
     tcase_add_test(tc, test_disagreement_errors);
     tcase_add_test(tc, test_committee_of_tables);
     tcase_add_test(tc, test_one_member_is_the_model);
