@@ -142,31 +142,41 @@ static void consensus_cm(scratch *s)
 /* v[i] = the class of largest value among `rows` class-major rows of ld
  * columns (ties to the lower class).  With implicit0, row r is class r+1 and
  * class 0 has value 0 (a built-in member's logits relative to class 0).
- * Returns 0 unless a value is NaN or +-Inf (x * 0 is NaN for exactly those).
- * W items at a time with a fixed inner trip count, which vectorises; W = 64
- * gives four independent chains of compares (one chain of 16 items waits on
- * each compare's latency), then 16 for the rest (ld is a multiple of 16).
- * Compiled for AVX-512 and AVX2 too, the best picked at load time. */
-#define ARGMAX_STEP(W)                                                           \
-    for (; i0 + (W) <= ld; i0 += (W)) {                                          \
-        float best[W];                                                           \
-        int32_t arg[W];   /* selects through integer masks: these vectorise */  \
-        for (int r = 0; r < (W); r++) {                                          \
-            best[r] = implicit0 ? 0.0f : X[i0 + r];                              \
-            arg[r] = 0;                                                          \
-        }                                                                        \
-        for (size_t c = implicit0 ? 0 : 1; c < rows; c++) {                      \
-            int32_t cls = (int32_t)(c + (implicit0 != 0));                       \
-            for (int r = 0; r < (W); r++) {                                      \
-                float x = X[c * ld + i0 + r];                                    \
-                int32_t gt = -(int32_t)(x > best[r]);                            \
-                arg[r] = (arg[r] & ~gt) | (cls & gt);                            \
-                best[r] = x > best[r] ? x : best[r];                             \
-                bad[r] |= x * 0.0f != 0.0f;                                      \
-            }                                                                    \
-        }                                                                        \
-        for (int r = 0; r < (W); r++)                                            \
-            v[i0 + r] = (uint32_t)arg[r];                                        \
+ * Returns 0 unless a value is NaN or +-Inf (x - x is NaN for exactly those;
+ * summed per step of G vectors, so no chain runs through the whole call).
+ * In vectors of sixteen items (GCC's vector extension: the same lanes on
+ * every path), G of them side by side so that G chains of compares overlap;
+ * G = 4, then 1 for the rest (ld is a multiple of 16).  Compiled for AVX-512
+ * and AVX2 too, the best picked at load time. */
+typedef float vf16 __attribute__((vector_size(64)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
+
+#define ARGMAX_STEP(G)                                                         \
+    for (; i0 + 16 * (G) <= ld; i0 += 16 * (G)) {                              \
+        vf16 best[G], nan[G];                                                  \
+        vi16 arg[G];                                                           \
+        _Pragma("GCC unroll 4") for (int g = 0; g < (G); g++) {                \
+            best[g] = zero;                                                    \
+            if (!implicit0)                                                    \
+                memcpy(&best[g], X + i0 + 16 * g, sizeof best[g]);             \
+            arg[g] = (vi16){ 0 };                                              \
+            nan[g] = zero;                                                     \
+        }                                                                      \
+        for (size_t c = implicit0 ? 0 : 1; c < rows; c++) {                    \
+            vi16 cls = (vi16){ 0 } + (int32_t)(c + (implicit0 != 0));          \
+            _Pragma("GCC unroll 4") for (int g = 0; g < (G); g++) {            \
+                vf16 x;                                                        \
+                memcpy(&x, X + c * ld + i0 + 16 * g, sizeof x);                \
+                vi16 gt = x > best[g];                                         \
+                arg[g] = (arg[g] & ~gt) | (cls & gt);                          \
+                best[g] = (vf16)(((vi16)best[g] & ~gt) | ((vi16)x & gt));      \
+                nan[g] += x - x;                                               \
+            }                                                                  \
+        }                                                                      \
+        _Pragma("GCC unroll 4") for (int g = 0; g < (G); g++) {                \
+            memcpy(v + i0 + 16 * g, &arg[g], sizeof arg[g]);                   \
+            bad += nan[g];                                                     \
+        }                                                                      \
     }
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
@@ -174,14 +184,15 @@ __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 static int argmax_cm(uint32_t *v, const float *X, size_t rows, size_t ld, int implicit0)
 {
-    int32_t bad[64] = {0};   /* an OR, not a sum: no long chain of FP adds */
+    const vf16 zero = { 0 };
+    vf16 bad = zero;         /* sums of x - x: 0, or NaN once one x is not finite */
     size_t i0 = 0;
-    ARGMAX_STEP(64)
-    ARGMAX_STEP(16)
-    int32_t any = 0;
-    for (int r = 0; r < 64; r++)
-        any |= bad[r];
-    return any != 0;
+    ARGMAX_STEP(4)
+    ARGMAX_STEP(1)
+    int any = 0;
+    for (int r = 0; r < 16; r++)
+        any |= bad[r] != 0.0f;
+    return any;
 }
 #undef ARGMAX_STEP
 
