@@ -576,8 +576,9 @@ typedef float v4f __attribute__((vector_size(16)));
 
 /* The sum of the lanes as a tree (halves added): short dependency chains,
  * and a fixed order. */
-__attribute__((always_inline)) static inline float hsum16(v16f a)
+__attribute__((always_inline)) static inline float hsum16(const v16f *v)
 {
+    v16f a = *v;      /* by pointer: a 64-byte vector argument has no stable ABI */
     v8f a0, a1;
     memcpy(&a0, &a, sizeof a0);
     memcpy(&a1, (const char *)&a + sizeof a0, sizeof a1);
@@ -613,7 +614,7 @@ dot_chunk(float *out, const float *X, size_t n, size_t stride, const float *w, s
             memcpy(&wv, w + j, sizeof wv);
             a += xv * wv;
         }
-        out[i] += dot_tail(hsum16(a), x, w, c16, cols);
+        out[i] += dot_tail(hsum16(&a), x, w, c16, cols);
     }
 }
 
@@ -645,7 +646,7 @@ sqnorm_rows(float *xn, const float *X, size_t n, size_t stride, size_t d)
             memcpy(&xv, x + j, sizeof xv);
             a += xv * xv;
         }
-        xn[i] = dot_tail(hsum16(a), x, x, d16, d);
+        xn[i] = dot_tail(hsum16(&a), x, x, d16, d);
     }
 }
 
