@@ -35,15 +35,12 @@
  * select (kcenter|kmeans++), members.
  */
 #include "hitl.h"
+#include "dataset.h"
 
-#include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <zlib.h>
 
 #define TEST_EVERY 3
 #define TARGET 0.95
@@ -53,115 +50,13 @@
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("eval: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(2);
-}
-
 /* Abort on a failed libhitl call, naming the call and the library's detail. */
 #define CHECK(call)                                                              \
     do {                                                                         \
         int st_ = (call);                                                        \
         if (st_ != HITL_OK)                                                      \
-            die("%s: %s: %s", #call, hitl_strerror(st_), hitl_error_message()); \
+            ds_fail("%s: %s: %s", #call, hitl_strerror(st_), hitl_error_message()); \
     } while (0)
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        die("out of memory");
-    return p;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* ---- data -------------------------------------------------------------------- */
-
-typedef struct dataset {
-    const char *name;
-    size_t n, dim, n_classes;
-    float *x;      /* n x dim, as read */
-    int32_t *y;
-} dataset;
-
-/* One item per line: comma-separated numbers, the last one the class
- * (an integer >= 0). */
-static void load(dataset *ds, const char *path)
-{
-    static char line[1 << 16];
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        die("cannot open %s: %s", path, strerror(errno ? errno : ENOMEM));
-    size_t cap = 0, lineno = 0;
-    double *v = xcalloc(4096, sizeof *v);
-    memset(ds, 0, sizeof *ds);
-    const char *base = strrchr(path, '/');
-    ds->name = base ? base + 1 : path;
-    while (gzgets(f, line, sizeof line)) {
-        size_t nf = 0;
-        char *p = line, *end;
-        lineno++;
-        for (;;) {
-            errno = 0;
-            double x = strtod(p, &end);
-            if (end == p || errno || nf == 4096 || !isfinite(x))
-                die("%s:%zu: expected comma-separated numbers", path, lineno);
-            v[nf++] = x;
-            if (*end != ',')
-                break;
-            p = end + 1;
-        }
-        if (nf < 2)
-            die("%s:%zu: need features and a class", path, lineno);
-        if (ds->n == 0)
-            ds->dim = nf - 1;
-        else if (nf != ds->dim + 1)
-            die("%s:%zu: %zu fields, expected %zu", path, lineno, nf, ds->dim + 1);
-        double label = v[nf - 1];
-        if (label < 0 || label > 65535 || label != floor(label))
-            die("%s:%zu: class %g is not an integer in 0..65535", path, lineno, label);
-        if (ds->n == cap) {
-            cap = cap ? 2 * cap : 1024;
-            ds->x = realloc(ds->x, cap * ds->dim * sizeof *ds->x);
-            ds->y = realloc(ds->y, cap * sizeof *ds->y);
-            if (!ds->x || !ds->y)
-                die("out of memory");
-        }
-        for (size_t j = 0; j < ds->dim; j++)
-            ds->x[ds->n * ds->dim + j] = (float)v[j];
-        ds->y[ds->n++] = (int32_t)label;
-        if ((size_t)label + 1 > ds->n_classes)
-            ds->n_classes = (size_t)label + 1;
-    }
-    int err;
-    const char *msg = gzerror(f, &err);
-    if (err != Z_OK && err != Z_STREAM_END)
-        die("%s: %s", path, msg);
-    gzclose(f);
-    free(v);
-    if (ds->n_classes < 2)
-        die("%s: fewer than two classes", path);
-}
 
 /* A seeded split into pool and test, features standardised by the pool. */
 typedef struct split {
@@ -173,21 +68,17 @@ typedef struct split {
 static void make_split(split *sp, const dataset *ds, uint64_t seed)
 {
     size_t n = ds->n, d = ds->dim;
-    size_t *order = xcalloc(n, sizeof *order), *seen = xcalloc(ds->n_classes, sizeof *seen);
+    size_t *order = ds_calloc(n, sizeof *order), *seen = ds_calloc(ds->n_classes, sizeof *seen);
     uint64_t r = seed * 0x2545F4914F6CDD1Dull + 1;
     for (size_t i = 0; i < n; i++)
         order[i] = i;
-    for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)(rng_next(&r) % i), t = order[i - 1];
-        order[i - 1] = order[j];
-        order[j] = t;
-    }
+    ds_shuffle(order, n, &r);
     memset(sp, 0, sizeof *sp);
     sp->dim = d;
-    sp->pool_x = xcalloc(n * d, sizeof *sp->pool_x);
-    sp->test_x = xcalloc(n * d, sizeof *sp->test_x);
-    sp->pool_y = xcalloc(n, sizeof *sp->pool_y);
-    sp->test_y = xcalloc(n, sizeof *sp->test_y);
+    sp->pool_x = ds_calloc(n * d, sizeof *sp->pool_x);
+    sp->test_x = ds_calloc(n * d, sizeof *sp->test_x);
+    sp->pool_y = ds_calloc(n, sizeof *sp->pool_y);
+    sp->test_y = ds_calloc(n, sizeof *sp->test_y);
     for (size_t i = 0; i < n; i++) {
         size_t it = order[i];
         int test = seen[ds->y[it]]++ % TEST_EVERY == TEST_EVERY - 1;
@@ -282,13 +173,13 @@ static void parse_spec(spec *s, const char *text)
     size_t len = colon ? (size_t)(colon - text) : strlen(text);
     int k = kind_of(text, len);
     if (k < 0)
-        die("unknown strategy kind in '%s'", text);
+        ds_fail("unknown strategy kind in '%s'", text);
     s->kind = (hitl_strategy_kind)k;
     while (colon) {
         const char *kv = colon + 1, *eq = strchr(kv, '=');
         colon = strchr(kv, ':');
         if (!eq || (colon && eq > colon))
-            die("'%s': parameters are key=value", text);
+            ds_fail("'%s': parameters are key=value", text);
         size_t klen = (size_t)(eq - kv);
         const char *val = eq + 1;
         size_t vlen = colon ? (size_t)(colon - val) : strlen(val);
@@ -300,7 +191,7 @@ static void parse_spec(spec *s, const char *text)
             p = HITL_PARAM_BASE;
             int b = kind_of(vbuf, vlen);
             if (b < 0)
-                die("'%s': unknown base kind '%s'", text, vbuf);
+                ds_fail("'%s': unknown base kind '%s'", text, vbuf);
             v = b;
         } else if (!strncmp(kv, "beta", klen)) {
             p = HITL_PARAM_HYBRID_BETA;
@@ -322,13 +213,13 @@ static void parse_spec(spec *s, const char *text)
         } else if (!strncmp(kv, "members", klen)) {
             s->members = (size_t)v;
             if (s->members < 1)
-                die("'%s': members >= 1", text);
+                ds_fail("'%s': members >= 1", text);
             continue;
         } else {
-            die("'%s': unknown parameter '%.*s'", text, (int)klen, kv);
+            ds_fail("'%s': unknown parameter '%.*s'", text, (int)klen, kv);
         }
         if (s->n_params == MAX_PARAMS)
-            die("'%s': too many parameters", text);
+            ds_fail("'%s': too many parameters", text);
         s->param[s->n_params] = p;
         s->value[s->n_params++] = v;
     }
@@ -376,7 +267,7 @@ static double full_accuracy(const split *sp, size_t K)
 {
     hitl_pool *pool = make_pool(sp);
     hitl_model *m = make_model(sp, K);
-    float *proba = xcalloc(sp->n_test * K, sizeof *proba);
+    float *proba = ds_calloc(sp->n_test * K, sizeof *proba);
     for (size_t i = 0; i < sp->n_pool; i++)
         CHECK(hitl_pool_set_label(pool, i, sp->pool_y[i]));
     CHECK(hitl_model_fit(m, pool));
@@ -394,8 +285,8 @@ static void run_strategy(run *out, const spec *s, const split *sp, size_t K, siz
     hitl_model *model = make_model(sp, K);
     hitl_committee *committee = NULL;
     hitl_strategy *strategy, *first;
-    size_t *idx = xcalloc(batch, sizeof *idx), count;
-    float *proba = xcalloc(sp->n_test * K, sizeof *proba);
+    size_t *idx = ds_calloc(batch, sizeof *idx), count;
+    float *proba = ds_calloc(sp->n_test * K, sizeof *proba);
 
     CHECK(hitl_strategy_create(&strategy, s->kind));
     CHECK(hitl_strategy_set_param(strategy, HITL_PARAM_SEED, (double)seed));
@@ -473,20 +364,20 @@ static void evaluate(verdict *vd, const dataset *ds, const spec *specs, size_t n
 {
     size_t K = ds->n_classes;
     size_t batch = batch_opt ? batch_opt : K <= 10 ? 10 : K;
-    double *area = xcalloc(n_specs * seeds, sizeof *area);
-    double *final = xcalloc(n_specs * seeds, sizeof *final);
-    double *reach = xcalloc(n_specs * seeds, sizeof *reach);
-    double *full = xcalloc(seeds, sizeof *full), *secs = xcalloc(n_specs, sizeof *secs);
-    run r = { xcalloc(rounds + 1, sizeof *r.acc), xcalloc(rounds + 1, sizeof *r.labels) };
+    double *area = ds_calloc(n_specs * seeds, sizeof *area);
+    double *final = ds_calloc(n_specs * seeds, sizeof *final);
+    double *reach = ds_calloc(n_specs * seeds, sizeof *reach);
+    double *full = ds_calloc(seeds, sizeof *full), *secs = ds_calloc(n_specs, sizeof *secs);
+    run r = { ds_calloc(rounds + 1, sizeof *r.acc), ds_calloc(rounds + 1, sizeof *r.labels) };
     split sp;
 
     for (size_t s = 0; s < seeds; s++) {
         make_split(&sp, ds, seed0 + s);
         full[s] = full_accuracy(&sp, K);
         for (size_t j = 0; j < n_specs; j++) {
-            double t0 = now();
+            double t0 = ds_seconds();
             run_strategy(&r, &specs[j], &sp, K, batch, rounds, seed0 + s);
-            secs[j] += now() - t0;
+            secs[j] += ds_seconds() - t0;
             area[j * seeds + s] = curve_area(&r, rounds);
             final[j * seeds + s] = r.acc[rounds];
             reach[j * seeds + s] = NAN;
@@ -568,12 +459,13 @@ static size_t count_arg(const char *opt, const char *arg)
     char *end;
     unsigned long v = arg ? strtoul(arg, &end, 10) : 0;
     if (!arg || *end || v == 0 || v > 100000)
-        die("%s needs an integer in 1..100000", opt);
+        ds_fail("%s needs an integer in 1..100000", opt);
     return (size_t)v;
 }
 
 int main(int argc, char **argv)
 {
+    ds_program = "eval";
     size_t seeds = 5, seed0 = 1, rounds = 30, batch = 0, n_specs = 0, n_sets = 0;
     static spec specs[MAX_SPECS];
     const char *sets[64];
@@ -591,23 +483,23 @@ int main(int argc, char **argv)
             char *save = NULL;
             for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
                 if (n_specs == MAX_SPECS)
-                    die("too many strategies");
+                    ds_fail("too many strategies");
                 parse_spec(&specs[n_specs++], tok);
             }
         } else if (argv[i][0] == '-') {
-            die("usage: eval [--seeds S] [--first-seed F] [--rounds R] [--batch B] "
+            ds_fail("usage: eval [--seeds S] [--first-seed F] [--rounds R] [--batch B] "
                 "[--strategies SPEC,...] DATA.csv.gz ...");
         } else if (n_sets < 64) {
             sets[n_sets++] = argv[i];
         }
     }
     if (n_sets == 0)
-        die("name at least one data set (e.g. data/digits.csv.gz)");
+        ds_fail("name at least one data set (e.g. data/digits.csv.gz)");
     if (n_specs == 0)
         for (size_t j = 0; j < sizeof DEFAULT_SPECS / sizeof DEFAULT_SPECS[0]; j++)
             parse_spec(&specs[n_specs++], DEFAULT_SPECS[j]);
 
-    double t0 = now();
+    double t0 = ds_seconds();
     printf("libhitl %s strategy evaluation: logistic regression (L2 %g), "
            "features standardised; mean +- sd over seeds %zu..%zu\n\n",
            hitl_version(), L2, seed0, seed0 + seeds - 1);
@@ -615,10 +507,9 @@ int main(int argc, char **argv)
     int failed = 0;
     for (size_t k = 0; k < n_sets; k++) {
         dataset ds;
-        load(&ds, sets[k]);
+        ds_load(&ds, sets[k], -1, 65535);
         evaluate(&vd[k], &ds, specs, n_specs, seed0, seeds, rounds, batch);
-        free(ds.x);
-        free(ds.y);
+        ds_free(&ds);
     }
     for (size_t k = 0; k < n_sets; k++)
         if (vd[k].ok >= 0) {
@@ -626,6 +517,6 @@ int main(int argc, char **argv)
                    vd[k].name, vd[k].ok ? ">=" : "<", vd[k].gap, vd[k].wins, vd[k].seeds);
             failed |= !vd[k].ok;
         }
-    printf("done in %.0f s\n", now() - t0);
+    printf("done in %.0f s\n", ds_seconds() - t0);
     return failed ? 1 : 0;
 }

@@ -24,16 +24,15 @@
  * are rows of the table `strategies` below.
  */
 #include "hitl.h"
+#include "dataset.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <zlib.h>
 
 /* ---- settings --------------------------------------------------------- */
 
@@ -81,147 +80,15 @@ static void report_failure(const char *call, int status)
             hitl_error_message());
 }
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("demo: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(EXIT_FAILURE);
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        die("out of memory");
-    return p;
-}
-
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* splitmix64: a small seeded generator, so the split is the same everywhere. */
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static void shuffle(size_t *a, size_t n, uint64_t *rng)
-{
-    for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)(rng_next(rng) % i);
-        size_t t = a[i - 1];
-        a[i - 1] = a[j];
-        a[j] = t;
-    }
-}
-
 /* ---- section: data ------------------------------------------------------ */
 
-typedef struct dataset {
-    size_t n, dim, n_classes;
-    float *x;          /* n x dim, scaled to [0, 1] */
-    int32_t *y;        /* n labels */
-} dataset;
-
-/* Parse one line "v1,v2,...,vd,label"; returns the number of fields or -1. */
-static long parse_line(char *line, long *fields, size_t max_fields)
-{
-    size_t n = 0;
-    char *p = line;
-    for (;;) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || n == max_fields)
-            return -1;
-        fields[n++] = v;
-        if (*end == ',') {
-            p = end + 1;
-            continue;
-        }
-        if (*end == '\n' || *end == '\r' || *end == '\0')
-            return (long)n;
-        return -1;
-    }
-}
-
-/* Read the gzip-compressed CSV; every line must have the same number of
- * fields, features in 0..MAX_VALUE and labels in 0..255. */
+/* Read the data set (examples/dataset.c): features integers in
+ * 0..MAX_VALUE (pixel counts), scaled here to [0, 1]; labels in 0..255. */
 static void load_data(dataset *ds, const char *path)
 {
-    enum { MAX_FIELDS = 1024 };
-    static char line[16384];
-    static long fields[MAX_FIELDS];
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        die("cannot open %s: %s", path, strerror(errno ? errno : ENOMEM));
-
-    size_t cap = 0, lineno = 0;
-    memset(ds, 0, sizeof *ds);
-    while (gzgets(f, line, sizeof line)) {
-        lineno++;
-        size_t len = strlen(line);
-        if (len == 0 || line[len - 1] != '\n') {
-            /* a last line without newline, a truncated file, or too long */
-            int err;
-            const char *msg = gzerror(f, &err);
-            if (err == Z_ERRNO)
-                die("%s:%zu: %s", path, lineno, strerror(errno));
-            if (err != Z_OK && err != Z_STREAM_END) /* msg names the file */
-                die("%s (line %zu)", msg, lineno);
-            if (len == sizeof line - 1)
-                die("%s:%zu: line too long", path, lineno);
-        }
-        long nf = parse_line(line, fields, MAX_FIELDS);
-        if (nf < 2)
-            die("%s:%zu: expected comma-separated integers", path, lineno);
-        if (ds->n == 0)
-            ds->dim = (size_t)nf - 1;
-        else if ((size_t)nf != ds->dim + 1)
-            die("%s:%zu: %ld fields, expected %zu", path, lineno, nf,
-                ds->dim + 1);
-        if (ds->n == cap) {
-            cap = cap ? 2 * cap : 1024;
-            float *x = realloc(ds->x, cap * ds->dim * sizeof *x);
-            int32_t *y = realloc(ds->y, cap * sizeof *y);
-            if (!x || !y)
-                die("out of memory");
-            ds->x = x;
-            ds->y = y;
-        }
-        for (size_t j = 0; j < ds->dim; j++) {
-            if (fields[j] < 0 || fields[j] > MAX_VALUE)
-                die("%s:%zu: feature %zu is %ld, not in 0..%d", path, lineno,
-                    j + 1, fields[j], MAX_VALUE);
-            ds->x[ds->n * ds->dim + j] = (float)fields[j] / MAX_VALUE;
-        }
-        long label = fields[ds->dim];
-        if (label < 0 || label > 255)
-            die("%s:%zu: label %ld not in 0..255", path, lineno, label);
-        ds->y[ds->n++] = (int32_t)label;
-        if ((size_t)label + 1 > ds->n_classes)
-            ds->n_classes = (size_t)label + 1;
-    }
-    int err;
-    const char *msg = gzerror(f, &err);
-    if (err == Z_ERRNO)
-        die("%s: %s", path, strerror(errno));
-    if (err != Z_OK && err != Z_STREAM_END)
-        die("%s", msg);
-    gzclose(f);
-    if (ds->n_classes < 2)
-        die("%s: need at least two classes", path);
+    ds_load(ds, path, MAX_VALUE, 255);
+    for (size_t i = 0; i < ds->n * ds->dim; i++)
+        ds->x[i] /= MAX_VALUE;
 }
 
 /* The held-out split: per class, a seeded shuffle, then every TEST_EVERY-th
@@ -239,15 +106,15 @@ typedef struct split {
 static void make_split(split *sp, const dataset *ds, uint64_t seed)
 {
     uint64_t rng = seed;
-    size_t *order = xcalloc(ds->n, sizeof *order);
+    size_t *order = ds_calloc(ds->n, sizeof *order);
     for (size_t i = 0; i < ds->n; i++)
         order[i] = i;
-    shuffle(order, ds->n, &rng);
+    ds_shuffle(order, ds->n, &rng);
 
     memset(sp, 0, sizeof *sp);
-    sp->pool = xcalloc(ds->n, sizeof *sp->pool);
-    sp->test = xcalloc(ds->n, sizeof *sp->test);
-    size_t *seen = xcalloc(ds->n_classes, sizeof *seen);
+    sp->pool = ds_calloc(ds->n, sizeof *sp->pool);
+    sp->test = ds_calloc(ds->n, sizeof *sp->test);
+    size_t *seen = ds_calloc(ds->n_classes, sizeof *seen);
     for (size_t i = 0; i < ds->n; i++) {
         size_t item = order[i];
         if (seen[ds->y[item]]++ % TEST_EVERY == TEST_EVERY - 1)
@@ -257,7 +124,7 @@ static void make_split(split *sp, const dataset *ds, uint64_t seed)
     }
     for (size_t c = 0; c < ds->n_classes; c++)
         if (seen[c] < TEST_EVERY)
-            die("class %zu has %zu items, need at least %d", c, seen[c],
+            ds_fail("class %zu has %zu items, need at least %d", c, seen[c],
                 TEST_EVERY);
 
     /* Seed labels: the first pool item of each class. */
@@ -269,14 +136,14 @@ static void make_split(split *sp, const dataset *ds, uint64_t seed)
             sp->seed_set[c] = i;
     }
 
-    sp->x_pool = xcalloc(sp->n_pool * ds->dim, sizeof *sp->x_pool);
-    sp->ids = xcalloc(sp->n_pool, sizeof *sp->ids);
+    sp->x_pool = ds_calloc(sp->n_pool * ds->dim, sizeof *sp->x_pool);
+    sp->ids = ds_calloc(sp->n_pool, sizeof *sp->ids);
     for (size_t i = 0; i < sp->n_pool; i++) {
         memcpy(sp->x_pool + i * ds->dim, ds->x + sp->pool[i] * ds->dim,
                ds->dim * sizeof *ds->x);
         sp->ids[i] = sp->pool[i];
     }
-    sp->x_test = xcalloc(sp->n_test * ds->dim, sizeof *sp->x_test);
+    sp->x_test = ds_calloc(sp->n_test * ds->dim, sizeof *sp->x_test);
     for (size_t i = 0; i < sp->n_test; i++)
         memcpy(sp->x_test + i * ds->dim, ds->x + sp->test[i] * ds->dim,
                ds->dim * sizeof *ds->x);
@@ -331,7 +198,7 @@ static int test_accuracy(double *acc, const hitl_model *model,
                          const dataset *ds, const split *sp)
 {
     size_t k = ds->n_classes, correct = 0;
-    float *proba = xcalloc(sp->n_test * k, sizeof *proba);
+    float *proba = ds_calloc(sp->n_test * k, sizeof *proba);
     TRY(hitl_model_predict(proba, model, sp->x_test, sp->n_test, ds->dim));
     for (size_t i = 0; i < sp->n_test; i++) {
         const float *p = proba + i * k;
@@ -358,7 +225,7 @@ static int section_full_data(double *full_acc, const dataset *ds,
     hitl_pool *pool = NULL;
     hitl_model *model = NULL;
     double grad = 0, iters = 0;
-    double t0 = seconds_now();
+    double t0 = ds_seconds();
 
     if (make_pool(&pool, ds, sp) || make_model(&model, ds))
         goto fail;
@@ -374,7 +241,7 @@ static int section_full_data(double *full_acc, const dataset *ds,
     printf("logistic regression (L2 lambda %g) fitted on all %zu pool labels "
            "in %.2f s\n(gradient norm %.1e after %.0f iterations): "
            "test accuracy %.4f\n",
-           L2, sp->n_pool, seconds_now() - t0, grad, iters, *full_acc);
+           L2, sp->n_pool, ds_seconds() - t0, grad, iters, *full_acc);
     printf("target for active learning: %.0f%% of it = %.4f\n\n",
            100 * TARGET, TARGET * *full_acc);
     hitl_model_free(model);
@@ -403,8 +270,8 @@ static int run_loop(curve *cv, const demo_strategy *st, const dataset *ds,
     hitl_model *model = NULL;
     hitl_strategy *strategy = NULL;
     hitl_feedback *feedback = NULL;
-    uint64_t *ids = xcalloc(batch, sizeof *ids);
-    double t0 = seconds_now();
+    uint64_t *ids = ds_calloc(batch, sizeof *ids);
+    double t0 = ds_seconds();
 
     if (make_pool(&pool, ds, sp) || make_model(&model, ds))
         goto fail;
@@ -435,7 +302,7 @@ static int run_loop(curve *cv, const demo_strategy *st, const dataset *ds,
         if (test_accuracy(&cv->acc[r], model, ds, sp))
             goto fail;
     }
-    cv->seconds = seconds_now() - t0;
+    cv->seconds = ds_seconds() - t0;
 
     hitl_feedback_free(feedback);
     hitl_strategy_free(strategy);
@@ -506,8 +373,8 @@ static int section_active_learning(const dataset *ds, const split *sp,
            "test accuracy after each round:\n\n",
            ds->n_classes, rounds, batch);
     for (size_t s = 0; s < N_STRATEGIES; s++) {
-        cv[s].acc = xcalloc(rounds + 1, sizeof *cv[s].acc);
-        cv[s].labels = xcalloc(rounds + 1, sizeof *cv[s].labels);
+        cv[s].acc = ds_calloc(rounds + 1, sizeof *cv[s].acc);
+        cv[s].labels = ds_calloc(rounds + 1, sizeof *cv[s].labels);
     }
     for (size_t s = 0; s < N_STRATEGIES && status == 0; s++)
         status = run_loop(&cv[s], &strategies[s], ds, sp, batch, rounds, seed);
@@ -547,7 +414,7 @@ static const double route_targets[] = {0.95, 0.98, 0.99};
 
 static double rng_uniform(uint64_t *rng)
 {
-    return (double)(rng_next(rng) >> 11) * 0x1p-53;
+    return (double)(ds_rng_next(rng) >> 11) * 0x1p-53;
 }
 
 static int32_t simulate_answer(const sim_annotator *a, int32_t truth,
@@ -557,7 +424,7 @@ static int32_t simulate_answer(const sim_annotator *a, int32_t truth,
         return truth;
     if (rng_uniform(rng) < a->confuse)
         return (int32_t)(((size_t)truth + 1) % n_classes);
-    int32_t other = (int32_t)(rng_next(rng) % (n_classes - 1));
+    int32_t other = (int32_t)(ds_rng_next(rng) % (n_classes - 1));
     return other >= truth ? other + 1 : other; /* any class but the truth */
 }
 
@@ -589,7 +456,7 @@ static int crowd_ask(crowd *cw, const dataset *ds, uint64_t id)
     size_t order[N_ANNOTATORS];
     for (size_t a = 0; a < N_ANNOTATORS; a++)
         order[a] = a;
-    shuffle(order, N_ANNOTATORS, &cw->rng);
+    ds_shuffle(order, N_ANNOTATORS, &cw->rng);
     for (size_t j = 0; j < N_ANNOTATORS; j++) {
         size_t a = order[j];
         int32_t label = simulate_answer(&annotators[a], ds->y[id],
@@ -611,9 +478,9 @@ static int crowd_loop(crowd *cw, const dataset *ds, const split *sp,
                       size_t batch, size_t rounds, uint64_t seed)
 {
     hitl_strategy *strategy = NULL;
-    uint64_t *ids = xcalloc(batch, sizeof *ids);
+    uint64_t *ids = ds_calloc(batch, sizeof *ids);
 
-    cw->items = xcalloc(ds->n_classes + batch * rounds, sizeof *cw->items);
+    cw->items = ds_calloc(ds->n_classes + batch * rounds, sizeof *cw->items);
     cw->rng = seed ^ 0xA770A7ull;
     if (make_pool(&cw->pool, ds, sp) || make_model(&cw->model, ds))
         goto fail;
@@ -747,9 +614,9 @@ static int print_fleiss(const crowd *cw, size_t n_classes)
     size_t n = 0;
     double kappa = 0;
     TRY(hitl_feedback_answers(&n, NULL, NULL, NULL, 0, cw->feedback));
-    uint64_t *items = xcalloc(n, sizeof *items);
-    uint64_t *raters = xcalloc(n, sizeof *raters);
-    int32_t *labels = xcalloc(n, sizeof *labels);
+    uint64_t *items = ds_calloc(n, sizeof *items);
+    uint64_t *raters = ds_calloc(n, sizeof *raters);
+    int32_t *labels = ds_calloc(n, sizeof *labels);
     int status = hitl_feedback_answers(&n, items, raters, labels, n,
                                        cw->feedback);
     if (status == HITL_OK)
@@ -777,11 +644,11 @@ static int print_routing(const hitl_model *model, const dataset *ds,
 {
     size_t k = ds->n_classes, n[2] = {0, 0};
     hitl_router *router = NULL;
-    float *p_all = xcalloc(sp->n_test * k, sizeof *p_all);
-    float *p[2] = {xcalloc(sp->n_test * k, sizeof *p_all),
-                   xcalloc(sp->n_test * k, sizeof *p_all)};
-    int32_t *y[2] = {xcalloc(sp->n_test, sizeof *y[0]),
-                     xcalloc(sp->n_test, sizeof *y[0])};
+    float *p_all = ds_calloc(sp->n_test * k, sizeof *p_all);
+    float *p[2] = {ds_calloc(sp->n_test * k, sizeof *p_all),
+                   ds_calloc(sp->n_test * k, sizeof *p_all)};
+    int32_t *y[2] = {ds_calloc(sp->n_test, sizeof *y[0]),
+                     ds_calloc(sp->n_test, sizeof *y[0])};
     double t = 0, ece_raw = 0, ece = 0, level = 0, errors = 0;
 
     TRY(hitl_model_predict(p_all, model, sp->x_test, sp->n_test, ds->dim));
@@ -908,7 +775,7 @@ static size_t parse_count(const char *opt, const char *arg, size_t max)
     errno = 0;
     unsigned long long v = arg ? strtoull(arg, &end, 10) : 0;
     if (!arg || *end || errno || v == 0 || v > max)
-        die("%s needs an integer in 1..%zu", opt, max);
+        ds_fail("%s needs an integer in 1..%zu", opt, max);
     return (size_t)v;
 }
 
@@ -917,6 +784,7 @@ int main(int argc, char **argv)
     const char *path = "data/digits.csv.gz";
     size_t batch = 10, rounds = 25;
     uint64_t seed = 1;
+    ds_program = "demo";
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch"))
@@ -926,15 +794,14 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--seed"))
             seed = parse_count("--seed", argv[++i], (size_t)1 << 53);
         else if (argv[i][0] == '-')
-            die("usage: demo [--batch K] [--rounds R] [--seed S] "
-                "[DATA.csv.gz]");
+            ds_fail("usage: demo [--batch K] [--rounds R] [--seed S] [DATA.csv.gz]");
         else
             path = argv[i];
     }
     if (strcmp(hitl_version(), HITL_VERSION_STRING) != 0)
-        die("header %s but library %s", HITL_VERSION_STRING, hitl_version());
+        ds_fail("header %s but library %s", HITL_VERSION_STRING, hitl_version());
 
-    double t0 = seconds_now();
+    double t0 = ds_seconds();
     printf("libhitl %s demo: active learning on handwritten digits\n\n",
            hitl_version());
 
@@ -943,7 +810,7 @@ int main(int argc, char **argv)
     double full_acc = 0;
     load_data(&ds, path);
     if (ds.n_classes > sizeof sp.seed_set / sizeof sp.seed_set[0])
-        die("%s: too many classes", path);
+        ds_fail("%s: too many classes", path);
     make_split(&sp, &ds, seed);
     section_data(&ds, &sp, path, seed);
 
@@ -954,14 +821,13 @@ int main(int argc, char **argv)
     if (status == 0)
         status = section_annotators(&ds, &sp, batch, rounds, seed);
     if (status == 0)
-        printf("done in %.1f s\n", seconds_now() - t0);
+        printf("done in %.1f s\n", ds_seconds() - t0);
 
     free(sp.pool);
     free(sp.test);
     free(sp.x_pool);
     free(sp.ids);
     free(sp.x_test);
-    free(ds.x);
-    free(ds.y);
+    ds_free(&ds);
     return status == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

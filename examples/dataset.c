@@ -1,0 +1,169 @@
+/* The data sets and helpers shared by the demo and the evaluation. */
+#include "dataset.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#define MAX_FIELDS 4096
+
+const char *ds_program = "libhitl";
+
+void ds_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", ds_program);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(2);
+}
+
+void *ds_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        ds_fail("out of memory");
+    return p;
+}
+
+double ds_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+uint64_t ds_rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void ds_shuffle(size_t *a, size_t n, uint64_t *rng)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(ds_rng_next(rng) % i), t = a[i - 1];
+        a[i - 1] = a[j];
+        a[j] = t;
+    }
+}
+
+/* The fields of one line into v; their number, or 0 if the line is not
+ * comma-separated finite numbers. */
+static size_t parse_line(const char *line, double *v)
+{
+    size_t n = 0;
+    const char *p = line;
+    for (;;) {
+        char *end;
+        errno = 0;
+        double x = strtod(p, &end);
+        if (end == p || errno || n == MAX_FIELDS || !isfinite(x))
+            return 0;
+        v[n++] = x;
+        if (*end == ',') {
+            p = end + 1;
+            continue;
+        }
+        return *end == '\n' || *end == '\r' || *end == '\0' ? n : 0;
+    }
+}
+
+/* A line gzgets cut short (no newline) is the last line, or a sign of a
+ * damaged or truncated file, or too long: which one. */
+static void check_cut(gzFile f, const char *path, size_t lineno, size_t len, size_t max)
+{
+    int err;
+    const char *msg = gzerror(f, &err);
+    if (err == Z_ERRNO)
+        ds_fail("%s:%zu: %s", path, lineno, strerror(errno));
+    if (err != Z_OK && err != Z_STREAM_END) /* msg names the file */
+        ds_fail("%s (line %zu)", msg, lineno);
+    if (len == max - 1)
+        ds_fail("%s:%zu: line too long", path, lineno);
+}
+
+static void add_item(dataset *ds, size_t *cap, const double *v)
+{
+    if (ds->n == *cap) {
+        *cap = *cap ? 2 * *cap : 1024;
+        float *x = realloc(ds->x, *cap * ds->dim * sizeof *x);
+        int32_t *y = realloc(ds->y, *cap * sizeof *y);
+        if (!x || !y)
+            ds_fail("out of memory");
+        ds->x = x;
+        ds->y = y;
+    }
+    for (size_t j = 0; j < ds->dim; j++)
+        ds->x[ds->n * ds->dim + j] = (float)v[j];
+    ds->y[ds->n++] = (int32_t)v[ds->dim];
+    if ((size_t)v[ds->dim] + 1 > ds->n_classes)
+        ds->n_classes = (size_t)v[ds->dim] + 1;
+}
+
+/* v is an integer in 0 .. max. */
+static int whole_in(double v, int max)
+{
+    return v >= 0 && v <= max && v == floor(v);
+}
+
+void ds_load(dataset *ds, const char *path, int max_feature, int max_label)
+{
+    static char line[1 << 16];
+    static double v[MAX_FIELDS];
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        ds_fail("cannot open %s: %s", path, strerror(errno ? errno : ENOMEM));
+    memset(ds, 0, sizeof *ds);
+    const char *base = strrchr(path, '/');
+    ds->name = base ? base + 1 : path;
+    size_t cap = 0, lineno = 0;
+    while (gzgets(f, line, sizeof line)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == 0 || line[len - 1] != '\n')
+            check_cut(f, path, lineno, len, sizeof line);
+        size_t nf = parse_line(line, v);
+        if (nf < 2)
+            ds_fail("%s:%zu: expected comma-separated numbers, features then a class",
+                    path, lineno);
+        if (ds->n == 0)
+            ds->dim = nf - 1;
+        else if (nf != ds->dim + 1)
+            ds_fail("%s:%zu: %zu fields, expected %zu", path, lineno, nf, ds->dim + 1);
+        for (size_t j = 0; max_feature >= 0 && j < ds->dim; j++)
+            if (!whole_in(v[j], max_feature))
+                ds_fail("%s:%zu: feature %zu is %g, not an integer in 0..%d", path, lineno,
+                        j + 1, v[j], max_feature);
+        if (!whole_in(v[nf - 1], max_label))
+            ds_fail("%s:%zu: class %g is not an integer in 0..%d", path, lineno, v[nf - 1],
+                    max_label);
+        add_item(ds, &cap, v);
+    }
+    int err;
+    const char *msg = gzerror(f, &err);
+    if (err == Z_ERRNO)
+        ds_fail("%s: %s", path, strerror(errno));
+    if (err != Z_OK && err != Z_STREAM_END)
+        ds_fail("%s", msg);
+    gzclose(f);
+    if (ds->n_classes < 2)
+        ds_fail("%s: need at least two classes", path);
+}
+
+void ds_free(dataset *ds)
+{
+    free(ds->x);
+    free(ds->y);
+    ds->x = NULL;
+    ds->y = NULL;
+}

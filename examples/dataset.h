@@ -1,0 +1,50 @@
+/*
+ * What the demo (examples/demo.c) and the strategy evaluation (bench/eval.c)
+ * share: the data sets of data/ read from their gzip-compressed CSV, a seeded
+ * generator, and the few helpers of a program that stops on the first error.
+ * Not part of the library.
+ */
+#ifndef HITL_EXAMPLES_DATASET_H
+#define HITL_EXAMPLES_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The program's name in messages ("demo: ..."); set it first. */
+extern const char *ds_program;
+
+/* Print "program: message" on stderr and exit with status 2 (bad input,
+ * out of memory: the program could not do its job). */
+void ds_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* calloc that never returns NULL (and never asks for 0 bytes). */
+void *ds_calloc(size_t n, size_t size);
+
+/* Seconds on the monotonic clock. */
+double ds_seconds(void);
+
+/* splitmix64: a small seeded generator, the same everywhere. */
+uint64_t ds_rng_next(uint64_t *state);
+
+/* Fisher-Yates shuffle of a[0 .. n-1] with ds_rng_next. */
+void ds_shuffle(size_t *a, size_t n, uint64_t *rng);
+
+typedef struct dataset {
+    const char *name;  /* the file's base name */
+    size_t n, dim, n_classes;
+    float *x;          /* n x dim, as read */
+    int32_t *y;        /* n labels */
+} dataset;
+
+/* Read a gzip-compressed CSV, one item per line: finite numbers separated
+ * by commas, the last one the class, an integer in 0 .. max_label; with
+ * max_feature >= 0 every feature must be an integer in 0 .. max_feature
+ * too (any finite number when it is negative).  Every line has the same
+ * number of fields; at least two classes.  Any error
+ * (unreadable, truncated or malformed file) ends the program through
+ * ds_fail, naming the file and line. */
+void ds_load(dataset *ds, const char *path, int max_feature, int max_label);
+
+void ds_free(dataset *ds);
+
+#endif
