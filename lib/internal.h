@@ -174,9 +174,11 @@ int hitl__score_run(const hitl_model *model, const hitl_pool *pool,
  * for c < C and i < n, class-major; columns n .. round16(n)-1 repeat column
  * n-1, so ldo >= HITL__ROUND16(n).  w is d x ldw with ldw =
  * hitl__linear_ldw(C) (C rounded up to 16) and zero padding; b has ldw
- * entries.  Up to 8 MiB of W: a register-blocked AVX-512 / AVX2+FMA /
- * portable kernel picked at run time, X streamed once, a row's result
- * independent of where the block is cut.  Larger W (hitl__linear_uses_blas):
+ * entries.  Up to 8 MiB of W: a kernel picked at run time (AVX-512,
+ * AVX2+FMA or portable): a dot product per row for C = 1, classes in the
+ * lanes for wide layers on AVX-512 (hitl__linear_classes_in_lanes), rows in
+ * the lanes otherwise; X streamed once, a row's result independent of where
+ * the block is cut.  Larger W (hitl__linear_uses_blas):
  * cblas_sgemm; if hitl__linear_blas_threaded() OpenBLAS threads inside that
  * call, so call it from one thread at a time.  Thread-safe (reads L, X). */
 typedef struct hitl__linear {
