@@ -44,11 +44,11 @@ static void find_isas(void)
 {
     n_isas = 0;
     for (int cap = HITL__ISA_PORTABLE; cap <= HITL__ISA_AVX512; cap++) {
-        hitl__score_set_isa(cap);
-        if (hitl__score_isa() == cap)
+        hitl__isa_set_cap(cap);
+        if (hitl__isa() == cap)
             isas[n_isas++] = cap;
     }
-    hitl__score_set_isa(HITL__ISA_AVX512);
+    hitl__isa_set_cap(HITL__ISA_AVX512);
 }
 
 typedef struct layer {
@@ -115,7 +115,7 @@ START_TEST(kernel_matches_reference)
     find_isas();
     size_t combo = 0;
     for (int s = 0; s < n_isas; s++) {
-        hitl__score_set_isa(isas[s]);
+        hitl__isa_set_cap(isas[s]);
         char what[64];
         snprintf(what, sizeof what, "isa %d", isas[s]);
         for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
@@ -147,7 +147,7 @@ START_TEST(kernel_matches_reference)
                     free_layer(&y);
                 }
     }
-    hitl__score_set_isa(HITL__ISA_AVX512);
+    hitl__isa_set_cap(HITL__ISA_AVX512);
 }
 END_TEST
 
@@ -189,7 +189,7 @@ START_TEST(kernel_position_independent)
     static const size_t Cs[] = { 1, 3, 10, 16, 40, 45 };
     find_isas();
     for (int s = 0; s < n_isas; s++) {
-        hitl__score_set_isa(isas[s]);
+        hitl__isa_set_cap(isas[s]);
         for (size_t f = 0; f < sizeof Cs / sizeof *Cs; f++) {
             size_t n = 50, d = 37, stride = 40, C = Cs[f];
             layer y = make_layer(d, C);
@@ -214,7 +214,7 @@ START_TEST(kernel_position_independent)
             free_layer(&y);
         }
     }
-    hitl__score_set_isa(HITL__ISA_AVX512);
+    hitl__isa_set_cap(HITL__ISA_AVX512);
 }
 END_TEST
 
@@ -234,7 +234,7 @@ START_TEST(dot_and_norms_same_on_every_path)
             X[i] = frand(-2, 2);
         float dot[3][48], xn[3][37];
         for (int s = 0; s < n_isas; s++) {
-            hitl__score_set_isa(isas[s]);
+            hitl__isa_set_cap(isas[s]);
             hitl__linear_block(dot[s], 48, &y.L, X, n, stride);
             hitl__sqnorms(xn[s], X, n, stride, d);
             check_logits(dot[s], 48, &y, X, n, stride, "C = 1");
@@ -254,7 +254,7 @@ START_TEST(dot_and_norms_same_on_every_path)
         free(X);
         free_layer(&y);
     }
-    hitl__score_set_isa(HITL__ISA_AVX512);
+    hitl__isa_set_cap(HITL__ISA_AVX512);
 }
 END_TEST
 
@@ -264,7 +264,7 @@ START_TEST(softmax_matches_reference)
     static const size_t ns[] = { 1, 16, 33 };
     find_isas();
     for (int s = 0; s < n_isas; s++) {
-        hitl__score_set_isa(isas[s]);
+        hitl__isa_set_cap(isas[s]);
         for (size_t f = 0; f < sizeof Cs / sizeof *Cs; f++)
             for (size_t a = 0; a < sizeof ns / sizeof *ns; a++) {
                 size_t C = Cs[f], n = ns[a], ld = HITL__ROUND16(n);
@@ -302,7 +302,7 @@ START_TEST(softmax_matches_reference)
                 free(Z);
             }
     }
-    hitl__score_set_isa(HITL__ISA_AVX512);
+    hitl__isa_set_cap(HITL__ISA_AVX512);
 }
 END_TEST
 
@@ -310,7 +310,7 @@ START_TEST(vlog_matches_logf)
 {
     find_isas();
     for (int s = 0; s < n_isas; s++) {
-        hitl__score_set_isa(isas[s]);
+        hitl__isa_set_cap(isas[s]);
         size_t n = 101;
         float x[101], y[101];
         for (size_t i = 0; i < n; i++)
@@ -328,7 +328,7 @@ START_TEST(vlog_matches_logf)
                           (double)y[i], ref);
         }
     }
-    hitl__score_set_isa(HITL__ISA_AVX512);
+    hitl__isa_set_cap(HITL__ISA_AVX512);
 }
 END_TEST
 
@@ -347,7 +347,7 @@ START_TEST(entropy_matches_reference)
     for (size_t c = 0; c < C; c++) /* a certain column: entropy 0 */
         P[c * ld + 5] = c == 3;
     for (int s = 0; s < n_isas; s++) {
-        hitl__score_set_isa(isas[s]);
+        hitl__isa_set_cap(isas[s]);
         hitl__entropy_cm(h, P, ld, C);
         for (size_t i = 0; i < ld; i++) {
             double ref = 0;
@@ -360,7 +360,7 @@ START_TEST(entropy_matches_reference)
         }
         ck_assert_float_eq(h[5], 0);
     }
-    hitl__score_set_isa(HITL__ISA_AVX512);
+    hitl__isa_set_cap(HITL__ISA_AVX512);
     free(P);
 }
 END_TEST
@@ -421,7 +421,7 @@ START_TEST(predict_matches_reference)
         X[i] = frand(-3, 3);
     find_isas();
     for (int s = 0; s < n_isas; s++) {
-        hitl__score_set_isa(isas[s]);
+        hitl__isa_set_cap(isas[s]);
         for (size_t threads = 1; threads <= 3; threads++) {
             ck_assert_int_eq(hitl_model_set_param(m, HITL_PARAM_THREADS, (double)threads), HITL_OK);
             ck_assert_int_eq(hitl_model_set_param(m, HITL_PARAM_BLOCK_ROWS, 16 + threads), HITL_OK);
@@ -436,7 +436,7 @@ START_TEST(predict_matches_reference)
             }
         }
     }
-    hitl__score_set_isa(HITL__ISA_AVX512);
+    hitl__isa_set_cap(HITL__ISA_AVX512);
     ck_assert_int_eq(hitl_model_predict(P, m, X, 0, stride), HITL_OK); /* n = 0 */
     free(X);
     free(P);
@@ -476,7 +476,7 @@ START_TEST(predict_pool_across_chunks)
     static const size_t blocks[] = { 16, 17, 64, 2048 };
     find_isas();
     for (int s = 0; s < n_isas; s++) {
-        hitl__score_set_isa(isas[s]);
+        hitl__isa_set_cap(isas[s]);
         ck_assert_int_eq(hitl_model_set_param(m, HITL_PARAM_THREADS, 1), HITL_OK);
         ck_assert_int_eq(hitl_model_predict(ref, m, X, CH_N, D), HITL_OK);
         for (size_t b = 0; b < sizeof blocks / sizeof *blocks; b++)
@@ -494,7 +494,7 @@ START_TEST(predict_pool_across_chunks)
                 }
             }
     }
-    hitl__score_set_isa(HITL__ISA_AVX512);
+    hitl__isa_set_cap(HITL__ISA_AVX512);
     free(ref);
     free(got);
     free(X);
@@ -627,7 +627,7 @@ START_TEST(logit_overflow)
         X[i] = i >= D ? 1e20f : 0.5f;
     find_isas();
     for (int s = 0; s < n_isas; s++) {
-        hitl__score_set_isa(isas[s]);
+        hitl__isa_set_cap(isas[s]);
         ck_assert_int_eq(hitl__score_prepare(m, both), HITL_OK);
         ck_assert_int_eq(hitl_model_predict(P, m, X, 3, D), HITL_ENUMERIC);
         ck_assert_msg(strstr(hitl_error_message(), "row 1") != NULL, "%s", hitl_error_message());
@@ -638,7 +638,7 @@ START_TEST(logit_overflow)
                 EXPECT(c == 2 ? P[i * K + c] < 1e-37f : fabsf(P[i * K + c] - 1.0f / 3) < 1e-6f,
                        "isa %d p[%zu][%zu] = %g", isas[s], i, c, (double)P[i * K + c]);
     }
-    hitl__score_set_isa(HITL__ISA_AVX512);
+    hitl__isa_set_cap(HITL__ISA_AVX512);
     hitl_model_free(m);
 }
 END_TEST

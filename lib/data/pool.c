@@ -6,7 +6,7 @@
  * new rows and ids into memory no reader can see yet, and only then commits
  * by bumping pool->n.  Growing the per-item arrays before the commit is not a
  * visible change, so a failure after that point needs no undo there. */
-#include "internal.h"
+#include "data/data.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -20,18 +20,6 @@
 #define MAP_MIN 16
 
 /* ---- the id map ----------------------------------------------------------- */
-
-/* splitmix64's mixer sends every input bit to every output bit, so
- * sequential or strided ids spread evenly over the power-of-two table and
- * linear probing stays short.  The pool keeps the load <= 0.7. */
-size_t hitl__map_slot(const uint64_t *keys, const size_t *vals, size_t cap,
-                      uint64_t key)
-{
-    size_t mask = cap - 1, s = (size_t)hitl__mix64(key) & mask;
-    while (vals[s] && keys[s] != key)
-        s = (s + 1) & mask;
-    return s;
-}
 
 /* Capacity for n ids at load <= 0.5, leaving room to grow to 0.7. */
 static size_t map_cap_for(size_t n)
@@ -394,6 +382,33 @@ const float *hitl__pool_row(const hitl_pool *pool, size_t i)
     }
     const hitl__chunk *c = &pool->chunks[lo];
     return c->rows + (i - c->first) * c->stride;
+}
+
+size_t hitl__blocks_cut(hitl__block *out, const hitl__chunk *ch, size_t n_chunks,
+                        size_t first, size_t n, size_t rows)
+{
+    size_t count = 0, end = first + n;
+    for (size_t k = 0; k < n_chunks; k++) {
+        size_t lo = ch[k].first > first ? ch[k].first : first;
+        size_t hi = ch[k].first + ch[k].n < end ? ch[k].first + ch[k].n : end;
+        for (size_t r = lo; r < hi; r += rows, count++)
+            if (out)
+                out[count] = (hitl__block){
+                    ch[k].rows + (r - ch[k].first) * ch[k].stride, r,
+                    hi - r < rows ? hi - r : rows, ch[k].stride };
+    }
+    return count;
+}
+
+int hitl__blocks_plan(hitl__block **out, size_t *count, const hitl__chunk *ch,
+                      size_t n_chunks, size_t first, size_t n, size_t rows)
+{
+    size_t cnt = hitl__blocks_cut(NULL, ch, n_chunks, first, n, rows);
+    *out = hitl__malloc((cnt ? cnt : 1) * sizeof **out);
+    if (!*out)
+        return HITL_ENOMEM;
+    *count = hitl__blocks_cut(*out, ch, n_chunks, first, n, rows);
+    return HITL_OK;
 }
 
 int hitl_pool_size(size_t *n, const hitl_pool *pool)

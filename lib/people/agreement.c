@@ -7,13 +7,12 @@
  * pairs is P_u = (sum_c n_uc^2 - m_u) / (m_u (m_u - 1)).  Fleiss averages
  * P_u; Krippendorff's observed disagreement is sum_u m_u (1 - P_u) / n.  So
  * both walk the items once, sorted, with one count array of n_classes. */
-#include "internal.h"
+#include "people/people.h"
 
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 
-#define MAX_CLASSES 65536
 
 typedef struct rating {
     uint64_t item, rater;
@@ -29,26 +28,6 @@ static int rating_cmp(const void *pa, const void *pb)
     if (a->rater != b->rater)
         return a->rater < b->rater ? -1 : 1;
     return (a->pos > b->pos) - (a->pos < b->pos);
-}
-
-int hitl__check_classes(const char *fn, size_t n_classes)
-{
-    if (n_classes < 2 || n_classes > MAX_CLASSES)
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "n_classes is %zu, not in [2, %d]", n_classes,
-                             MAX_CLASSES);
-    return HITL_OK;
-}
-
-int hitl__check_labels(const char *fn, const char *name, const int32_t *label,
-                       size_t n, size_t n_classes)
-{
-    for (size_t i = 0; i < n; i++)
-        if (label[i] < 0 || (size_t)label[i] >= n_classes)
-            return hitl__fail_in(HITL_EINVAL, fn,
-                                 "%s[%zu] is %" PRId32 ", not in [0, %zu)",
-                                 name, i, label[i], n_classes);
-    return HITL_OK;
 }
 
 /* Validate (item, rater, label) triples and return them sorted by item, then

@@ -1,5 +1,5 @@
-/* Version, status names and the thread-local detail message. */
-#include "internal.h"
+/* Status names and the thread-local detail message. */
+#include "base/base.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -7,16 +7,6 @@
 #define HITL__MSG_MAX 512
 
 static _Thread_local char hitl__msg[HITL__MSG_MAX];
-
-const char *hitl_version(void)
-{
-    return HITL_VERSION_STRING;
-}
-
-unsigned hitl_version_number(void)
-{
-    return HITL_VERSION_NUMBER;
-}
 
 const char *hitl_strerror(int status)
 {
@@ -53,5 +43,11 @@ int hitl__fail_in(int status, const char *fn, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(hitl__msg + len, sizeof hitl__msg - (size_t)len, fmt, ap);
     va_end(ap);
+    return status;
+}
+
+int hitl__fail_copy(int status, const char *message)
+{
+    snprintf(hitl__msg, sizeof hitl__msg, "%s", message);
     return status;
 }

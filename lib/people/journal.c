@@ -19,7 +19,7 @@
  * follows from the log (retracted_by, the prev chain, every aggregate) is
  * not stored: replay derives it. */
 #define _DEFAULT_SOURCE 1          /* flock */
-#include "internal.h"
+#include "people/people.h"
 
 #include <errno.h>
 #include <fcntl.h>

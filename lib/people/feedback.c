@@ -6,7 +6,7 @@
  * the one item it touched (aggregate.c) and writes it to the pool.  Nothing
  * after the journal write can fail, so a failed call leaves the handle, the
  * pool and the journal as they were. */
-#include "internal.h"
+#include "people/people.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -14,61 +14,6 @@
 #include <time.h>
 
 #define NO_EVENT HITL_NO_EVENT
-
-/* ---- growth and the id map ------------------------------------------------ */
-
-static size_t map_pos(const hitl__idmap *m, uint64_t key)
-{
-    return hitl__map_slot(m->keys, m->vals, m->cap, key);
-}
-
-static size_t map_get(const hitl__idmap *m, uint64_t key)
-{
-    if (m->cap == 0)
-        return HITL__NO_SLOT;
-    size_t s = map_pos(m, key);
-    return m->vals[s] ? m->vals[s] - 1 : HITL__NO_SLOT;
-}
-
-/* Room for one more key at load <= 1/2; rebuilds into new arrays, so on
- * failure the map is unchanged. */
-static int map_reserve(hitl__idmap *m)
-{
-    if (m->n + 1 <= m->cap / 2)
-        return 0;
-    size_t cap = m->cap ? 2 * m->cap : 16;
-    hitl__idmap r = {hitl__calloc(cap, sizeof *r.keys),
-                     hitl__calloc(cap, sizeof *r.vals), cap, m->n};
-    if (!r.keys || !r.vals) {
-        hitl__free(r.keys);
-        hitl__free(r.vals);
-        return -1;
-    }
-    for (size_t s = 0; s < m->cap; s++)
-        if (m->vals[s]) {
-            size_t t = map_pos(&r, m->keys[s]);
-            r.keys[t] = m->keys[s];
-            r.vals[t] = m->vals[s];
-        }
-    hitl__free(m->keys);
-    hitl__free(m->vals);
-    *m = r;
-    return 0;
-}
-
-static void map_put(hitl__idmap *m, uint64_t key, size_t slot)
-{
-    size_t s = map_pos(m, key);
-    m->keys[s] = key;
-    m->vals[s] = slot + 1;
-    m->n++;
-}
-
-static void map_free(hitl__idmap *m)
-{
-    hitl__free(m->keys);
-    hitl__free(m->vals);
-}
 
 /* ---- create / free ---------------------------------------------------------- */
 
@@ -103,8 +48,8 @@ void hitl__fb_reset(hitl_feedback *fb)
     hitl__free(fb->ev);
     hitl__free(fb->items);
     hitl__free(fb->annots);
-    map_free(&fb->item_map);
-    map_free(&fb->annot_map);
+    hitl__idmap_free(&fb->item_map);
+    hitl__idmap_free(&fb->annot_map);
     hitl__free(fb->tally);
     fb->ev = NULL;
     fb->items = NULL;
@@ -294,20 +239,20 @@ static int reserve_event(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
     }
     if (e->kind == HITL_EVENT_RETRACT)
         return 0;
-    s->item = map_get(&fb->item_map, s->index);
+    s->item = hitl__idmap_get(&fb->item_map, s->index);
     s->new_item = s->item == HITL__NO_SLOT;
     if (!s->new_item)
         return 0;
     s->item = fb->n_items;
     return hitl__grow((void **)&fb->items, &fb->cap_items, fb->n_items + 1,
                 sizeof *fb->items) ||
-           map_reserve(&fb->item_map);
+           hitl__idmap_reserve(&fb->item_map);
 }
 
 /* An answer also needs its annotator, its vote and the aggregation scratch. */
 static int reserve_answer(hitl_feedback *fb, stage *s, uint64_t annotator)
 {
-    s->annot = map_get(&fb->annot_map, annotator);
+    s->annot = hitl__idmap_get(&fb->annot_map, annotator);
     s->new_annot = s->annot == HITL__NO_SLOT;
     if (s->new_annot)
         s->annot = fb->n_annots;
@@ -322,7 +267,7 @@ static int reserve_answer(hitl_feedback *fb, stage *s, uint64_t annotator)
     if (s->new_annot &&
         (hitl__grow((void **)&fb->annots, &fb->cap_annots, fb->n_annots + 1,
               sizeof *fb->annots) ||
-         map_reserve(&fb->annot_map)))
+         hitl__idmap_reserve(&fb->annot_map)))
         return -1;
     if (!s->new_vote)
         return 0;
@@ -367,7 +312,7 @@ static hitl__fb_item *commit_item(hitl_feedback *fb, const stage *s,
             .id = id, .index = s->index, .votes = s->votes,
             .cap_votes = s->cap_votes, .gold = -1, .label = -1,
             .confidence = NAN, .agreement = NAN};
-        map_put(&fb->item_map, s->index, s->item);
+        hitl__idmap_put(&fb->item_map, s->index, s->item);
         fb->n_items++;
     }
     return &fb->items[s->item];
@@ -397,7 +342,7 @@ static void commit_answer(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
     if (s->new_annot) {
         fb->annots[s->annot] = (hitl__fb_annot){
             .id = e->annotator, .refs = s->refs, .cap_refs = s->cap_refs};
-        map_put(&fb->annot_map, e->annotator, s->annot);
+        hitl__idmap_put(&fb->annot_map, e->annotator, s->annot);
         fb->n_annots++;
     }
     hitl__fb_annot *an = &fb->annots[s->annot];
@@ -429,9 +374,9 @@ static void commit_gold(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
 static void commit_retract(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
 {
     hitl__fb_event *t = &fb->ev[e->target];
-    hitl__fb_item *it = &fb->items[map_get(&fb->item_map, s->index)];
+    hitl__fb_item *it = &fb->items[hitl__idmap_get(&fb->item_map, s->index)];
     hitl__fb_vote *v =
-        &it->votes[find_vote(it, map_get(&fb->annot_map, t->annotator))];
+        &it->votes[find_vote(it, hitl__idmap_get(&fb->annot_map, t->annotator))];
     hitl__fb_item_begin(fb, it);
     uint64_t id = fb->n_ev;
     push_event(fb, e, s);
@@ -840,7 +785,7 @@ int hitl_feedback_item(hitl_consensus *status, int32_t *label,
     int rc = hitl_pool_find(&index, fb->pool, item_id);
     if (rc != HITL_OK)
         return hitl__fail(rc, "no item of the pool has id %" PRIu64, item_id);
-    size_t slot = map_get(&fb->item_map, index);
+    size_t slot = hitl__idmap_get(&fb->item_map, index);
     const hitl__fb_item none = {.label = -1, .confidence = NAN,
                                 .agreement = NAN};
     const hitl__fb_item *it = slot == HITL__NO_SLOT ? &none : &fb->items[slot];
@@ -929,7 +874,7 @@ int hitl_feedback_annotators(size_t *count, uint64_t *ids, size_t capacity,
 static int find_annot(size_t *slot, const hitl_feedback *fb,
                       uint64_t annotator, const char *fn)
 {
-    *slot = map_get(&fb->annot_map, annotator);
+    *slot = hitl__idmap_get(&fb->annot_map, annotator);
     if (*slot == HITL__NO_SLOT)
         return hitl__fail_in(HITL_ENOTFOUND, fn,
                              "annotator %" PRIu64 " has not answered",

@@ -5,7 +5,7 @@
  * fit or load that produces a new solution this file hands it to
  * hitl__score_prepare, which builds the float32 scoring copy.
  */
-#include "internal.h"
+#include "learn/learn.h"
 
 #include <cblas.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /*
  * diversity: query strategies that look at where items lie, not only at how
- * unsure the model is about them (issue 3).
+ * unsure the model is about them.
  *
  *   KCENTER       k-center greedy (core-set, Sener & Savarese 2018)
  *   RANKED_BATCH  ranked batch mode (Cardoso et al. 2017)
@@ -11,10 +11,10 @@
  *
  * Geometry.  Every strategy here works with squared Euclidean distances
  *     ||x - c||^2 = ||x||^2 + ||c||^2 - 2 x.c
- * with ||x||^2 precomputed once per query and ||c||^2 - 2 x.c from score.c's
- * linear kernels, the centres taken as a layer (a dot product per row for
+ * with ||x||^2 precomputed once per query and ||c||^2 - 2 x.c from the
+ * learning layer's linear kernel, the centres taken as a layer (a dot product per row for
  * one centre, the register-blocked kernel or sgemm for many), a block of
- * rows at a time in every thread, the fold done while the block is in cache.
+ * rows at a time in every worker, the fold done while the block is in cache.
  * Rounding can make the difference slightly negative;
  * it is clamped at 0.  A running vector `mind` holds, for every candidate,
  * the squared distance to its nearest centre; adding a centre is one pass
@@ -24,50 +24,16 @@
  * Memory: O(N) floats (norms, mind, informativeness) plus fixed tiles; never
  * N x N.
  */
-#include "internal.h"
+#include "select/select.h"
 
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define TILE_CENTRES 256    /* centres per linear layer in rs_fold */
 #define ROWS_PER_THREAD 65536  /* fewer rows than this: one thread */
 #define MAX_THREADS 16
-
-/* ------------------------------------------------------------------------- */
-/* Random numbers                                                             */
-/* ------------------------------------------------------------------------- */
-
-/* splitmix64's output function: a bijection of 64-bit words in which every
- * input bit reaches every output bit. */
-uint64_t hitl__mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= UINT64_C(0xbf58476d1ce4e5b9);
-    x ^= x >> 27;
-    x *= UINT64_C(0x94d049bb133111eb);
-    return x ^ (x >> 31);
-}
-
-void hitl__rng_seed(hitl__rng *r, uint64_t seed, uint64_t stream)
-{
-    r->s = hitl__mix64(seed ^ hitl__mix64(stream ^ UINT64_C(0x6a09e667f3bcc909)));
-}
-
-uint64_t hitl__rng_next(hitl__rng *r)
-{
-    r->s += UINT64_C(0x9e3779b97f4a7c15);
-    return hitl__mix64(r->s);
-}
-
-double hitl__rng_unit(hitl__rng *r)
-{
-    return (double)(hitl__rng_next(r) >> 11) * 0x1.0p-53;
-}
 
 /* ------------------------------------------------------------------------- */
 /* Row sets: the rows distances are kept for                                  */
@@ -83,27 +49,21 @@ typedef struct rowset {
     size_t n, dim;
     const float *mat;
     const size_t *map;
+    hitl__chunk one;        /* matrix mode: the matrix as one chunk */
 } rowset;
 
-typedef struct seg {
-    const float *rows;
-    size_t first, n, stride;
-} seg;
-
-/* The k-th contiguous segment of the row set; 0 when there is none. */
-static int rs_seg(seg *s, const rowset *rs, size_t k)
+static rowset rs_matrix(const hitl_pool *pool, const float *mat, const size_t *map, size_t n)
 {
-    if (rs->mat) {
-        *s = (seg){ rs->mat, 0, k == 0 ? rs->n : 0, rs->dim };
-        return k == 0;
-    }
-    const hitl_pool *p = rs->pool;
-    if (k >= p->n_chunks)
-        return 0;
-    const hitl__chunk *c = &p->chunks[k];
-    size_t n = c->first >= p->n ? 0 : p->n - c->first;
-    *s = (seg){ c->rows, c->first, c->n < n ? c->n : n, c->stride };
-    return 1;
+    size_t d = pool->dim;
+    return (rowset){ .pool = pool, .n = n, .dim = d, .mat = mat, .map = map,
+                     .one = { .rows = mat, .first = 0, .n = n, .stride = d } };
+}
+
+/* The chunks holding the rows (*count of them; the pool's may run past n). */
+static const hitl__chunk *rs_chunks(const rowset *rs, size_t *count)
+{
+    *count = rs->mat ? 1 : rs->pool->n_chunks;
+    return rs->mat ? &rs->one : rs->pool->chunks;
 }
 
 static const float *rs_row(const rowset *rs, size_t i)
@@ -119,14 +79,15 @@ static int rs_is_candidate(const rowset *rs, size_t i)
 /* BLAS takes int dimensions: refuse a pool whose row stride it cannot take. */
 static int rs_check(const rowset *rs, const char *fn)
 {
-    seg s;
+    size_t nc;
+    const hitl__chunk *ch = rs_chunks(rs, &nc);
     if (rs->dim > (size_t)INT_MAX)
         return hitl__fail_in(HITL_EINVAL, fn, "dim %zu exceeds %d", rs->dim, INT_MAX);
-    for (size_t k = 0; rs_seg(&s, rs, k); k++)
-        if (s.stride > (size_t)INT_MAX)
+    for (size_t k = 0; k < nc && ch[k].first < rs->n; k++)
+        if (ch[k].stride > (size_t)INT_MAX)
             return hitl__fail_in(HITL_EINVAL, fn,
                                  "a pool batch has row stride %zu, above the %d BLAS takes",
-                                 s.stride, INT_MAX);
+                                 ch[k].stride, INT_MAX);
     return HITL_OK;
 }
 
@@ -140,9 +101,12 @@ static float sqnorm(const float *x, size_t d)
 /* xn[i] = ||x_i||^2 for every row. */
 static void rs_norms(float *xn, const rowset *rs)
 {
-    seg s;
-    for (size_t k = 0; rs_seg(&s, rs, k); k++)
-        hitl__sqnorms(xn + s.first, s.rows, s.n, s.stride, rs->dim);
+    size_t nc;
+    const hitl__chunk *ch = rs_chunks(rs, &nc);
+    for (size_t k = 0; k < nc && ch[k].first < rs->n; k++) {
+        size_t m = rs->n - ch[k].first < ch[k].n ? rs->n - ch[k].first : ch[k].n;
+        hitl__sqnorms(xn + ch[k].first, ch[k].rows, m, ch[k].stride, rs->dim);
+    }
 }
 
 /*
@@ -152,7 +116,7 @@ static void rs_norms(float *xn, const rowset *rs)
  *   MIN:  out[i] = min(out[i], min_j ||x_i - c_j||^2)
  *   KDE:  out[i] += sum_j exp(-||x_i - c_j||^2 * inv_h2)
  * Centres are taken TILE_CENTRES at a time as a linear layer with weights
- * -2 c_j and biases ||c_j||^2, so the stacked linear kernel of score.c
+ * -2 c_j and biases ||c_j||^2, so the stacked linear kernel
  * (hitl__linear_block: its register-blocked kernel, or sgemm for a wide
  * tile) gives ||c_j||^2 - 2 x.c_j for a block of rows, class-major (the fold
  * then runs along rows and vectorises).  The cost is one product of
@@ -204,6 +168,16 @@ static void farthest_of(farthest *f, const float *v, size_t m, size_t first)
         *f = (farthest){ first + b.i, b.d };
 }
 
+#define FOLD_ROWS 1024
+
+/* Shares of FOLD_SHARE rows (never across a chunk), taken by whichever
+ * thread is free (a fixed half each left one core idle for a tenth of a
+ * k-center pick: a new thread does not start at once), FOLD_ROWS rows at a
+ * time. */
+#define FOLD_SHARE (4 * FOLD_ROWS)
+
+/* One tile's fold: what every worker reads, and per worker its block of
+ * products and its farthest candidate. */
 typedef struct fold_job {
     const rowset *rs;
     float *xn;              /* read, or first written when norms is set */
@@ -213,13 +187,11 @@ typedef struct fold_job {
     int how;
     float inv_h2;
     int track;              /* MIN: find the farthest candidate (last tile) */
-    farthest far;           /* ... of this thread's rows */
-    atomic_size_t *next;    /* the next share of FOLD_SHARE rows to take */
-    float *G;               /* centres of the tile x FOLD_ROWS */
-    pthread_t thread;
+    const hitl__block *shares;
+    float *G;               /* per worker: centres of the tile x FOLD_ROWS */
+    size_t per;             /* floats of G per worker */
+    farthest *far;          /* per worker: the farthest of its rows */
 } fold_job;
-
-#define FOLD_ROWS 1024
 
 /* out[i] = min(out[i], max(xn[i] + g[i], 0)): sixteen at a time, a fixed
  * trip count that vectorises at -O2. */
@@ -240,18 +212,19 @@ static void min_dist(float *restrict out, const float *restrict xn, const float 
     }
 }
 
-static void fold_rows(fold_job *f, const float *X, size_t stride, size_t first, size_t m)
+static void fold_rows(const fold_job *f, size_t w, const float *X, size_t stride,
+                      size_t first, size_t m)
 {
     size_t t = f->L->C, ld = HITL__ROUND16(m);
-    float *out = f->out + first, *xn = f->xn + first;
+    float *out = f->out + first, *xn = f->xn + first, *G = f->G + w * f->per;
     if (f->norms)                   /* the block is in cache for the product */
         hitl__sqnorms(xn, X, m, stride, f->L->d);
-    hitl__linear_block(f->G, ld, f->L, X, m, stride);
+    hitl__linear_block(G, ld, f->L, X, m, stride);
     if (f->how == FOLD_MIN) {
         for (size_t j = 0; j < t; j++)
-            min_dist(out, xn, f->G + j * ld, m);
+            min_dist(out, xn, G + j * ld, m);
         if (f->track)       /* the block's distances are still in cache */
-            farthest_of(&f->far, out, m, first);
+            farthest_of(&f->far[w], out, m, first);
         return;
     }
     const uint8_t *state = f->rs->mat ? NULL : f->rs->pool->state + first;
@@ -260,41 +233,22 @@ static void fold_rows(fold_job *f, const float *X, size_t stride, size_t first, 
             continue;
         float acc = out[i];
         for (size_t j = 0; j < t; j++) {
-            float dd = xn[i] + f->G[j * ld + i];
+            float dd = xn[i] + G[j * ld + i];
             acc += expf(-(dd > 0.0f ? dd : 0.0f) * f->inv_h2);
         }
         out[i] = acc;
     }
 }
 
-/* Shares of FOLD_SHARE rows, taken by whichever thread is free (a fixed half
- * each left one core idle for a tenth of a k-center pick: a new thread does
- * not start at once), a block at a time, never across a segment.  A thread's
- * shares come in increasing order, so its segment cursor only moves on. */
-#define FOLD_SHARE (4 * FOLD_ROWS)
-
-static void *fold_range(void *arg)
+static int fold_share(void *ctx, size_t w, size_t task)
 {
-    fold_job *f = arg;
-    size_t n = f->rs->n, k = 0;
-    seg s;
-    int have = rs_seg(&s, f->rs, 0);
-    for (;;) {
-        size_t lo = atomic_fetch_add(f->next, 1) * FOLD_SHARE;
-        if (lo >= n)
-            return NULL;
-        size_t hi = n - lo < FOLD_SHARE ? n : lo + FOLD_SHARE;
-        for (; have && s.first < hi; have = rs_seg(&s, f->rs, ++k)) {
-            size_t a = s.first > lo ? s.first : lo;
-            size_t b = s.first + s.n < hi ? s.first + s.n : hi;
-            for (size_t r = a; r < b; r += FOLD_ROWS) {
-                size_t m = b - r < FOLD_ROWS ? b - r : FOLD_ROWS;
-                fold_rows(f, s.rows + (r - s.first) * s.stride, s.stride, r, m);
-            }
-            if (s.first + s.n > hi)   /* the segment goes on into the next share */
-                break;
-        }
+    const fold_job *f = ctx;
+    const hitl__block *s = &f->shares[task];
+    for (size_t r = 0; r < s->n; r += FOLD_ROWS) {
+        size_t m = s->n - r < FOLD_ROWS ? s->n - r : FOLD_ROWS;
+        fold_rows(f, w, s->rows + r * s->stride, s->stride, s->first + r, m);
     }
+    return HITL_OK;
 }
 
 /* What rs_fold folds: the centres (rows of the row set when `local`, else
@@ -333,59 +287,59 @@ static hitl__linear centre_layer(float *w, const rowset *rs, const fold_spec *sp
 
 static size_t fold_threads(size_t n)
 {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t T = cpus > 0 ? (size_t)cpus : 1;
+    size_t T = hitl__cpus();
     T = T < MAX_THREADS ? T : MAX_THREADS;
     return T < n / ROWS_PER_THREAD + 1 ? T : n / ROWS_PER_THREAD + 1;
 }
 
-/* The fold of every row, tile by tile; a thread per share of the rows.  For
- * MIN, *far (when not NULL) receives the farthest candidate afterwards (left
- * alone when there are no centres). */
+/* The fold of every row, tile by tile; whichever thread is free takes the
+ * next share of the rows.  For MIN, *far (when not NULL) receives the
+ * farthest candidate afterwards (left alone when there are no centres). */
 static int rs_fold(float *out, float *xn, const rowset *rs, const fold_spec *sp, farthest *far)
 {
-    size_t d = rs->dim, n = rs->n, n_c = sp->n_centres;
+    size_t d = rs->dim, n = rs->n, n_c = sp->n_centres, nc;
     if (sp->norms && n_c == 0)
         rs_norms(xn, rs);
     if (n_c == 0 || n == 0)
         return HITL_OK;
+    const hitl__chunk *ch = rs_chunks(rs, &nc);
     size_t T = fold_threads(n), tile = n_c < TILE_CENTRES ? n_c : TILE_CENTRES;
     size_t per = tile * HITL__ROUND16(FOLD_ROWS), ldw = hitl__linear_ldw(tile);
-    float *w = hitl__malloc(((d + 1) * ldw + T * per) * sizeof *w);
-    if (!w)
+    hitl__block *shares;
+    size_t n_shares;
+    if (hitl__blocks_plan(&shares, &n_shares, ch, nc, 0, n, FOLD_SHARE) != HITL_OK)
         return HITL_ENOMEM;
-    float *G = w + (d + 1) * ldw;
-    for (size_t c0 = 0; c0 < n_c; c0 += TILE_CENTRES) {
+    float *w = hitl__malloc(((d + 1) * ldw + T * per) * sizeof *w);
+    if (!w) {
+        hitl__free(shares);
+        return HITL_ENOMEM;
+    }
+    farthest fars[MAX_THREADS];
+    int st = HITL_OK;
+    for (size_t c0 = 0; st == HITL_OK && c0 < n_c; c0 += TILE_CENTRES) {
         size_t t = n_c - c0 < TILE_CENTRES ? n_c - c0 : TILE_CENTRES;
         hitl__linear L = centre_layer(w, rs, sp, c0, t);
         /* a tile that goes to sgemm is threaded by OpenBLAS: one caller */
         size_t threads = hitl__linear_uses_blas(&L, FOLD_ROWS, d) &&
                          hitl__linear_blas_threaded() ? 1 : T;
-        fold_job job[MAX_THREADS];
-        atomic_size_t next = 0;
-        size_t started = 1;
+        fold_job job = { .rs = rs, .xn = xn, .norms = sp->norms && c0 == 0, .out = out,
+                         .L = &L, .how = sp->how, .inv_h2 = sp->inv_h2,
+                         .track = far && sp->how == FOLD_MIN && c0 + t == n_c,
+                         .shares = shares, .G = w + (d + 1) * ldw, .per = per,
+                         .far = fars };
         for (size_t k = 0; k < threads; k++)
-            job[k] = (fold_job){ .rs = rs, .xn = xn, .norms = sp->norms && c0 == 0,
-                                 .out = out, .L = &L, .how = sp->how,
-                                 .inv_h2 = sp->inv_h2,
-                                 .track = far && sp->how == FOLD_MIN && c0 + t == n_c,
-                                 .far = NO_FARTHEST, .next = &next, .G = G + k * per };
-        for (; started < threads; started++)
-            if (pthread_create(&job[started].thread, NULL, fold_range, &job[started]) != 0)
-                break;
-        fold_range(&job[0]);     /* threads that did not start: the others work */
-        for (size_t k = 1; k < started; k++)
-            pthread_join(job[k].thread, NULL);
-        if (far && job[0].track) {
+            fars[k] = NO_FARTHEST;
+        st = hitl__tasks_run(threads, n_shares, fold_share, &job, "hitl_query");
+        if (st == HITL_OK && job.track) {
             *far = NO_FARTHEST;
-            for (size_t k = 0; k < started; k++)
-                if (job[k].far.d > far->d ||
-                    (job[k].far.d == far->d && job[k].far.i < far->i))
-                    *far = job[k].far;
+            for (size_t k = 0; k < threads; k++)
+                if (fars[k].d > far->d || (fars[k].d == far->d && fars[k].i < far->i))
+                    *far = fars[k];
         }
     }
+    hitl__free(shares);
     hitl__free(w);
-    return HITL_OK;
+    return st;
 }
 
 /* The pool indices of the LABELED items, in order (*n of them; NULL if 0). */
@@ -548,23 +502,6 @@ static int is_int_in(double v, double lo, double hi)
     return v >= lo && v <= hi && v == floor(v);
 }
 
-int hitl__is_base_kind(int kind, int with_committee)
-{
-    switch (kind) {
-    case HITL_STRATEGY_LEAST_CONFIDENT:
-    case HITL_STRATEGY_MARGIN:
-    case HITL_STRATEGY_ENTROPY:
-        return 1;
-    case HITL_STRATEGY_QBC_VOTE_ENTROPY:
-    case HITL_STRATEGY_QBC_CONSENSUS_ENTROPY:
-    case HITL_STRATEGY_QBC_KL:
-    case HITL_STRATEGY_QBC_BALD:
-        return with_committee;
-    default:
-        return 0;
-    }
-}
-
 int hitl__div_set_param(hitl__div_params *p, hitl_param param, double v, const char *fn)
 {
     const char *why = NULL;
@@ -637,149 +574,6 @@ int hitl__div_get_param(double *v, const hitl__div_params *p, hitl_param param, 
 }
 
 /* ------------------------------------------------------------------------- */
-/* Informativeness of every unlabeled item                                    */
-/* ------------------------------------------------------------------------- */
-
-/* A core score (hitl__uncertainty_block: 1 - p1, p1 - p2 or -sum p log p)
- * scaled to [0, 1] by its largest value, larger = more informative:
- *   LEAST_CONFIDENT  (1 - p1) / (1 - 1/K)
- *   MARGIN           1 - (p1 - p2)
- *   ENTROPY          -sum p log p / log K */
-double hitl__informativeness(int kind, double u, size_t K)
-{
-    if (kind == HITL_STRATEGY_LEAST_CONFIDENT)
-        u /= 1 - 1.0 / (double)K;
-    else if (kind == HITL_STRATEGY_MARGIN)
-        u = 1 - u;
-    else
-        u /= log((double)K);
-    return u < 0 ? 0 : u > 1 ? 1 : u;
-}
-
-/* One worker's consumer of a model's class-major probability blocks. */
-typedef struct model_sink {
-    const hitl_pool *pool;
-    int kind;
-    hitl__emit_fn emit;
-    void *inner;
-    float *s, *work;     /* round16(block) and K x round16(block) floats */
-} model_sink;
-
-static int model_block(void *state, size_t first, size_t n, const float *proba, size_t K)
-{
-    model_sink *s = state;
-    hitl__uncertainty_block(s->kind, s->s, proba, HITL__ROUND16(n), K, s->work);
-    for (size_t r = 0; r < n; r++)
-        if (s->pool->state[first + r] == HITL_ITEM_UNLABELED)
-            s->emit(s->inner, first + r, hitl__informativeness(s->kind, s->s[r], K));
-    return HITL_OK;
-}
-
-size_t hitl__source_workers(const hitl__source *src, const hitl_pool *pool)
-{
-    return src->committee ? hitl__committee_workers(src->committee, pool)
-                          : hitl__score_workers(src->model, pool);
-}
-
-int hitl__source_check(const hitl__source *src, const hitl_pool *pool, const char *fn)
-{
-    if (src->committee)
-        return hitl__committee_check(src->committee, pool, 1, fn);
-    if (!src->model)
-        return hitl__fail_in(HITL_EINVAL, fn, "model is NULL (this strategy needs one)");
-    if (src->model->dim != pool->dim)
-        return hitl__fail_in(HITL_EINVAL, fn, "pool dim %zu differs from model dim %zu",
-                             pool->dim, src->model->dim);
-    if (!src->model->fitted)
-        return hitl__fail_in(HITL_ESTATE, fn, "the model is not fitted");
-    return HITL_OK;
-}
-
-int hitl__source_stream(const hitl__source *src, int kind, const hitl_pool *pool,
-                        hitl__emit_fn emit, void **states, const char *fn)
-{
-    if (src->committee)
-        return hitl__committee_stream(src->committee, kind, 0, pool, emit, states, fn);
-    const hitl_model *m = src->model;
-    size_t w = hitl__score_workers(m, pool), ld = HITL__ROUND16(m->block_rows);
-    model_sink *sinks = hitl__calloc(w, sizeof *sinks);
-    void **sp = hitl__calloc(w, sizeof *sp);
-    int st = sinks && sp ? HITL_OK : HITL_ENOMEM;
-    for (size_t i = 0; st == HITL_OK && i < w; i++) {
-        sinks[i] = (model_sink){ pool, kind, emit, states[i], NULL, NULL };
-        sinks[i].s = hitl__malloc((m->n_classes + 1) * ld * sizeof(float));
-        sinks[i].work = sinks[i].s ? sinks[i].s + ld : NULL;
-        sp[i] = &sinks[i];
-        st = sinks[i].s ? HITL_OK : HITL_ENOMEM;
-    }
-    if (st == HITL_OK)
-        st = hitl__score_run(m, pool, 0, pool->n, HITL__LAYOUT_CLASSES, model_block, sp, fn);
-    else
-        st = hitl__fail_in(HITL_ENOMEM, fn, "out of memory for %zu workers' blocks", w);
-    for (size_t i = 0; sinks && i < w; i++)
-        hitl__free(sinks[i].s);
-    hitl__free(sinks);
-    hitl__free(sp);
-    return st;
-}
-
-static void emit_store(void *state, size_t index, double value)
-{
-    ((float *)state)[index] = (float)value;
-}
-
-static void emit_topk(void *state, size_t index, double value)
-{
-    hitl__topk_push(state, -value, index);
-}
-
-/* u[i] = informativeness of unlabeled item i (other entries untouched). */
-static int stream_into(float *u, const hitl__source *src, int kind, const hitl_pool *pool,
-                       const char *fn)
-{
-    size_t w = hitl__source_workers(src, pool);
-    void **states = hitl__malloc(w * sizeof *states);
-    if (!states)
-        return hitl__fail_in(HITL_ENOMEM, fn, "out of memory for %zu workers", w);
-    for (size_t i = 0; i < w; i++)
-        states[i] = u;
-    int st = hitl__source_stream(src, kind, pool, emit_store, states, fn);
-    hitl__free(states);
-    return st;
-}
-
-/* The `keep` most informative unlabeled items into t (best first). */
-static int stream_topk(hitl__topk *t, const hitl__source *src, int kind,
-                       const hitl_pool *pool, size_t keep, const char *fn)
-{
-    size_t w = hitl__source_workers(src, pool);
-    hitl__topk *heaps = hitl__calloc(w, sizeof *heaps);
-    void **states = hitl__calloc(w, sizeof *states);
-    int st = heaps && states ? hitl__topk_init(t, keep) : HITL_ENOMEM;
-    for (size_t i = 0; st == HITL_OK && i < w; i++) {
-        st = hitl__topk_init(&heaps[i], keep);
-        states[i] = &heaps[i];
-    }
-    if (st != HITL_OK)
-        st = hitl__fail_in(HITL_ENOMEM, fn, "out of memory for the selection of %zu items",
-                           keep);
-    else
-        st = hitl__source_stream(src, kind, pool, emit_topk, states, fn);
-    for (size_t i = 0; heaps && i < w; i++) {
-        if (st == HITL_OK)
-            hitl__topk_merge(t, &heaps[i]);
-        hitl__topk_free(&heaps[i]);
-    }
-    hitl__free(heaps);
-    hitl__free(states);
-    if (st == HITL_OK)
-        hitl__topk_sort(t);
-    else if (t->key)
-        hitl__topk_free(t);
-    return st;
-}
-
-/* ------------------------------------------------------------------------- */
 /* The strategies                                                             */
 /* ------------------------------------------------------------------------- */
 
@@ -834,7 +628,7 @@ static int cold_start(picks *out, const hitl__query *q)
             return nomem(q->fn, "the random batch", out->k);
         for (size_t i = 0; i < pool->n; i++)
             if (pool->state[i] == HITL_ITEM_UNLABELED)
-                hitl__topk_push(&t, hitl__random_key(q->seed, i), i);
+                hitl__topk_push(&t, hitl__rng_key(q->seed, i), i);
         hitl__topk_sort(&t);
         for (size_t j = 0; j < t.n; j++)
             pick(out, t.index[j], t.key[j]);
@@ -883,7 +677,7 @@ static int query_ranked(picks *out, const hitl__query *q, const hitl__source *sr
     float *u = hitl__malloc((pool->n ? pool->n : 1) * sizeof *u);
     if (!u)
         return nomem(q->fn, "the informativeness vector", pool->n);
-    int st = stream_into(u, src, base, pool, q->fn);
+    int st = hitl__measure_into(u, src, base, 1, pool, q->fn);
     if (st != HITL_OK) {
         hitl__free(u);
         return st;
@@ -930,8 +724,8 @@ static int query_ranked(picks *out, const hitl__query *q, const hitl__source *sr
  * parameter squared, or by default the mean squared distance between two
  * unlabeled items, 2 (mean ||x||^2 - ||mean x||^2), exact in O(N d).
  */
-int hitl__density(float *dens, const hitl_pool *pool, size_t m, double bandwidth,
-                  uint64_t seed, const char *fn)
+static int density(float *dens, const hitl_pool *pool, size_t m, double bandwidth,
+                   uint64_t seed, const char *fn)
 {
     size_t n = pool->n, d = pool->dim, n_un = pool->count[HITL_ITEM_UNLABELED];
     if (n_un == 0)
@@ -1002,9 +796,9 @@ static int query_density(picks *out, const hitl__query *q, const hitl__source *s
     if (!u)
         return nomem(q->fn, "the density vectors", pool->n);
     float *dens = u + n;
-    int st = stream_into(u, src, base, pool, q->fn);
+    int st = hitl__measure_into(u, src, base, 1, pool, q->fn);
     if (st == HITL_OK)
-        st = hitl__density(dens, pool, q->div->density_anchors, q->div->density_bandwidth,
+        st = density(dens, pool, q->div->density_anchors, q->div->density_bandwidth,
                            q->seed, q->fn);
     hitl__topk t = { 0 };
     if (st == HITL_OK && hitl__topk_init(&t, out->k) != HITL_OK)
@@ -1042,7 +836,7 @@ static int query_hybrid(picks *out, const hitl__query *q, const hitl__source *sr
     if (keep == 0)
         return HITL_OK;
     hitl__topk t = { 0 };
-    int st = stream_topk(&t, src, base, pool, keep, q->fn);
+    int st = hitl__measure_top(&t, src, base, 1, pool, keep, q->fn);
     if (st != HITL_OK)
         return st;
     size_t m = t.n;
@@ -1058,9 +852,9 @@ static int query_hybrid(picks *out, const hitl__query *q, const hitl__source *sr
     for (size_t j = 0; j < m; j++) {
         memcpy(mat + j * d, hitl__pool_row(pool, map[j]), d * sizeof *mat);
         size_t *at = bsearch(&t.index[j], map, m, sizeof *map, cmp_size);
-        info[at - map] = (float)-t.key[j];
+        info[at - map] = (float)t.key[j];
     }
-    rowset rs = { .pool = pool, .n = m, .dim = d, .mat = mat, .map = map };
+    rowset rs = rs_matrix(pool, mat, map, m);
     kcenter kc;
     if (kc_init(&kc, &rs) != HITL_OK) {
         st = nomem(q->fn, "the second-stage distances", m);
@@ -1132,10 +926,4 @@ int hitl__diversity_query(size_t *count, size_t *indices, double *scores, const 
     if (st == HITL_OK)
         *count = out.n;
     return st;
-}
-
-int hitl__is_diversity_kind(int kind)
-{
-    return (kind >= HITL_STRATEGY_KCENTER && kind <= HITL_STRATEGY_HYBRID) ||
-           kind == HITL_STRATEGY_DEFAULT;
 }

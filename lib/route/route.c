@@ -3,7 +3,7 @@
  * accepted automatically or goes to a person.  The threshold is calibrated on
  * labeled data to a target precision of the accepted items; the rules and
  * figures are stated in include/hitl.h. */
-#include "internal.h"
+#include "route/route.h"
 
 #include <float.h>
 #include <inttypes.h>

@@ -3,7 +3,7 @@
  * Majority and weighted votes look at one item; Dawid-Skene needs a fit over
  * every item (hitl__fb_ds_fit), whose estimates the per-item step then uses.
  * The rules are stated in include/hitl.h ("Feedback"). */
-#include "internal.h"
+#include "people/people.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* The one allocator hook (SQLite-style): every allocation of the library goes
  * through hitl__malloc and friends, so a caller can account for memory and a
  * test can fail the n-th allocation to prove that every path recovers. */
-#include "internal.h"
+#include "base/base.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -1,0 +1,69 @@
+/*
+ * The data layer: the pool of items (rows, ids, states, labels, weights)
+ * and what a class label is.  Uses only the base layer.
+ */
+#ifndef HITL_DATA_H
+#define HITL_DATA_H
+
+#include "base/base.h"
+
+/* ---- pool.c ---------------------------------------------------------------- */
+
+/* Rows live in chunks that never move once added: a copied batch owns its
+ * memory, a borrowed batch points at the caller's.  Chunk j covers items
+ * first .. first+n-1; row i of the chunk starts at rows + i*stride. */
+typedef struct hitl__chunk {
+    const float *rows;
+    float *owned;      /* == rows when copied, NULL when borrowed */
+    size_t first, n, stride;
+} hitl__chunk;
+
+struct hitl_pool {
+    size_t dim, n, cap;
+    hitl__chunk *chunks;
+    size_t n_chunks, cap_chunks;
+    size_t tail_room;  /* rows the last chunk can still take: copied chunks
+                          get spare rows so small batches share a chunk;
+                          0 when the last chunk is borrowed */
+    uint64_t *ids;     /* per item */
+    uint8_t *state;    /* hitl_item_state per item */
+    int32_t *label;    /* -1 when none */
+    float *weight;     /* sample weight, default 1 */
+    size_t count[3];   /* items per state */
+    /* open-addressing map id -> index+1 (0 = empty slot); absent (map_cap 0)
+       while every item's id equals its index */
+    uint64_t *map_keys;
+    size_t *map_vals;
+    size_t map_cap;    /* power of two */
+};
+
+/* Row pointer of item i (i < pool->n), binary search over the chunks. */
+const float *hitl__pool_row(const hitl_pool *pool, size_t i);
+
+/* A run of consecutive items whose rows are evenly spaced: item first+i at
+ * rows + i*stride.  Every pass over the pool works a block at a time. */
+typedef struct hitl__block {
+    const float *rows;
+    size_t first, n, stride;
+} hitl__block;
+/* Cut items [first, first+n) of chunks ch[0 .. n_chunks-1] into blocks of at
+ * most `rows` rows that never cross a chunk, in item order, into out (NULL:
+ * only count them).  Returns the number of blocks.  A caller's own matrix
+ * is one chunk: (hitl__chunk){ .rows = X, .n = n, .stride = stride }. */
+size_t hitl__blocks_cut(hitl__block *out, const hitl__chunk *ch, size_t n_chunks,
+                        size_t first, size_t n, size_t rows);
+/* The same into a new array *out of *count blocks (freed with hitl__free).
+ * HITL_OK or HITL_ENOMEM (no message set). */
+int hitl__blocks_plan(hitl__block **out, size_t *count, const hitl__chunk *ch,
+                      size_t n_chunks, size_t first, size_t n, size_t rows);
+
+/* ---- labels.c ---------------------------------------------------------------- */
+
+/* HITL_OK if n_classes is in [2, 65536], else HITL_EINVAL naming it. */
+int hitl__check_classes(const char *fn, size_t n_classes);
+/* HITL_OK if every label[i] (i < n) is in [0, n_classes), else HITL_EINVAL
+ * with "fn: name[i] is v, not in [0, n_classes)". */
+int hitl__check_labels(const char *fn, const char *name, const int32_t *label,
+                       size_t n, size_t n_classes);
+
+#endif /* HITL_DATA_H */

@@ -1,0 +1,363 @@
+/*
+ * score: the streaming scorer.  Turns pool rows into class probabilities a
+ * block at a time, in worker threads, and hands each block to a consumer
+ * while it is still in cache; no N x K matrix of the whole pool is ever made.
+ *
+ * Per block of n rows (built-in model):
+ *   1. logits, class-major:  Z[c][i] = b[c] + sum_j X[i][j] W[j][c]
+ *      (hitl__linear_block: a register-blocked kernel, chosen at run time
+ *      for AVX-512, AVX2+FMA or portable C; cblas_sgemm once W is so large
+ *      that OpenBLAS's cache blocking wins);
+ *   2. softmax down each column, numerically stable (subtract the column
+ *      max, exp, divide by the sum), in place;
+ *   3. the consumer, given the block class-major (scores vectorise over
+ *      items) or row-major (transposed once, for per-row consumers).
+ * A custom model's predict callback writes the block row-major straight from
+ * the pool's rows (no copy of X); its output is checked and renormalised.
+ *
+ * Memory per worker: one C x round16(block) class-major buffer and, when a
+ * row-major view or a callback needs it, one block x C buffer.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#include "learn/learn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* A block's probabilities (rows x classes floats) stay within this many
+ * floats (256 KiB, so they stay in L2 cache between the kernel, the softmax
+ * and the consumer): with many classes a block has fewer rows than
+ * HITL_PARAM_BLOCK_ROWS.  Measured: K = 1000 with 2048-row blocks (8 MiB)
+ * ran 10x slower than with 64-row blocks. */
+#define BLOCK_FLOATS (1u << 16)
+
+/* ------------------------------------------------------------------------- */
+/* Scoring copy of the built-in model                                         */
+/* ------------------------------------------------------------------------- */
+
+/* model->w is dim x ldw (row j: the K weights of feature j, zero padded to a
+ * multiple of 16 columns); model->b the K intercepts, padded likewise. */
+int hitl__score_prepare(hitl_model *model, const double *coef)
+{
+    size_t d = model->dim, K = model->n_classes, ldw = hitl__linear_ldw(K), cells;
+    if (hitl__mul_size(&cells, d, ldw) != 0)
+        return hitl__fail(HITL_ENOMEM, "scoring weights %zu x %zu do not fit", d, ldw);
+    float *w = hitl__calloc(cells, sizeof *w);
+    float *b = hitl__calloc(ldw, sizeof *b);
+    if (!w || !b) {
+        hitl__free(w);
+        hitl__free(b);
+        return hitl__fail(HITL_ENOMEM, "out of memory for %zu x %zu scoring weights",
+                          d, K);
+    }
+    for (size_t j = 0; j < d; j++)
+        for (size_t c = 0; c < K; c++)
+            w[j * ldw + c] = (float)coef[j * K + c];
+    for (size_t c = 0; c < K; c++)
+        b[c] = (float)coef[d * K + c];
+    hitl__score_release(model);
+    model->w = w;
+    model->b = b;
+    return HITL_OK;
+}
+
+void hitl__score_release(hitl_model *model)
+{
+    hitl__free(model->w);
+    hitl__free(model->b);
+    model->w = NULL;
+    model->b = NULL;
+}
+
+static hitl__linear model_linear(const hitl_model *m)
+{
+    return (hitl__linear){ .d = m->dim, .C = m->n_classes,
+                           .ldw = hitl__linear_ldw(m->n_classes),
+                           .w = m->w, .b = m->b };
+}
+
+/* ------------------------------------------------------------------------- */
+/* Blocks and workers                                                         */
+/* ------------------------------------------------------------------------- */
+
+/* Threads for a pass of `blocks` blocks: HITL_PARAM_THREADS (0: one per
+ * online CPU), at most one per block.  When the layer goes to sgemm and
+ * OpenBLAS runs threads of its own, one worker: its sgemm is threaded
+ * already, and OpenBLAS's pthread build serialises concurrent threaded
+ * calls (we never change the caller's OpenBLAS thread setting). */
+static size_t workers_for(const hitl_model *m, size_t blocks)
+{
+    size_t t = m->threads ? m->threads : hitl__cpus();
+    if (m->kind == HITL__MODEL_LOGREG && hitl__linear_wide(m->dim, m->n_classes) &&
+        hitl__linear_blas_threaded())
+        t = 1;
+    if (t > blocks)
+        t = blocks;
+    return t ? t : 1;
+}
+
+size_t hitl__score_block_rows(const hitl_model *model)
+{
+    size_t rows = model->block_rows, cap = BLOCK_FLOATS / model->n_classes;
+    if (rows > cap)
+        rows = cap < 16 ? 16 : cap & ~(size_t)15;
+    return rows;
+}
+
+size_t hitl__score_workers(const hitl_model *model, const hitl_pool *pool)
+{
+    return workers_for(model, hitl__blocks_cut(NULL, pool->chunks, pool->n_chunks, 0,
+                                               pool->n, hitl__score_block_rows(model)));
+}
+
+typedef struct job {
+    const hitl_model *model;
+    hitl__linear lin;
+    int isa, layout;
+    hitl__block *blocks;
+    hitl__block_fn consume;
+    void **states;
+    const char *fn;
+    float **cm;                /* per worker: C x round16(rows), class-major */
+    float **rm;                /* per worker: rows x C, row-major, or NULL */
+} job;
+
+/* A custom model's block: finite, >= 0 and a positive sum per row, then
+ * rows scaled to sum 1. */
+static int check_callback_rows(const job *j, float *p, size_t first, size_t n, size_t K)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *row = p + i * K;
+        double sum = 0;
+        for (size_t c = 0; c < K; c++) {
+            if (!isfinite(row[c]) || row[c] < 0)
+                return hitl__fail_in(HITL_ECALLBACK, j->fn,
+                                     "predict callback gave row %zu class %zu the value %g "
+                                     "(must be finite and >= 0)", first + i, c,
+                                     (double)row[c]);
+            sum += row[c];
+        }
+        if (!(sum > 0))
+            return hitl__fail_in(HITL_ECALLBACK, j->fn,
+                                 "predict callback gave row %zu probabilities that sum to 0",
+                                 first + i);
+        for (size_t c = 0; c < K; c++)
+            row[c] = (float)(row[c] / sum);
+    }
+    return HITL_OK;
+}
+
+static int score_block(void *ctx, size_t w, size_t task)
+{
+    const job *j = ctx;
+    const hitl_model *m = j->model;
+    const hitl__block *bk = &j->blocks[task];
+    size_t K = m->n_classes, ld = HITL__ROUND16(bk->n), first = bk->first, n = bk->n;
+    float *cm = j->cm[w], *rm = j->rm[w];
+    const float *proba;
+    if (m->kind == HITL__MODEL_LOGREG) {
+        hitl__linear_block_isa(cm, ld, &j->lin, bk->rows, n, bk->stride, j->isa);
+        size_t bad = hitl__softmax_cm_isa(cm, ld, n, K, j->isa);
+        if (bad)
+            return hitl__fail_in(HITL_ENUMERIC, j->fn,
+                                 "row %zu: logits overflow float32 (features too large)",
+                                 first + bad - 1);
+        proba = cm;
+        if (j->layout == HITL__LAYOUT_ROWS) {
+            hitl__to_rows(rm, cm, ld, n, K);
+            proba = rm;
+        }
+    } else {
+        int rc = m->predict_cb(m->user, bk->rows, n, bk->stride, m->dim, rm);
+        if (rc != 0)
+            return hitl__fail_in(HITL_ECALLBACK, j->fn,
+                                 "predict callback returned %d for rows [%zu, %zu)", rc,
+                                 first, first + n);
+        int st = check_callback_rows(j, rm, first, n, K);
+        if (st != HITL_OK)
+            return st;
+        proba = rm;
+        if (j->layout == HITL__LAYOUT_CLASSES) {
+            hitl__to_classes(cm, ld, rm, n, K);
+            proba = cm;
+        }
+    }
+    int rc = j->consume(j->states[w], first, n, proba, K);
+    if (rc != 0 && !*hitl_error_message())
+        hitl__fail_in(rc, j->fn, "the block consumer failed");
+    return rc;
+}
+
+static void free_buffers(job *j, size_t workers)
+{
+    for (size_t i = 0; i < workers; i++) {
+        hitl__free(j->cm ? j->cm[i] : NULL);
+        hitl__free(j->rm ? j->rm[i] : NULL);
+    }
+    hitl__free(j->cm);
+    hitl__free(j->rm);
+    hitl__free(j->blocks);
+}
+
+/* Every buffer is allocated here, in the calling thread, before any work
+ * starts; a thread that cannot be started only means fewer workers. */
+static int run(job *j, const hitl__chunk *chunks, size_t n_chunks, size_t first, size_t n,
+               size_t n_workers)
+{
+    const hitl_model *m = j->model;
+    size_t K = m->n_classes, rows = hitl__score_block_rows(m), cm_cells, rm_cells;
+    size_t n_blocks = 0;
+    int need_rm = m->kind == HITL__MODEL_CUSTOM || j->layout == HITL__LAYOUT_ROWS;
+    if (hitl__mul_size(&cm_cells, HITL__ROUND16(rows), K) != 0 ||
+        cm_cells > SIZE_MAX / sizeof(float) ||
+        hitl__mul_size(&rm_cells, rows, K) != 0)
+        return hitl__fail_in(HITL_ENOMEM, j->fn,
+                             "a block of %zu rows x %zu classes does not fit in memory",
+                             rows, K);
+    j->cm = hitl__calloc(n_workers, sizeof *j->cm);
+    j->rm = hitl__calloc(n_workers, sizeof *j->rm);
+    int ok = j->cm && j->rm &&
+             hitl__blocks_plan(&j->blocks, &n_blocks, chunks, n_chunks, first, n, rows) ==
+                 HITL_OK;
+    for (size_t i = 0; ok && i < n_workers; i++) {
+        j->cm[i] = hitl__malloc(cm_cells * sizeof(float));
+        j->rm[i] = need_rm ? hitl__malloc(rm_cells * sizeof(float)) : NULL;
+        ok = j->cm[i] && (j->rm[i] || !need_rm);
+    }
+    int st = ok ? hitl__tasks_run(n_workers, n_blocks, score_block, j, j->fn)
+                : hitl__fail_in(HITL_ENOMEM, j->fn,
+                                "out of memory for %zu workers' blocks of %zu x %zu",
+                                n_workers, rows, K);
+    free_buffers(j, n_workers);
+    return st;
+}
+
+static void job_init(job *j, const hitl_model *m, int layout, hitl__block_fn consume,
+                     void **states, const char *fn)
+{
+    memset(j, 0, sizeof *j);
+    j->model = m;
+    j->lin = model_linear(m);
+    j->isa = hitl__isa();
+    j->layout = layout;
+    j->consume = consume;
+    j->states = states;
+    j->fn = fn;
+}
+
+int hitl__score_run(const hitl_model *model, const hitl_pool *pool, size_t first,
+                    size_t n, int layout, hitl__block_fn consume, void **states,
+                    const char *fn)
+{
+    if (!model->fitted)
+        return hitl__fail_in(HITL_ESTATE, fn, "the model is not fitted");
+    if (n == 0)
+        return HITL_OK;
+    job j;
+    job_init(&j, model, layout, consume, states, fn);
+    size_t blocks = hitl__blocks_cut(NULL, pool->chunks, pool->n_chunks, first, n,
+                                     hitl__score_block_rows(model));
+    size_t t = workers_for(model, blocks), all = hitl__score_workers(model, pool);
+    return run(&j, pool->chunks, pool->n_chunks, first, n, t < all ? t : all);
+}
+
+int hitl__score_pool(const hitl_model *model, const hitl_pool *pool, size_t first,
+                     size_t n, hitl__block_fn consume, void **states)
+{
+    return hitl__score_run(model, pool, first, n, HITL__LAYOUT_ROWS, consume, states,
+                           __func__);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Public predict                                                             */
+/* ------------------------------------------------------------------------- */
+
+typedef struct copy_out {
+    float *proba;
+    size_t base;               /* row index of proba[0] */
+} copy_out;
+
+static int copy_block(void *state, size_t first, size_t n, const float *proba,
+                      size_t K)
+{
+    copy_out *o = state;
+    memcpy(o->proba + (first - o->base) * K, proba, n * K * sizeof *proba);
+    return HITL_OK;
+}
+
+static int check_model(const hitl_model *model, const char *fn)
+{
+    if (!model->fitted)
+        return hitl__fail_in(HITL_ESTATE, fn, "the model is not fitted");
+    return HITL_OK;
+}
+
+/* Every worker's state is the same output, written at disjoint rows. */
+static int predict_chunks(float *proba, const hitl_model *model,
+                          const hitl__chunk *chunks, size_t n_chunks, size_t first,
+                          size_t n, const char *fn)
+{
+    job j;
+    copy_out out = { proba, first };
+    size_t t = workers_for(model, hitl__blocks_cut(NULL, chunks, n_chunks, first, n,
+                                                   hitl__score_block_rows(model)));
+    void **states = hitl__malloc(t * sizeof *states);
+    if (!states)
+        return hitl__fail_in(HITL_ENOMEM, fn, "out of memory for %zu workers", t);
+    for (size_t i = 0; i < t; i++)
+        states[i] = &out;
+    job_init(&j, model, HITL__LAYOUT_ROWS, copy_block, states, fn);
+    int st = run(&j, chunks, n_chunks, first, n, t);
+    hitl__free(states);
+    return st;
+}
+
+int hitl_model_predict(float *proba, const hitl_model *model, const float *X,
+                       size_t n, size_t stride)
+{
+    if (!model)
+        return hitl__fail(HITL_EINVAL, "model is NULL");
+    if (n > 0 && (!proba || !X))
+        return hitl__fail(HITL_EINVAL, "%s is NULL", !proba ? "proba" : "X");
+    if (stride < model->dim)
+        return hitl__fail(HITL_EINVAL, "stride %zu < dim %zu", stride, model->dim);
+    int st = check_model(model, __func__);
+    if (st != HITL_OK || n == 0)
+        return st;
+    size_t cells;
+    if (hitl__mul_size(&cells, n - 1, stride) != 0 || cells > SIZE_MAX - model->dim)
+        return hitl__fail(HITL_EINVAL, "%zu rows of stride %zu do not fit in memory",
+                          n, stride);
+    for (size_t i = 0; i < n; i++) {
+        const float *x = X + i * stride;
+        for (size_t c = 0; c < model->dim; c++)
+            if (!isfinite(x[c]))
+                return hitl__fail(HITL_ENUMERIC, "X[%zu][%zu] is %s", i, c,
+                                  isnan(x[c]) ? "NaN" : "Inf");
+    }
+    hitl__chunk chunk = { .rows = X, .owned = NULL, .first = 0, .n = n, .stride = stride };
+    return predict_chunks(proba, model, &chunk, 1, 0, n, __func__);
+}
+
+int hitl_model_predict_pool(float *proba, const hitl_model *model,
+                            const hitl_pool *pool, size_t first, size_t n)
+{
+    if (!model || !pool)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", !model ? "model" : "pool");
+    if (n > 0 && !proba)
+        return hitl__fail(HITL_EINVAL, "proba is NULL");
+    if (pool->dim != model->dim)
+        return hitl__fail(HITL_EINVAL, "pool dim %zu differs from model dim %zu",
+                          pool->dim, model->dim);
+    if (first > pool->n || n > pool->n - first)
+        return hitl__fail(HITL_EINVAL, "items [%zu, %zu + %zu) leave the pool of %zu",
+                          first, first, n, pool->n);
+    int st = check_model(model, __func__);
+    if (st != HITL_OK || n == 0)
+        return st;
+    return predict_chunks(proba, model, pool->chunks, pool->n_chunks, first, n,
+                          __func__);
+}

@@ -1,0 +1,178 @@
+/*
+ * The people layer: what the people in the loop say and how far they agree.
+ * Feedback events and what they imply for the pool (feedback.c), their
+ * aggregation into one label per item (aggregate.c), the crash-safe journal
+ * (journal.c) and agreement metrics (agreement.c).  Uses the layers below;
+ * writes answers into the pool through its public setters.
+ */
+#ifndef HITL_PEOPLE_H
+#define HITL_PEOPLE_H
+
+#include "select/select.h"
+
+/* ---- feedback.c / aggregate.c / journal.c --------------------------------- */
+
+/* The feedback handle is an append-only event log plus what it implies: per
+ * item, the effective answer of each annotator (their latest answer that is
+ * not retracted; earlier answers of the same person on the same item are
+ * superseded, and a retraction falls back along the chain `prev`).  Items and
+ * annotators get dense slots in the order they first appear. */
+
+#define HITL__MAX_LABEL 65535            /* labels are class indices < 65536 */
+
+typedef struct hitl__fb_event {
+    uint64_t item;          /* caller id of the item */
+    uint64_t annotator;
+    uint64_t target;        /* RETRACT: the retracted event; else NO_EVENT */
+    uint64_t retracted_by;  /* the RETRACT that removed it, or NO_EVENT */
+    uint64_t prev;          /* previous answer of the same annotator on the
+                               same item, or NO_EVENT */
+    int64_t time;           /* microseconds since the Unix epoch */
+    double confidence, shown_confidence;   /* NaN: none */
+    int32_t label, shown_label;            /* -1: none */
+    char *reason;           /* owned, NUL-terminated, or NULL */
+    uint16_t reason_len;
+    uint8_t kind;           /* hitl_event_kind */
+} hitl__fb_event;
+
+/* One annotator's standing on one item. */
+typedef struct hitl__fb_vote {
+    size_t annot;           /* annotator slot */
+    uint64_t eff;           /* effective answer event, or NO_EVENT */
+    uint64_t last;          /* latest answer event (head of the prev chain) */
+    int32_t label;          /* of eff: >= 0 a label, -1 skip, -2 none */
+} hitl__fb_vote;
+
+typedef struct hitl__fb_item {
+    uint64_t id;            /* caller id */
+    size_t index;           /* pool index */
+    hitl__fb_vote *votes;
+    size_t n_votes, cap_votes;
+    int32_t gold;           /* known answer, or -1 */
+    /* the aggregation result, kept current */
+    int32_t label;          /* -1 when there is no label */
+    uint8_t status;         /* hitl_consensus */
+    uint32_t n_labels;      /* effective labels (skips not counted) */
+    double confidence, agreement;
+} hitl__fb_item;
+
+typedef struct hitl__fb_ref { size_t item, vote; } hitl__fb_ref;
+
+typedef struct hitl__fb_annot {
+    uint64_t id;
+    hitl__fb_ref *refs;     /* the votes of this annotator, one per item */
+    size_t n_refs, cap_refs;
+    /* counters over effective answers, kept current */
+    size_t n_labels, n_skips;
+    size_t gold_n, gold_ok;  /* answers on gold items, correct ones */
+    size_t cons_n, cons_ok;  /* answers on non-gold items with >= 2 labels,
+                                agreeing with the aggregated label */
+} hitl__fb_annot;
+
+/* One candidate label of an item while it is aggregated. */
+typedef struct hitl__fb_tally {
+    int32_t label;
+    size_t votes;
+    double score;
+    uint64_t first;         /* earliest effective answer giving this label */
+} hitl__fb_tally;
+
+/* Dawid-Skene estimates (aggregate.c), all in log space: logtheta[a][k][l]
+ * = log P(annotator a answers l | true class k), a < A; logmean the same for
+ * an annotator the fit has not seen (the element-wise mean of the fitted
+ * matrices); logprior[k] = log P(true class k).  K == 0: never fitted. */
+typedef struct hitl__fb_ds {
+    size_t K, A;
+    double *logtheta, *logprior, *logmean;
+    double *accuracy;       /* A: expected share of correct answers */
+    size_t iterations;
+    double objective;       /* log posterior at the returned estimates */
+    int converged;
+} hitl__fb_ds;
+
+/* The journal file (journal.c); fd == -1 when none is open. */
+typedef struct hitl__journal {
+    int fd;
+    int failed;             /* a write failed and could not be undone */
+    unsigned every;         /* fsync after every `every` records; 0 never */
+    uint64_t end;           /* offset just past the last good record */
+    size_t unsynced;        /* records written since the last fsync */
+    size_t replayed;        /* records read when it was opened */
+    uint64_t dropped;       /* bytes of damaged tail cut off when opened */
+} hitl__journal;
+
+struct hitl_feedback {
+    hitl_pool *pool;        /* borrowed */
+    /* parameters (HITL_PARAM_4xx) */
+    int method;             /* hitl_aggregation */
+    size_t min_annotators, n_classes, em_max_iter;
+    double min_agreement, min_confidence, em_tol;
+    int confidence_weights;
+    int32_t max_label;      /* largest label of any answer or gold, or -1 */
+    int replaying;          /* journal replay: skip per-item updates */
+    hitl__fb_ds ds;
+    double *post;           /* per-item Dawid-Skene scratch, K doubles */
+    size_t cap_post;
+    hitl__journal journal;
+    hitl__fb_event *ev;
+    size_t n_ev, cap_ev;
+    hitl__fb_item *items;
+    size_t n_items, cap_items;
+    hitl__idmap item_map;   /* pool index -> item slot */
+    hitl__fb_annot *annots;
+    size_t n_annots, cap_annots;
+    hitl__idmap annot_map;  /* annotator id -> annotator slot */
+    hitl__fb_tally *tally;  /* per-item aggregation scratch, one entry per
+                               vote of the busiest item */
+    size_t cap_tally;
+};
+
+/* feedback.c: record an event that passed hitl__fb_check_event (the path of
+ * live calls and of journal replay alike).  Checks it against the handle's
+ * state, reserves, appends it to the journal when one is open and the handle
+ * is not replaying, then commits; on failure nothing changed.  e->reason is
+ * borrowed (copied on success).  *id gets the event id. */
+int hitl__fb_apply(hitl_feedback *fb, const hitl__fb_event *e, uint64_t *id,
+                   const char *fn);
+/* Field checks of one event (ranges, UTF-8 of the reason); no state. */
+int hitl__fb_check_event(const hitl__fb_event *e, const char *fn);
+/* Forget every event, item and annotator; parameters, the Dawid-Skene fit
+ * and the journal stay (a failed replay into an empty handle undoes itself). */
+void hitl__fb_reset(hitl_feedback *fb);
+
+/* aggregate.c */
+size_t hitl__fb_classes(const hitl_feedback *fb);   /* K for Dawid-Skene */
+/* Around any change to an item: begin takes the item's share out of the
+ * annotators' counters, end re-aggregates it, puts its share back and writes
+ * it to the pool.  Both do nothing while replaying. */
+void hitl__fb_item_begin(hitl_feedback *fb, const hitl__fb_item *it);
+void hitl__fb_item_end(hitl_feedback *fb, hitl__fb_item *it);
+/* Re-aggregate every item with the current estimates, recount, write the
+ * pool.  Cannot fail once hitl__fb_reserve_post(fb, K of fb->ds) held. */
+void hitl__fb_refresh(hitl_feedback *fb);
+/* Fit Dawid-Skene by EM into *out (fresh memory; fb is only read).
+ * Returns HITL_OK or HITL_ENOMEM. */
+int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb);
+void hitl__fb_ds_free(hitl__fb_ds *ds);
+/* Install a fit: free the old one, take *ds, set annotators' accuracies. */
+void hitl__fb_ds_install(hitl_feedback *fb, hitl__fb_ds *ds);
+/* The scratch a per-item aggregation with K classes needs. */
+int hitl__fb_reserve_post(hitl_feedback *fb, size_t K);
+/* Re-estimate what the method needs (a Dawid-Skene fit) and refresh every
+ * item.  Returns HITL_OK or HITL_ENOMEM (then nothing changed). */
+int hitl__fb_reaggregate(hitl_feedback *fb, const char *fn);
+
+/* journal.c */
+/* Append event `id` to the open journal, syncing per the policy.  Returns
+ * HITL_OK or HITL_EIO (the file is cut back to the last good record). */
+int hitl__journal_append(hitl_feedback *fb, const hitl__fb_event *e,
+                         uint64_t id, const char *fn);
+/* Close the journal if open: fsync unsynced records when sync is set. */
+/* The message of every call refused after an undone write failed: this
+ * handle holds events the file may lack, so it cannot attach it again. */
+#define HITL__JOURNAL_FAILED                                                 \
+    "the journal failed earlier; close it (hitl_feedback_close_journal) "  \
+    "and replay it into a new handle"
+int hitl__journal_close(hitl_feedback *fb, int sync, const char *fn);
+
+#endif /* HITL_PEOPLE_H */
