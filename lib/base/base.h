@@ -152,4 +152,91 @@ typedef int (*hitl__task_fn)(void *ctx, size_t worker, size_t task);
 int hitl__tasks_run(size_t workers, size_t n_tasks, hitl__task_fn fn, void *ctx,
                     const char *fn_name);
 
+/* ---- bytes.c: little-endian fields and CRC-32 -------------------------------- */
+
+/* Write v as `bytes` little-endian bytes at p; returns p + bytes. */
+unsigned char *hitl__put_le(unsigned char *p, uint64_t v, int bytes);
+/* Read `bytes` little-endian bytes at *p, advancing *p. */
+uint64_t hitl__get_le(const unsigned char **p, int bytes);
+unsigned char *hitl__put_f64(unsigned char *p, double x);   /* its bits, 8 bytes */
+double hitl__get_f64(const unsigned char **p);
+uint32_t hitl__crc32(const void *p, size_t n);              /* zlib's CRC-32 */
+
+/* ---- records.c: a file of checksummed records --------------------------------- */
+
+/* A 16-byte header, then frames [u32 n][payload][u32 CRC-32 of both]: a
+ * frame's payload starts HITL__RECORD_HEAD bytes in, and a frame is
+ * HITL__RECORD_OVERHEAD bytes longer than its payload. */
+#define HITL__RECORD_HEADER 16
+#define HITL__RECORD_HEAD 4
+#define HITL__RECORD_OVERHEAD 8
+
+/* What a file's records are: its name in messages ("journal"), the 8 magic
+ * bytes and version of its header, and the sizes a payload may have. */
+typedef struct hitl__record_format {
+    const char *name;
+    const char *magic;
+    uint32_t version;
+    size_t min_payload, max_payload;
+} hitl__record_format;
+
+typedef struct hitl__records {
+    int fd;                 /* -1 when none is open */
+    int failed;             /* a write failed and could not be undone */
+    unsigned every;         /* fsync after every `every` records; 0 never */
+    uint64_t end;           /* offset just past the last good record */
+    size_t unsynced;        /* records written since the last fsync */
+    size_t replayed;        /* records read when it was opened */
+    uint64_t dropped;       /* bytes of damaged tail cut off when opened */
+    const hitl__record_format *fmt;
+} hitl__records;
+
+/* A record read back (payload of n bytes, valid until the next record):
+ * HITL_OK, or a status with the message set, which stops the reading. */
+typedef int (*hitl__record_fn)(void *ctx, const unsigned char *payload, size_t n);
+/* A good frame found after a damaged one: is it a genuine later record
+ * (nonzero), or bytes that merely pass the checks (0)? */
+typedef int (*hitl__record_test)(void *ctx, const unsigned char *payload, size_t n);
+/* Record i's payload into payload (room for max_payload bytes); returns its
+ * size. */
+typedef size_t (*hitl__record_put)(void *ctx, size_t i, unsigned char *payload);
+
+/* Open (creating) and lock path, check its header if it has one; *size =
+ * the file's size.  HITL_EIO (cannot open, in use: locked by another
+ * handle or process) or HITL_EFORMAT (not this format); on failure r holds
+ * no file (fd -1). */
+int hitl__records_open(hitl__records *r, const char *path, const hitl__record_format *fmt,
+                       unsigned every, uint64_t *size, const char *fn);
+/* Hand every good record after the header to each(), in order, until the
+ * first bad frame; *end = where the good records end.  HITL_EFORMAT when a
+ * later record (per `later`) follows a bad frame (damage in the middle), or
+ * when each() refuses a record as invalid; HITL_EIO, HITL_ENOMEM, or each()'s
+ * status.  Messages name the offset. */
+int hitl__records_read(hitl__records *r, uint64_t size, hitl__record_fn each,
+                       hitl__record_test later, void *ctx, uint64_t *end, const char *fn);
+/* *found = 1 when some good frame follows the header (the first, or one that
+ * `later` accepts). */
+int hitl__records_any(int *found, hitl__records *r, uint64_t size, hitl__record_test later,
+                      void *ctx, const char *fn);
+/* Cut the file at `end` (a torn tail; end <= size) and sync. */
+int hitl__records_cut(hitl__records *r, uint64_t size, uint64_t end, const char *fn);
+/* Write the header (when header is set) and `count` records from put() at
+ * the end of the file, then sync.  On failure the file is cut back. */
+int hitl__records_write(hitl__records *r, int header, size_t count, hitl__record_put put,
+                        void *ctx, const char *fn);
+/* A new file (or one whose header was torn, size > 0): header and records,
+ * then the directory synced; every failure leaves the file empty. */
+int hitl__records_create(hitl__records *r, const char *path, uint64_t size, size_t count,
+                         hitl__record_put put, void *ctx, const char *fn);
+/* Append the record of n payload bytes written at frame + HITL__RECORD_HEAD
+ * (frame has n + HITL__RECORD_OVERHEAD bytes), syncing per the policy.
+ * HITL_OK or HITL_EIO (the file is cut back to the last good record; if even
+ * that fails, or a sync failed, r->failed is set). */
+int hitl__records_append(hitl__records *r, unsigned char *frame, size_t n, const char *fn);
+int hitl__records_sync(hitl__records *r, const char *fn);
+/* Close the file if open: fsync unsynced records first when sync is set.
+ * abandon closes without a word (after a failed open). */
+int hitl__records_close(hitl__records *r, int sync, const char *fn);
+void hitl__records_abandon(hitl__records *r);
+
 #endif /* HITL_BASE_H */

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define MAX_CLASSES 65536
 #define MAX_THREADS 1024
@@ -750,72 +749,25 @@ static size_t record_size(const hitl_model *m)
     return FMT_HEADER + (m->fitted ? n_coef(m) * sizeof(double) : 0) + FMT_TRAILER;
 }
 
-static unsigned char *put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        *p++ = (unsigned char)(v >> (8 * i));
-    return p;
-}
-
-static unsigned char *put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        *p++ = (unsigned char)(v >> (8 * i));
-    return p;
-}
-
-static unsigned char *put_f64(unsigned char *p, double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, sizeof u);
-    return put_u64(p, u);
-}
-
-static uint32_t get_u32(const unsigned char **p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)(*p)[i] << (8 * i);
-    *p += 4;
-    return v;
-}
-
-static uint64_t get_u64(const unsigned char **p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)(*p)[i] << (8 * i);
-    *p += 8;
-    return v;
-}
-
-static double get_f64(const unsigned char **p)
-{
-    uint64_t u = get_u64(p);
-    double v;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
-
 /* Write the record (record_size(m) bytes) to buf. */
 static void encode(unsigned char *buf, const hitl_model *m)
 {
     unsigned char *p = buf;
     memcpy(p, FMT_MAGIC, 8);
-    p = put_u32(p + 8, FMT_VERSION);
-    p = put_u32(p, (uint32_t)m->kind);
-    p = put_u64(p, m->dim);
-    p = put_u64(p, m->n_classes);
+    p = hitl__put_le(p + 8, FMT_VERSION, 4);
+    p = hitl__put_le(p, (uint32_t)m->kind, 4);
+    p = hitl__put_le(p, m->dim, 8);
+    p = hitl__put_le(p, m->n_classes, 8);
     for (int i = 0; i < FMT_N_PARAMS; i++)
-        p = put_f64(p, param_value(m, (hitl_param)(HITL_PARAM_L2 + i)));
-    p = put_u32(p, (uint32_t)m->fitted);
-    p = put_f64(p, m->grad_norm);
-    p = put_f64(p, m->objective);
-    p = put_u64(p, m->iterations);
-    p = put_u64(p, m->n_train);
+        p = hitl__put_f64(p, param_value(m, (hitl_param)(HITL_PARAM_L2 + i)));
+    p = hitl__put_le(p, (uint32_t)m->fitted, 4);
+    p = hitl__put_f64(p, m->grad_norm);
+    p = hitl__put_f64(p, m->objective);
+    p = hitl__put_le(p, m->iterations, 8);
+    p = hitl__put_le(p, m->n_train, 8);
     for (size_t j = 0; m->fitted && j < n_coef(m); j++)
-        p = put_f64(p, m->coef[j]);
-    put_u32(p, (uint32_t)crc32_z(0, buf, (z_size_t)(p - buf)));
+        p = hitl__put_f64(p, m->coef[j]);
+    hitl__put_le(p, hitl__crc32(buf, (size_t)(p - buf)), 4);
 }
 
 static int check_saveable(const char *fn, const hitl_model *m)
@@ -881,13 +833,13 @@ static int parse_record(record *r, const unsigned char *buf, size_t size, const 
     if (memcmp(p, FMT_MAGIC, 8) != 0)
         return BAD("bad magic: not a libhitl model");
     p += 8;
-    uint32_t version = get_u32(&p), kind = get_u32(&p);
+    uint32_t version = (uint32_t)hitl__get_le(&p, 4), kind = (uint32_t)hitl__get_le(&p, 4);
     if (version != FMT_VERSION)
         return BAD("unsupported format version %u (this library reads %u)",
                    (unsigned)version, FMT_VERSION);
     if (kind != HITL__MODEL_LOGREG)
         return BAD("unknown model kind %u", (unsigned)kind);
-    uint64_t dim = get_u64(&p), K = get_u64(&p);
+    uint64_t dim = hitl__get_le(&p, 8), K = hitl__get_le(&p, 8);
     if (dim > SIZE_MAX || K > SIZE_MAX)
         return BAD("bad shape: dim %llu, n_classes %llu",
                    (unsigned long long)dim, (unsigned long long)K);
@@ -898,8 +850,8 @@ static int parse_record(record *r, const unsigned char *buf, size_t size, const 
     r->K = (size_t)K;
     r->nc = (r->dim + 1) * r->K;
     for (int i = 0; i < FMT_N_PARAMS; i++)
-        r->param[i] = get_f64(&p);
-    r->fitted = get_u32(&p);
+        r->param[i] = hitl__get_f64(&p);
+    r->fitted = (uint32_t)hitl__get_le(&p, 4);
     if (r->fitted > 1)
         return BAD("fitted flag %u is not 0 or 1", (unsigned)r->fitted);
     size_t expect = FMT_HEADER + (r->fitted ? r->nc * sizeof(double) : 0) + FMT_TRAILER;
@@ -907,15 +859,15 @@ static int parse_record(record *r, const unsigned char *buf, size_t size, const 
         return BAD("length is %zu bytes, the header implies %zu (%s)", size, expect,
                    size < expect ? "truncated" : "trailing bytes");
     const unsigned char *end = buf + size - FMT_TRAILER;
-    uint32_t stored = get_u32(&end);
-    uint32_t crc = (uint32_t)crc32_z(0, buf, (z_size_t)(size - FMT_TRAILER));
+    uint32_t stored = (uint32_t)hitl__get_le(&end, 4);
+    uint32_t crc = hitl__crc32(buf, size - FMT_TRAILER);
     if (crc != stored)
         return BAD("checksum mismatch (stored %08x, computed %08x): the data is corrupt",
                    (unsigned)stored, (unsigned)crc);
-    r->grad_norm = get_f64(&p);
-    r->objective = get_f64(&p);
-    r->iterations = get_u64(&p);
-    r->n_train = get_u64(&p);
+    r->grad_norm = hitl__get_f64(&p);
+    r->objective = hitl__get_f64(&p);
+    r->iterations = hitl__get_le(&p, 8);
+    r->n_train = hitl__get_le(&p, 8);
     r->coef = p;
     return HITL_OK;
 }
@@ -936,7 +888,7 @@ static int check_record(const record *r, const char *fn)
         return BAD("fit counts out of range");
     for (size_t j = 0; r->fitted && j < r->nc; j++) {
         const unsigned char *q = r->coef + j * sizeof(double);
-        if (!isfinite(get_f64(&q)))
+        if (!isfinite(hitl__get_f64(&q)))
             return BAD("coefficient %zu is not finite", j);
     }
     return HITL_OK;
@@ -970,7 +922,7 @@ static int decode(hitl_model **out, const unsigned char *buf, size_t size, const
         }
         const unsigned char *p = r.coef;
         for (size_t j = 0; j < r.nc; j++)
-            m->coef[j] = get_f64(&p);
+            m->coef[j] = hitl__get_f64(&p);
         if (hitl__score_prepare(m, m->coef) != HITL_OK) {
             model_destroy(m);
             return hitl__fail_in(HITL_ENOMEM, fn,

@@ -65,132 +65,12 @@ void hitl_feedback_free(hitl_feedback *fb)
 {
     if (!fb)
         return;
-    hitl__journal_close(fb, 1, __func__);
+    hitl__records_close(&fb->journal, 1, __func__);
     hitl__fb_reset(fb);
     hitl__fb_ds_free(&fb->ds);
     hitl__free(fb->post);
     hitl__free(fb);
     hitl__handle_release();
-}
-
-/* ---- checking an event ------------------------------------------------------- */
-
-/* Offset of the first byte that is not well-formed UTF-8 (RFC 3629: no
- * overlong forms, no surrogates, nothing above U+10FFFF) or is NUL, else n. */
-static size_t utf8_bad_at(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i], need, lo = 0x80, hi = 0xbf;
-        if (c == 0)
-            return i;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            need = 1;
-        else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            lo = c == 0xe0 ? 0xa0 : 0x80;
-            hi = c == 0xed ? 0x9f : 0xbf;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            lo = c == 0xf0 ? 0x90 : 0x80;
-            hi = c == 0xf4 ? 0x8f : 0xbf;
-        } else
-            return i;
-        if (n - i <= need || s[i + 1] < lo || s[i + 1] > hi)
-            return i;
-        for (unsigned j = 2; j <= need; j++)
-            if (s[i + j] < 0x80 || s[i + j] > 0xbf)
-                return i;
-        i += need + 1;
-    }
-    return n;
-}
-
-static int is_answer(int kind)
-{
-    return kind >= HITL_EVENT_LABEL && kind <= HITL_EVENT_SKIP;
-}
-
-static int unit_or_nan(double x)
-{
-    return isnan(x) || (x >= 0 && x <= 1);
-}
-
-int hitl__fb_check_event(const hitl__fb_event *e, const char *fn)
-{
-    int k = e->kind;
-    if (k < HITL_EVENT_LABEL || k > HITL_EVENT_GOLD)
-        return hitl__fail_in(HITL_EINVAL, fn, "unknown event kind %d", k);
-    int32_t lo = k == HITL_EVENT_GOLD ? -1 : 0;
-    if (k == HITL_EVENT_SKIP || k == HITL_EVENT_RETRACT) {
-        if (e->label != -1)
-            return hitl__fail_in(HITL_EINVAL, fn,
-                                 "label is %" PRId32 "; a %s has none (-1)",
-                                 e->label,
-                                 k == HITL_EVENT_SKIP ? "SKIP" : "RETRACT");
-    } else if (e->label < lo || e->label > HITL__MAX_LABEL) {
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "label %" PRId32 " is not in [%d, %d]", e->label,
-                             (int)lo, HITL__MAX_LABEL);
-    }
-    if (e->shown_label < -1 || e->shown_label > HITL__MAX_LABEL)
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "shown_label %" PRId32 " is not in [-1, %d]",
-                             e->shown_label, HITL__MAX_LABEL);
-    if (!unit_or_nan(e->confidence))
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "confidence %g is not in [0, 1] (NaN: none)",
-                             e->confidence);
-    if (!unit_or_nan(e->shown_confidence))
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "shown_confidence %g is not in [0, 1] (NaN: none)",
-                             e->shown_confidence);
-    if (e->shown_label < 0 && !isnan(e->shown_confidence))
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "shown_confidence %g without a shown_label",
-                             e->shown_confidence);
-    if (!is_answer(k) && (e->shown_label >= 0 || !isnan(e->confidence)))
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "a %s event carries no confidence or "
-                             "pre-annotation", k == HITL_EVENT_GOLD ? "GOLD"
-                                                                  : "RETRACT");
-    if ((k == HITL_EVENT_OVERRIDE || k == HITL_EVENT_CONFIRM) &&
-        e->shown_label < 0)
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "an %s needs the shown_label it %s",
-                             k == HITL_EVENT_OVERRIDE ? "OVERRIDE" : "CONFIRM",
-                             k == HITL_EVENT_OVERRIDE ? "corrects" : "confirms");
-    if (k == HITL_EVENT_OVERRIDE && e->label == e->shown_label)
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "OVERRIDE label %" PRId32
-                             " equals the shown label; use CONFIRM",
-                             e->label);
-    if (k == HITL_EVENT_CONFIRM && e->label != e->shown_label)
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "CONFIRM label %" PRId32
-                             " differs from the shown label %" PRId32
-                             "; use OVERRIDE",
-                             e->label, e->shown_label);
-    if ((k == HITL_EVENT_RETRACT) != (e->target != NO_EVENT))
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "target %" PRIu64 " on a %s event", e->target,
-                             k == HITL_EVENT_RETRACT ? "RETRACT" : "non-RETRACT");
-    if (e->time == HITL_TIME_NOW)
-        return hitl__fail_in(HITL_EINVAL, fn, "timestamp is HITL_TIME_NOW");
-    if (e->reason_len > HITL_REASON_MAX)
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "reason is %u bytes, more than %d",
-                             (unsigned)e->reason_len, HITL_REASON_MAX);
-    size_t bad = utf8_bad_at((const unsigned char *)e->reason, e->reason_len);
-    if (bad < e->reason_len)
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "reason is not valid UTF-8 at byte %zu (0x%02x)",
-                             bad, (unsigned)(unsigned char)e->reason[bad]);
-    return HITL_OK;
 }
 
 /* ---- staging ------------------------------------------------------------------ */
@@ -403,7 +283,7 @@ static int check_state(hitl_feedback *fb, const hitl__fb_event *e, stage *s,
                                  "no event has id %" PRIu64 " (%zu recorded)",
                                  e->target, fb->n_ev);
         const hitl__fb_event *t = &fb->ev[e->target];
-        if (!is_answer(t->kind))
+        if (!hitl__is_answer(t->kind))
             return hitl__fail_in(HITL_EINVAL, fn,
                                  "event %" PRIu64 " is a %s, not an answer",
                                  e->target,
@@ -432,6 +312,14 @@ static int check_state(hitl_feedback *fb, const hitl__fb_event *e, stage *s,
     return HITL_OK;
 }
 
+/* Append the event that will get the next id to the open journal. */
+static int journal_append(hitl_feedback *fb, const hitl__fb_event *e, const char *fn)
+{
+    unsigned char frame[HITL__RECORD_OVERHEAD + HITL__EVENT_MAX];
+    size_t n = hitl__event_encode(frame + HITL__RECORD_HEAD, e, fb->n_ev);
+    return hitl__records_append(&fb->journal, frame, n, fn);
+}
+
 int hitl__fb_apply(hitl_feedback *fb, const hitl__fb_event *e, uint64_t *id,
                    const char *fn)
 {
@@ -443,13 +331,12 @@ int hitl__fb_apply(hitl_feedback *fb, const hitl__fb_event *e, uint64_t *id,
     if (rc != HITL_OK)
         return rc;
     if (reserve_event(fb, &s, e) != 0 ||
-        (is_answer(e->kind) && reserve_answer(fb, &s, e->annotator) != 0)) {
+        (hitl__is_answer(e->kind) && reserve_answer(fb, &s, e->annotator) != 0)) {
         unstage(&s);
         return hitl__fail_in(HITL_ENOMEM, fn,
                              "out of memory recording event %zu", fb->n_ev);
     }
-    if (journaled &&
-        (rc = hitl__journal_append(fb, e, fb->n_ev, fn)) != HITL_OK) {
+    if (journaled && (rc = journal_append(fb, e, fn)) != HITL_OK) {
         unstage(&s);
         return rc;
     }
@@ -491,7 +378,7 @@ int hitl_feedback_record(uint64_t *event_id, hitl_feedback *fb,
                          int32_t shown_label, double shown_confidence,
                          int64_t timestamp, const char *reason)
 {
-    if (!is_answer((int)kind))
+    if (!hitl__is_answer((int)kind))
         return hitl__fail(HITL_EINVAL,
                           "kind %d is not LABEL, OVERRIDE, CONFIRM or SKIP%s",
                           (int)kind,
@@ -636,7 +523,7 @@ int hitl_feedback_overrides(size_t *shown, size_t *overridden,
     size_t n = 0, over = 0;
     for (size_t i = 0; i < fb->n_ev; i++) {
         const hitl__fb_event *e = &fb->ev[i];
-        if (e->kind == HITL_EVENT_SKIP || !is_answer(e->kind) ||
+        if (e->kind == HITL_EVENT_SKIP || !hitl__is_answer(e->kind) ||
             e->retracted_by != NO_EVENT || e->shown_label < 0 ||
             (shown_label >= 0 && e->shown_label != shown_label))
             continue;
@@ -957,7 +844,7 @@ int hitl_feedback_get_info(double *value, const hitl_feedback *fb,
     if (!value || !fb)
         return hitl__fail(HITL_EINVAL, "%s is NULL", value ? "feedback"
                                                            : "value");
-    const hitl__journal *j = &fb->journal;
+    const hitl__records *j = &fb->journal;
     switch (info) {
     case HITL_FEEDBACK_EVENTS:        *value = (double)fb->n_ev; break;
     case HITL_FEEDBACK_ITEMS:         *value = (double)fb->n_items; break;

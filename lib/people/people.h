@@ -10,7 +10,7 @@
 
 #include "select/select.h"
 
-/* ---- feedback.c / aggregate.c / journal.c --------------------------------- */
+/* ---- the feedback handle --------------------------------------------------------- */
 
 /* The feedback handle is an append-only event log plus what it implies: per
  * item, the effective answer of each annotator (their latest answer that is
@@ -90,17 +90,6 @@ typedef struct hitl__fb_ds {
     int converged;
 } hitl__fb_ds;
 
-/* The journal file (journal.c); fd == -1 when none is open. */
-typedef struct hitl__journal {
-    int fd;
-    int failed;             /* a write failed and could not be undone */
-    unsigned every;         /* fsync after every `every` records; 0 never */
-    uint64_t end;           /* offset just past the last good record */
-    size_t unsynced;        /* records written since the last fsync */
-    size_t replayed;        /* records read when it was opened */
-    uint64_t dropped;       /* bytes of damaged tail cut off when opened */
-} hitl__journal;
-
 struct hitl_feedback {
     hitl_pool *pool;        /* borrowed */
     /* parameters (HITL_PARAM_4xx) */
@@ -113,7 +102,7 @@ struct hitl_feedback {
     hitl__fb_ds ds;
     double *post;           /* per-item Dawid-Skene scratch, K doubles */
     size_t cap_post;
-    hitl__journal journal;
+    hitl__records journal;  /* the journal file (fd -1: none open) */
     hitl__fb_event *ev;
     size_t n_ev, cap_ev;
     hitl__fb_item *items;
@@ -127,20 +116,39 @@ struct hitl_feedback {
     size_t cap_tally;
 };
 
-/* feedback.c: record an event that passed hitl__fb_check_event (the path of
+/* ---- event.c --------------------------------------------------------------------- */
+
+static inline int hitl__is_answer(int kind)     /* LABEL, OVERRIDE, CONFIRM, SKIP */
+{
+    return kind >= HITL_EVENT_LABEL && kind <= HITL_EVENT_SKIP;
+}
+/* Field checks of one event (ranges, UTF-8 of the reason); no state. */
+int hitl__fb_check_event(const hitl__fb_event *e, const char *fn);
+/* The record form of event `id` in the journal: a payload of
+ * HITL__EVENT_FIXED bytes plus the reason, at most HITL__EVENT_MAX. */
+#define HITL__EVENT_FIXED 67
+#define HITL__EVENT_MAX (HITL__EVENT_FIXED + HITL_REASON_MAX)
+/* Write the payload to buf (HITL__EVENT_MAX bytes); returns its size. */
+size_t hitl__event_encode(unsigned char *buf, const hitl__fb_event *e, uint64_t id);
+/* Read a payload of n bytes; e->reason points into it.  Returns 0, or -1 if
+ * the sizes disagree. */
+int hitl__event_decode(hitl__fb_event *e, uint64_t *id, const unsigned char *p, size_t n);
+
+/* ---- feedback.c --------------------------------------------------------------------- */
+
+/* Record an event that passed hitl__fb_check_event (the path of
  * live calls and of journal replay alike).  Checks it against the handle's
  * state, reserves, appends it to the journal when one is open and the handle
  * is not replaying, then commits; on failure nothing changed.  e->reason is
  * borrowed (copied on success).  *id gets the event id. */
 int hitl__fb_apply(hitl_feedback *fb, const hitl__fb_event *e, uint64_t *id,
                    const char *fn);
-/* Field checks of one event (ranges, UTF-8 of the reason); no state. */
-int hitl__fb_check_event(const hitl__fb_event *e, const char *fn);
 /* Forget every event, item and annotator; parameters, the Dawid-Skene fit
  * and the journal stay (a failed replay into an empty handle undoes itself). */
 void hitl__fb_reset(hitl_feedback *fb);
 
-/* aggregate.c */
+/* ---- aggregate.c -------------------------------------------------------------------- */
+
 size_t hitl__fb_classes(const hitl_feedback *fb);   /* K for Dawid-Skene */
 /* Around any change to an item: begin takes the item's share out of the
  * annotators' counters, end re-aggregates it, puts its share back and writes
@@ -162,17 +170,10 @@ int hitl__fb_reserve_post(hitl_feedback *fb, size_t K);
  * item.  Returns HITL_OK or HITL_ENOMEM (then nothing changed). */
 int hitl__fb_reaggregate(hitl_feedback *fb, const char *fn);
 
-/* journal.c */
-/* Append event `id` to the open journal, syncing per the policy.  Returns
- * HITL_OK or HITL_EIO (the file is cut back to the last good record). */
-int hitl__journal_append(hitl_feedback *fb, const hitl__fb_event *e,
-                         uint64_t id, const char *fn);
-/* Close the journal if open: fsync unsynced records when sync is set. */
-/* The message of every call refused after an undone write failed: this
- * handle holds events the file may lack, so it cannot attach it again. */
+/* The message of every call refused after an undone journal write failed:
+ * this handle holds events the file may lack, so it cannot attach it again. */
 #define HITL__JOURNAL_FAILED                                                 \
     "the journal failed earlier; close it (hitl_feedback_close_journal) "  \
     "and replay it into a new handle"
-int hitl__journal_close(hitl_feedback *fb, int sync, const char *fn);
 
 #endif /* HITL_PEOPLE_H */

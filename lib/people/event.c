@@ -1,0 +1,173 @@
+/* A feedback event on its own: the checks of its fields (every live call
+ * and every replayed record passes them) and its record form in the
+ * journal.
+ *
+ * Record payload of format version 1, little-endian, HITL__EVENT_FIXED = 67
+ * bytes then the reason:  u64 event id, u8 kind, u64 item, u64 annotator,
+ * u64 target, i64 time (us), i32 label, i32 shown label, f64 confidence,
+ * f64 shown confidence (NaN: none), u16 reason length, reason bytes (no
+ * NUL).  What follows from the log (retracted_by, the prev chain, every
+ * aggregate) is not stored: replay derives it. */
+#include "people/people.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+/* ---- checking an event ------------------------------------------------------- */
+
+/* Offset of the first byte that is not well-formed UTF-8 (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF) or is NUL, else n. */
+static size_t utf8_bad_at(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i], need, lo = 0x80, hi = 0xbf;
+        if (c == 0)
+            return i;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf)
+            need = 1;
+        else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            lo = c == 0xe0 ? 0xa0 : 0x80;
+            hi = c == 0xed ? 0x9f : 0xbf;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            lo = c == 0xf0 ? 0x90 : 0x80;
+            hi = c == 0xf4 ? 0x8f : 0xbf;
+        } else
+            return i;
+        if (n - i <= need || s[i + 1] < lo || s[i + 1] > hi)
+            return i;
+        for (unsigned j = 2; j <= need; j++)
+            if (s[i + j] < 0x80 || s[i + j] > 0xbf)
+                return i;
+        i += need + 1;
+    }
+    return n;
+}
+
+static int unit_or_nan(double x)
+{
+    return isnan(x) || (x >= 0 && x <= 1);
+}
+
+int hitl__fb_check_event(const hitl__fb_event *e, const char *fn)
+{
+    int k = e->kind;
+    if (k < HITL_EVENT_LABEL || k > HITL_EVENT_GOLD)
+        return hitl__fail_in(HITL_EINVAL, fn, "unknown event kind %d", k);
+    int32_t lo = k == HITL_EVENT_GOLD ? -1 : 0;
+    if (k == HITL_EVENT_SKIP || k == HITL_EVENT_RETRACT) {
+        if (e->label != -1)
+            return hitl__fail_in(HITL_EINVAL, fn,
+                                 "label is %" PRId32 "; a %s has none (-1)",
+                                 e->label,
+                                 k == HITL_EVENT_SKIP ? "SKIP" : "RETRACT");
+    } else if (e->label < lo || e->label > HITL__MAX_LABEL) {
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "label %" PRId32 " is not in [%d, %d]", e->label,
+                             (int)lo, HITL__MAX_LABEL);
+    }
+    if (e->shown_label < -1 || e->shown_label > HITL__MAX_LABEL)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "shown_label %" PRId32 " is not in [-1, %d]",
+                             e->shown_label, HITL__MAX_LABEL);
+    if (!unit_or_nan(e->confidence))
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "confidence %g is not in [0, 1] (NaN: none)",
+                             e->confidence);
+    if (!unit_or_nan(e->shown_confidence))
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "shown_confidence %g is not in [0, 1] (NaN: none)",
+                             e->shown_confidence);
+    if (e->shown_label < 0 && !isnan(e->shown_confidence))
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "shown_confidence %g without a shown_label",
+                             e->shown_confidence);
+    if (!hitl__is_answer(k) && (e->shown_label >= 0 || !isnan(e->confidence)))
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "a %s event carries no confidence or "
+                             "pre-annotation", k == HITL_EVENT_GOLD ? "GOLD"
+                                                                  : "RETRACT");
+    if ((k == HITL_EVENT_OVERRIDE || k == HITL_EVENT_CONFIRM) &&
+        e->shown_label < 0)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "an %s needs the shown_label it %s",
+                             k == HITL_EVENT_OVERRIDE ? "OVERRIDE" : "CONFIRM",
+                             k == HITL_EVENT_OVERRIDE ? "corrects" : "confirms");
+    if (k == HITL_EVENT_OVERRIDE && e->label == e->shown_label)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "OVERRIDE label %" PRId32
+                             " equals the shown label; use CONFIRM",
+                             e->label);
+    if (k == HITL_EVENT_CONFIRM && e->label != e->shown_label)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "CONFIRM label %" PRId32
+                             " differs from the shown label %" PRId32
+                             "; use OVERRIDE",
+                             e->label, e->shown_label);
+    if ((k == HITL_EVENT_RETRACT) != (e->target != HITL_NO_EVENT))
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "target %" PRIu64 " on a %s event", e->target,
+                             k == HITL_EVENT_RETRACT ? "RETRACT" : "non-RETRACT");
+    if (e->time == HITL_TIME_NOW)
+        return hitl__fail_in(HITL_EINVAL, fn, "timestamp is HITL_TIME_NOW");
+    if (e->reason_len > HITL_REASON_MAX)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "reason is %u bytes, more than %d",
+                             (unsigned)e->reason_len, HITL_REASON_MAX);
+    size_t bad = utf8_bad_at((const unsigned char *)e->reason, e->reason_len);
+    if (bad < e->reason_len)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "reason is not valid UTF-8 at byte %zu (0x%02x)",
+                             bad, (unsigned)(unsigned char)e->reason[bad]);
+    return HITL_OK;
+}
+
+/* ---- the record form ---------------------------------------------------------------- */
+
+size_t hitl__event_encode(unsigned char *buf, const hitl__fb_event *e, uint64_t id)
+{
+    unsigned char *p = buf;
+    p = hitl__put_le(p, id, 8);
+    p = hitl__put_le(p, e->kind, 1);
+    p = hitl__put_le(p, e->item, 8);
+    p = hitl__put_le(p, e->annotator, 8);
+    p = hitl__put_le(p, e->target, 8);
+    p = hitl__put_le(p, (uint64_t)e->time, 8);
+    p = hitl__put_le(p, (uint32_t)e->label, 4);
+    p = hitl__put_le(p, (uint32_t)e->shown_label, 4);
+    p = hitl__put_f64(p, e->confidence);
+    p = hitl__put_f64(p, e->shown_confidence);
+    p = hitl__put_le(p, e->reason_len, 2);
+    if (e->reason_len)
+        memcpy(p, e->reason, e->reason_len);
+    p += e->reason_len;
+    return (size_t)(p - buf);
+}
+
+int hitl__event_decode(hitl__fb_event *e, uint64_t *id, const unsigned char *p, size_t n)
+{
+    if (n < HITL__EVENT_FIXED)
+        return -1;
+    *e = (hitl__fb_event){0};
+    *id = hitl__get_le(&p, 8);
+    e->kind = (uint8_t)hitl__get_le(&p, 1);
+    e->item = hitl__get_le(&p, 8);
+    e->annotator = hitl__get_le(&p, 8);
+    e->target = hitl__get_le(&p, 8);
+    e->time = (int64_t)hitl__get_le(&p, 8);
+    e->label = (int32_t)(uint32_t)hitl__get_le(&p, 4);
+    e->shown_label = (int32_t)(uint32_t)hitl__get_le(&p, 4);
+    e->confidence = hitl__get_f64(&p);
+    e->shown_confidence = hitl__get_f64(&p);
+    e->reason_len = (uint16_t)hitl__get_le(&p, 2);
+    e->reason = (char *)p;
+    e->retracted_by = e->prev = HITL_NO_EVENT;
+    return HITL__EVENT_FIXED + (size_t)e->reason_len == n ? 0 : -1;
+}
