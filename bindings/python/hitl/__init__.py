@@ -43,7 +43,8 @@ may overlap when nothing changes those objects meanwhile.  Never close() an
 object another thread is using.
 """
 from ._ffi import ffi, lib, HEADER_VERSION as __version__, library_version
-from ._enums import ENUMS as _ENUMS, enum_value
+from ._enums import ENUMS as _ENUMS
+from ._base import enum_value
 from .errors import (Error, InvalidArgument, OutOfMemory, StateError,
                      NumericError, FileIOError, FormatError, CallbackError,
                      NotFound, error_class)

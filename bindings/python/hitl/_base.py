@@ -5,8 +5,26 @@ import sys
 import weakref
 
 from ._ffi import ffi, lib
-from ._enums import ENUMS, Param, Status, enum_value
+from ._enums import ENUMS, Param, Status
 from .errors import InvalidArgument, StateError, raise_status
+
+
+def enum_value(cls, value, what):
+    """`value` as a member of `cls`: a member, its int value or its name
+    (case-insensitive, '-' or ' ' for '_').  Unknown values raise the
+    library's InvalidArgument."""
+    if isinstance(value, str):
+        key = value.strip().upper().replace("-", "_").replace(" ", "_")
+        if key in cls.__members__:
+            return cls[key]
+        raise InvalidArgument("unknown %s %r; known: %s"
+                              % (what, value, ", ".join(m.name.lower() for m in cls)))
+    try:
+        return cls(value)
+    except (ValueError, TypeError):
+        raise InvalidArgument("unknown %s %r; known: %s"
+                              % (what, value, ", ".join(m.name.lower() for m in cls))) from None
+
 
 _ECALLBACK = int(Status.ECALLBACK)
 _SIZE_MAX = 2 ** (8 * ffi.sizeof("size_t")) - 1

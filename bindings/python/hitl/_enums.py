@@ -44,21 +44,3 @@ def _build():
 ENUMS = _build()
 globals().update(ENUMS)
 __all__ += sorted(ENUMS)
-
-
-def enum_value(cls, value, what):
-    """`value` as a member of `cls`: a member, its int value or its name
-    (case-insensitive, '-' or ' ' for '_').  Unknown values raise the
-    library's InvalidArgument."""
-    from .errors import InvalidArgument
-    if isinstance(value, str):
-        key = value.strip().upper().replace("-", "_").replace(" ", "_")
-        if key in cls.__members__:
-            return cls[key]
-        raise InvalidArgument("unknown %s %r; known: %s"
-                              % (what, value, ", ".join(m.name.lower() for m in cls)))
-    try:
-        return cls(value)
-    except (ValueError, TypeError):
-        raise InvalidArgument("unknown %s %r; known: %s"
-                              % (what, value, ", ".join(m.name.lower() for m in cls))) from None

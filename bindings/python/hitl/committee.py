@@ -2,8 +2,9 @@
 import numpy as np
 
 from ._ffi import ffi, lib
-from ._base import Handle, Params, check, size_arg, float_arg, pool_range
-from ._enums import StrategyKind, enum_value
+from ._base import (Handle, Params, check, size_arg, float_arg, pool_range,
+                    enum_value)
+from ._enums import StrategyKind
 from .errors import InvalidArgument
 from .model import Model
 from . import _arrays

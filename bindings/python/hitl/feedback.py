@@ -8,9 +8,8 @@ import numpy as np
 
 from ._ffi import ffi, lib
 from ._base import (Handle, Params, check, size_arg, int_arg, u64_arg,
-                    i32_arg, float_arg, path_arg)
-from ._enums import (EventKind, Consensus, AnnotatorInfo, FeedbackInfo,
-                     enum_value)
+                    i32_arg, float_arg, path_arg, enum_value)
+from ._enums import EventKind, Consensus, AnnotatorInfo, FeedbackInfo
 from .errors import InvalidArgument
 from . import _arrays
 

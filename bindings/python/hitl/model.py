@@ -7,8 +7,8 @@ import numpy as np
 
 from ._ffi import ffi, lib
 from ._base import (Handle, Params, check, size_arg, float_arg, path_arg,
-                    add_note, pool_range)
-from ._enums import Info, Param, enum_value
+                    add_note, pool_range, enum_value)
+from ._enums import Info, Param
 from .errors import InvalidArgument
 from . import _arrays
 

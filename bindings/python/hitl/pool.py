@@ -4,8 +4,9 @@ import collections
 import numpy as np
 
 from ._ffi import ffi, lib
-from ._base import Handle, check, size_arg, u64_arg, i32_arg, float_arg
-from ._enums import ItemState, enum_value
+from ._base import (Handle, check, size_arg, u64_arg, i32_arg, float_arg,
+                    enum_value)
+from ._enums import ItemState
 from . import _arrays
 
 __all__ = ["Pool", "Item"]

@@ -6,8 +6,8 @@ import collections
 import numpy as np
 
 from ._ffi import ffi, lib
-from ._base import Handle, Params, check, size_arg, pool_range
-from ._enums import RouterInfo, enum_value
+from ._base import Handle, Params, check, size_arg, pool_range, enum_value
+from ._enums import RouterInfo
 from . import _arrays
 
 __all__ = ["Router", "Routing"]

@@ -4,8 +4,8 @@ import collections
 import numpy as np
 
 from ._ffi import ffi, lib
-from ._base import Handle, Params, check, size_arg
-from ._enums import Param, StrategyKind, enum_value
+from ._base import Handle, Params, check, size_arg, enum_value
+from ._enums import Param, StrategyKind
 from . import _arrays
 
 __all__ = ["Strategy", "QueryResult", "query"]
