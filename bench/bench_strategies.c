@@ -1,6 +1,7 @@
 /*
- * bench_strategies: the issue-3 query strategies on a synthetic pool, each
- * against a read-once pass over the same matrix measured in the same run.
+ * bench_strategies: the committee and diversity strategies on a synthetic
+ * pool, each against a read-once pass over the same matrix measured in the
+ * same run.
  *
  *   bench_strategies [N [d [K]]]        (default 1000000 128 10)
  *

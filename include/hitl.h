@@ -9,6 +9,17 @@
  *                  custom model driven by the caller's callbacks.
  *   hitl_strategy  how the next items to ask a person about are chosen.
  *   hitl_feedback  what people answered, with who answered it.
+ *   hitl_router    what the model may decide alone, and what goes to a person.
+ *
+ * The library is built in layers that follow the loop, each using only the
+ * ones before it; its source folders (lib/) bear their names:
+ *
+ *   base    errors, the allocator hook, threads, random numbers
+ *   data    the pool (hitl_pool_*)
+ *   learn   models, the scorer, committees (hitl_model_*, hitl_committee_*)
+ *   select  strategies (hitl_strategy_*, hitl_query*, hitl_disagreement)
+ *   people  feedback, journal, agreement (hitl_feedback_*, hitl_agreement_*)
+ *   route   routing by confidence (hitl_router_*)
  *
  * The loop:  hitl_model_fit(m, pool);  hitl_query(..., s, m, pool, k);
  *            show the k items to a person;  hitl_feedback_label(fb, id, who, y);
@@ -164,7 +175,7 @@ typedef enum hitl_param {
     /* hitl_strategy */
     HITL_PARAM_SEED          = 200, /* random seed, integer in [0, 2^53];
                                        default 0 */
-    /* hitl_strategy, issue-3 kinds (see "Diversity" below) */
+    /* hitl_strategy, diversity kinds (see "Diversity" below) */
     HITL_PARAM_BASE              = 201, /* informativeness used by
                                            RANKED_BATCH, DENSITY, HYBRID and
                                            DEFAULT: 0 (the kind's default) or
@@ -505,13 +516,13 @@ typedef enum hitl_strategy_kind {
     HITL_STRATEGY_LEAST_CONFIDENT = 2,
     HITL_STRATEGY_MARGIN          = 3,
     HITL_STRATEGY_ENTROPY         = 4,
-    /* issue 3: query-by-committee (see "Committee" below; they need a
-     * committee and hitl_query_committee) */
+    /* query-by-committee (see "Committee" below; they need a committee
+     * and hitl_query_committee) */
     HITL_STRATEGY_QBC_VOTE_ENTROPY      = 10,
     HITL_STRATEGY_QBC_CONSENSUS_ENTROPY = 11,
     HITL_STRATEGY_QBC_KL                = 12,
     HITL_STRATEGY_QBC_BALD              = 13,
-    /* issue 3: diversity and the recommended default (see "Diversity") */
+    /* diversity and the recommended default (see "Diversity") */
     HITL_STRATEGY_KCENTER               = 20,
     HITL_STRATEGY_RANKED_BATCH          = 21,
     HITL_STRATEGY_DENSITY               = 22,

@@ -1,9 +1,10 @@
 /*
  * The people layer: what the people in the loop say and how far they agree.
- * Feedback events and what they imply for the pool (feedback.c), their
- * aggregation into one label per item (aggregate.c), the crash-safe journal
- * (journal.c) and agreement metrics (agreement.c).  Uses the layers below;
- * writes answers into the pool through its public setters.
+ * Feedback events, each on its own (event.c: field checks, record form) and
+ * what they imply for the pool (feedback.c); their aggregation into one
+ * label per item (aggregate.c); the crash-safe journal (journal.c); and
+ * agreement metrics (agreement.c).  Uses the layers below; writes answers
+ * into the pool through its public setters.
  */
 #ifndef HITL_PEOPLE_H
 #define HITL_PEOPLE_H
