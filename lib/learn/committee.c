@@ -11,7 +11,6 @@
  */
 #include "learn/learn.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>

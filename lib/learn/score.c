@@ -24,7 +24,6 @@
 #include "learn/learn.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 /* A block's probabilities (rows x classes floats) stay within this many
