@@ -1,6 +1,6 @@
 /* Pool: items, rows in chunks, ids and their map, states, and that every
  * failed call leaves the pool exactly as it was.  The white-box checks read
- * struct hitl_pool (lib/internal.h) to prove the memory design: no id map
+ * struct hitl_pool (lib/data/data.h) to prove the memory design: no id map
  * while ids are indices, small batches sharing chunks. */
 #include "internal.h"
 #include "testutil.h"

@@ -28,6 +28,7 @@
 
 #define HEADER HITL__RECORD_HEADER
 #define WINDOW (64 * 1024)          /* read buffer; at least one frame */
+#define FRAME_LOCAL 4096            /* frames up to this size need no malloc */
 
 static size_t frame_max(const hitl__record_format *f)
 {
@@ -166,7 +167,9 @@ int hitl__records_write(hitl__records *r, int header, size_t count, hitl__record
                         void *ctx, const char *fn)
 {
     uint64_t start = r->end;
-    unsigned char *buf = hitl__malloc(frame_max(r->fmt) > HEADER ? frame_max(r->fmt) : HEADER);
+    unsigned char local[FRAME_LOCAL];    /* enough for the journal's frames */
+    unsigned char *buf = frame_max(r->fmt) <= sizeof local ? local
+                                                           : hitl__malloc(frame_max(r->fmt));
     if (!buf)
         return hitl__fail_in(HITL_ENOMEM, fn, "out of memory");
     if (header) {
@@ -183,11 +186,13 @@ int hitl__records_write(hitl__records *r, int header, size_t count, hitl__record
     }
     if (fsync(r->fd) != 0)
         goto fail;
-    hitl__free(buf);
+    if (buf != local)
+        hitl__free(buf);
     return HITL_OK;
 fail:;
     int err = errno;
-    hitl__free(buf);
+    if (buf != local)
+        hitl__free(buf);
     r->end = start;
     if (ftruncate(r->fd, (off_t)start) != 0) {
         /* the caller closes the file; a stray tail is cut on next open */
@@ -370,11 +375,8 @@ int hitl__records_any(int *found, hitl__records *r, uint64_t size, hitl__record_
 
 int hitl__records_cut(hitl__records *r, uint64_t size, uint64_t end, const char *fn)
 {
-    if (ftruncate(r->fd, (off_t)end) != 0 || fsync(r->fd) != 0) {
-        char what[96];
-        snprintf(what, sizeof what, "cutting the %s's damaged tail", r->fmt->name);
-        return fail_sys(errno, fn, what);
-    }
+    if (ftruncate(r->fd, (off_t)end) != 0 || fsync(r->fd) != 0)
+        return fail_the(errno, r, fn, "cutting the %s's damaged tail");
     r->dropped = size - end;
     r->end = end;
     return HITL_OK;
@@ -430,9 +432,10 @@ int hitl__records_open(hitl__records *r, const char *path, const hitl__record_fo
     *r = (hitl__records){ .fd = -1, .every = every, .fmt = fmt };
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
+        int err = errno;
         char what[256];
         snprintf(what, sizeof what, "opening %s %s", fmt->name, path);
-        return fail_sys(errno, fn, what);
+        return fail_sys(err, fn, what);
     }
     r->fd = fd;
     int rc = attach(r, path, size, fn);

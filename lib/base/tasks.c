@@ -21,6 +21,7 @@
 typedef struct run {
     hitl__task_fn fn;
     void *ctx;
+    const char *fn_name;
     size_t n_tasks;
     atomic_size_t next;
     atomic_int stop;
@@ -42,7 +43,12 @@ static void record(run *r, size_t task, int status)
     if (r->status == HITL_OK || task < r->fail_at) {
         r->status = status;
         r->fail_at = task;
-        snprintf(r->msg, sizeof r->msg, "%s", hitl_error_message());
+        const char *m = hitl_error_message();
+        if (*m)
+            snprintf(r->msg, sizeof r->msg, "%s", m);
+        else        /* a task that set no message: say at least which */
+            snprintf(r->msg, sizeof r->msg, "%s: task %zu of %zu failed", r->fn_name, task,
+                     r->n_tasks);
     }
     pthread_mutex_unlock(&r->lock);
     atomic_store(&r->stop, 1);
@@ -75,7 +81,7 @@ int hitl__tasks_run(size_t workers, size_t n_tasks, hitl__task_fn fn, void *ctx,
     worker one, *ws = workers == 1 ? &one : hitl__calloc(workers, sizeof *ws);
     if (!ws)
         return hitl__fail_in(HITL_ENOMEM, fn_name, "out of memory for %zu workers", workers);
-    run r = { .fn = fn, .ctx = ctx, .n_tasks = n_tasks };
+    run r = { .fn = fn, .ctx = ctx, .fn_name = fn_name, .n_tasks = n_tasks };
     atomic_init(&r.next, 0);
     atomic_init(&r.stop, 0);
     if (pthread_mutex_init(&r.lock, NULL) != 0) {

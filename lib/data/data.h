@@ -52,10 +52,15 @@ typedef struct hitl__block {
  * is one chunk: (hitl__chunk){ .rows = X, .n = n, .stride = stride }. */
 size_t hitl__blocks_cut(hitl__block *out, const hitl__chunk *ch, size_t n_chunks,
                         size_t first, size_t n, size_t rows);
-/* The same into a new array *out of *count blocks (freed with hitl__free).
- * HITL_OK or HITL_ENOMEM (no message set). */
-int hitl__blocks_plan(hitl__block **out, size_t *count, const hitl__chunk *ch,
-                      size_t n_chunks, size_t first, size_t n, size_t rows);
+/* The same into *out, *count blocks: into local (n_local entries) when
+ * they fit, so short passes allocate nothing, else into a new array (free
+ * it with hitl__free when *out != local).  HITL_OK or HITL_ENOMEM (no
+ * message set). */
+int hitl__blocks_plan(hitl__block **out, size_t *count, hitl__block *local, size_t n_local,
+                      const hitl__chunk *ch, size_t n_chunks, size_t first, size_t n,
+                      size_t rows);
+/* How many blocks a plan keeps in its caller's local array. */
+#define HITL__LOCAL_BLOCKS 8
 
 /* ---- labels.c ---------------------------------------------------------------- */
 

@@ -400,11 +400,12 @@ size_t hitl__blocks_cut(hitl__block *out, const hitl__chunk *ch, size_t n_chunks
     return count;
 }
 
-int hitl__blocks_plan(hitl__block **out, size_t *count, const hitl__chunk *ch,
-                      size_t n_chunks, size_t first, size_t n, size_t rows)
+int hitl__blocks_plan(hitl__block **out, size_t *count, hitl__block *local, size_t n_local,
+                      const hitl__chunk *ch, size_t n_chunks, size_t first, size_t n,
+                      size_t rows)
 {
     size_t cnt = hitl__blocks_cut(NULL, ch, n_chunks, first, n, rows);
-    *out = hitl__malloc((cnt ? cnt : 1) * sizeof **out);
+    *out = cnt <= n_local ? local : hitl__malloc(cnt * sizeof **out);
     if (!*out)
         return HITL_ENOMEM;
     *count = hitl__blocks_cut(*out, ch, n_chunks, first, n, rows);

@@ -503,6 +503,7 @@ typedef struct pass {
     float *w;                   /* the stacked layer: d x ldw weights, ldw bias */
     hitl__linear lin;
     hitl__block *blocks;
+    hitl__block local[HITL__LOCAL_BLOCKS];
     size_t n_blocks;
     int want;                   /* HITL__WANT_* */
     hitl__ensemble_fn consume;
@@ -658,10 +659,22 @@ static size_t threads_of(const hitl_committee *c)
     return c->threads ? c->threads : hitl__cpus();
 }
 
+/* Workers for a pass over the pool: HITL_PARAM_COMMITTEE_THREADS (0: one
+ * per online CPU), at most one per block, and one when the stacked layer
+ * goes to a threaded OpenBLAS (see run_pass), so that consumers allocate
+ * per-worker state only for workers that will run. */
 size_t hitl__committee_workers(const hitl_committee *c, const hitl_pool *pool)
 {
-    size_t w = threads_of(c), blocks = pool->n / 16 + 1;
-    return w < blocks ? w : blocks;
+    size_t n_lin = 0, w = threads_of(c);
+    for (size_t j = 0; j < c->n; j++)
+        n_lin += c->m[j].model->kind == HITL__MODEL_LOGREG;
+    if (n_lin && hitl__linear_wide(c->dim, n_lin * (c->n_classes - 1)) &&
+        hitl__linear_blas_threaded())
+        w = 1;
+    size_t blocks = hitl__blocks_cut(NULL, pool->chunks, pool->n_chunks, 0, pool->n,
+                                     hitl__committee_block_rows(c));
+    w = w < blocks ? w : blocks;
+    return w ? w : 1;
 }
 
 /* Run the pass with up to `workers` threads (the caller's thread is one);
@@ -697,15 +710,16 @@ static int pass_run(pass *ps, const hitl__chunk *chunks, size_t n_chunks, size_t
 {
     int st = make_stack(ps);
     if (st == HITL_OK)
-        st = hitl__blocks_plan(&ps->blocks, &ps->n_blocks, chunks, n_chunks, first, n,
-                               ps->rows);
+        st = hitl__blocks_plan(&ps->blocks, &ps->n_blocks, ps->local, HITL__LOCAL_BLOCKS,
+                               chunks, n_chunks, first, n, ps->rows);
     if (st == HITL_OK)
         st = run_pass(ps, workers);
     else
         st = hitl__fail_in(HITL_ENOMEM, ps->fn, "out of memory for the committee's pass");
     hitl__free(ps->order);
     hitl__free(ps->w);
-    hitl__free(ps->blocks);
+    if (ps->blocks != ps->local)
+        hitl__free(ps->blocks);
     return st;
 }
 

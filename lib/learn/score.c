@@ -112,16 +112,22 @@ size_t hitl__score_workers(const hitl_model *model, const hitl_pool *pool)
                                                pool->n, hitl__score_block_rows(model)));
 }
 
+/* One worker's block buffers. */
+typedef struct buffers {
+    float *cm;                 /* C x round16(rows), class-major */
+    float *rm;                 /* rows x C, row-major, or NULL */
+} buffers;
+
 typedef struct job {
     const hitl_model *model;
     hitl__linear lin;
     int isa, layout;
     hitl__block *blocks;
+    hitl__block local[HITL__LOCAL_BLOCKS];
     hitl__block_fn consume;
     void **states;
     const char *fn;
-    float **cm;                /* per worker: C x round16(rows), class-major */
-    float **rm;                /* per worker: rows x C, row-major, or NULL */
+    buffers *buf;              /* per worker */
 } job;
 
 /* A custom model's block: finite, >= 0 and a positive sum per row, then
@@ -155,7 +161,7 @@ static int score_block(void *ctx, size_t w, size_t task)
     const hitl_model *m = j->model;
     const hitl__block *bk = &j->blocks[task];
     size_t K = m->n_classes, ld = HITL__ROUND16(bk->n), first = bk->first, n = bk->n;
-    float *cm = j->cm[w], *rm = j->rm[w];
+    float *cm = j->buf[w].cm, *rm = j->buf[w].rm;
     const float *proba;
     if (m->kind == HITL__MODEL_LOGREG) {
         hitl__linear_block_isa(cm, ld, &j->lin, bk->rows, n, bk->stride, j->isa);
@@ -192,13 +198,13 @@ static int score_block(void *ctx, size_t w, size_t task)
 
 static void free_buffers(job *j, size_t workers)
 {
-    for (size_t i = 0; i < workers; i++) {
-        hitl__free(j->cm ? j->cm[i] : NULL);
-        hitl__free(j->rm ? j->rm[i] : NULL);
+    for (size_t i = 0; j->buf && i < workers; i++) {
+        hitl__free(j->buf[i].cm);
+        hitl__free(j->buf[i].rm);
     }
-    hitl__free(j->cm);
-    hitl__free(j->rm);
-    hitl__free(j->blocks);
+    hitl__free(j->buf);
+    if (j->blocks != j->local)
+        hitl__free(j->blocks);
 }
 
 /* Every buffer is allocated here, in the calling thread, before any work
@@ -216,15 +222,13 @@ static int run(job *j, const hitl__chunk *chunks, size_t n_chunks, size_t first,
         return hitl__fail_in(HITL_ENOMEM, j->fn,
                              "a block of %zu rows x %zu classes does not fit in memory",
                              rows, K);
-    j->cm = hitl__calloc(n_workers, sizeof *j->cm);
-    j->rm = hitl__calloc(n_workers, sizeof *j->rm);
-    int ok = j->cm && j->rm &&
-             hitl__blocks_plan(&j->blocks, &n_blocks, chunks, n_chunks, first, n, rows) ==
-                 HITL_OK;
+    j->buf = hitl__calloc(n_workers, sizeof *j->buf);
+    int ok = j->buf && hitl__blocks_plan(&j->blocks, &n_blocks, j->local, HITL__LOCAL_BLOCKS,
+                                         chunks, n_chunks, first, n, rows) == HITL_OK;
     for (size_t i = 0; ok && i < n_workers; i++) {
-        j->cm[i] = hitl__malloc(cm_cells * sizeof(float));
-        j->rm[i] = need_rm ? hitl__malloc(rm_cells * sizeof(float)) : NULL;
-        ok = j->cm[i] && (j->rm[i] || !need_rm);
+        j->buf[i].cm = hitl__malloc(cm_cells * sizeof(float));
+        j->buf[i].rm = need_rm ? hitl__malloc(rm_cells * sizeof(float)) : NULL;
+        ok = j->buf[i].cm && (j->buf[i].rm || !need_rm);
     }
     int st = ok ? hitl__tasks_run(n_workers, n_blocks, score_block, j, j->fn)
                 : hitl__fail_in(HITL_ENOMEM, j->fn,

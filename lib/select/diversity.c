@@ -50,13 +50,20 @@ typedef struct rowset {
     const float *mat;
     const size_t *map;
     hitl__chunk one;        /* matrix mode: the matrix as one chunk */
+    const char *fn;         /* the public function, for messages */
 } rowset;
 
-static rowset rs_matrix(const hitl_pool *pool, const float *mat, const size_t *map, size_t n)
+static rowset rs_pool(const hitl_pool *pool, const char *fn)
+{
+    return (rowset){ .pool = pool, .n = pool->n, .dim = pool->dim, .fn = fn };
+}
+
+static rowset rs_matrix(const hitl_pool *pool, const float *mat, const size_t *map, size_t n,
+                        const char *fn)
 {
     size_t d = pool->dim;
     return (rowset){ .pool = pool, .n = n, .dim = d, .mat = mat, .map = map,
-                     .one = { .rows = mat, .first = 0, .n = n, .stride = d } };
+                     .one = { .rows = mat, .first = 0, .n = n, .stride = d }, .fn = fn };
 }
 
 /* The chunks holding the rows (*count of them; the pool's may run past n). */
@@ -292,28 +299,45 @@ static size_t fold_threads(size_t n)
     return T < n / ROWS_PER_THREAD + 1 ? T : n / ROWS_PER_THREAD + 1;
 }
 
+/* The rows of a row set in shares of FOLD_SHARE rows, never across a chunk:
+ * the tasks of every fold over them, made once per query. */
+typedef struct plan {
+    hitl__block *shares;
+    size_t n;
+    hitl__block local[HITL__LOCAL_BLOCKS];
+} plan;
+
+static int plan_make(plan *p, const rowset *rs)
+{
+    size_t nc;
+    const hitl__chunk *ch = rs_chunks(rs, &nc);
+    return hitl__blocks_plan(&p->shares, &p->n, p->local, HITL__LOCAL_BLOCKS, ch, nc, 0,
+                             rs->n, FOLD_SHARE);
+}
+
+static void plan_free(plan *p)
+{
+    if (p->shares != p->local)
+        hitl__free(p->shares);
+    p->shares = NULL;
+}
+
 /* The fold of every row, tile by tile; whichever thread is free takes the
  * next share of the rows.  For MIN, *far (when not NULL) receives the
  * farthest candidate afterwards (left alone when there are no centres). */
-static int rs_fold(float *out, float *xn, const rowset *rs, const fold_spec *sp, farthest *far)
+static int rs_fold(float *out, float *xn, const rowset *rs, const plan *pl,
+                   const fold_spec *sp, farthest *far)
 {
-    size_t d = rs->dim, n = rs->n, n_c = sp->n_centres, nc;
+    size_t d = rs->dim, n = rs->n, n_c = sp->n_centres;
     if (sp->norms && n_c == 0)
         rs_norms(xn, rs);
     if (n_c == 0 || n == 0)
         return HITL_OK;
-    const hitl__chunk *ch = rs_chunks(rs, &nc);
     size_t T = fold_threads(n), tile = n_c < TILE_CENTRES ? n_c : TILE_CENTRES;
     size_t per = tile * HITL__ROUND16(FOLD_ROWS), ldw = hitl__linear_ldw(tile);
-    hitl__block *shares;
-    size_t n_shares;
-    if (hitl__blocks_plan(&shares, &n_shares, ch, nc, 0, n, FOLD_SHARE) != HITL_OK)
-        return HITL_ENOMEM;
     float *w = hitl__malloc(((d + 1) * ldw + T * per) * sizeof *w);
-    if (!w) {
-        hitl__free(shares);
+    if (!w)
         return HITL_ENOMEM;
-    }
     farthest fars[MAX_THREADS];
     int st = HITL_OK;
     for (size_t c0 = 0; st == HITL_OK && c0 < n_c; c0 += TILE_CENTRES) {
@@ -325,11 +349,11 @@ static int rs_fold(float *out, float *xn, const rowset *rs, const fold_spec *sp,
         fold_job job = { .rs = rs, .xn = xn, .norms = sp->norms && c0 == 0, .out = out,
                          .L = &L, .how = sp->how, .inv_h2 = sp->inv_h2,
                          .track = far && sp->how == FOLD_MIN && c0 + t == n_c,
-                         .shares = shares, .G = w + (d + 1) * ldw, .per = per,
+                         .shares = pl->shares, .G = w + (d + 1) * ldw, .per = per,
                          .far = fars };
         for (size_t k = 0; k < threads; k++)
             fars[k] = NO_FARTHEST;
-        st = hitl__tasks_run(threads, n_shares, fold_share, &job, "hitl_query");
+        st = hitl__tasks_run(threads, pl->n, fold_share, &job, rs->fn);
         if (st == HITL_OK && job.track) {
             *far = NO_FARTHEST;
             for (size_t k = 0; k < threads; k++)
@@ -337,7 +361,6 @@ static int rs_fold(float *out, float *xn, const rowset *rs, const fold_spec *sp,
                     *far = fars[k];
         }
     }
-    hitl__free(shares);
     hitl__free(w);
     return st;
 }
@@ -367,6 +390,7 @@ static int labeled_list(size_t **out, size_t *n, const hitl_pool *pool)
  * while there is none); -1 for rows that are not (or no longer) candidates. */
 typedef struct kcenter {
     rowset rs;
+    plan pl;           /* the rows' shares for every fold */
     float *xn, *mind;  /* n each */
     size_t n_cand, n_centres;
     farthest far;      /* the farthest candidate, kept by every fold */
@@ -376,6 +400,7 @@ static void kc_free(kcenter *kc)
 {
     hitl__free(kc->xn);
     kc->xn = kc->mind = NULL;
+    plan_free(&kc->pl);
 }
 
 /* Norms, and the labeled items of the pool as the first centres: one pass
@@ -387,8 +412,10 @@ static int kc_init(kcenter *kc, const rowset *rs)
     if (n == 0)
         return HITL_OK;
     kc->xn = hitl__malloc(2 * n * sizeof *kc->xn);
-    if (!kc->xn)
+    if (!kc->xn || plan_make(&kc->pl, rs) != HITL_OK) {
+        kc_free(kc);
         return HITL_ENOMEM;
+    }
     kc->mind = kc->xn + n;
     for (size_t i = 0; i < n; i++) {
         int cand = rs_is_candidate(rs, i);
@@ -403,7 +430,7 @@ static int kc_init(kcenter *kc, const rowset *rs)
         return HITL_ENOMEM;
     }
     fold_spec sp = { .centres = lab, .n_centres = n_lab, .how = FOLD_MIN, .norms = 1 };
-    int st = rs_fold(kc->mind, kc->xn, rs, &sp, &kc->far);
+    int st = rs_fold(kc->mind, kc->xn, rs, &kc->pl, &sp, &kc->far);
     hitl__free(lab);
     if (st != HITL_OK) {
         kc_free(kc);
@@ -425,7 +452,7 @@ static int kc_take(kcenter *kc, size_t i)
     if (kc->n_cand == 0)
         return HITL_OK;
     fold_spec sp = { .centres = &i, .n_centres = 1, .local = 1, .how = FOLD_MIN };
-    return rs_fold(kc->mind, kc->xn, &kc->rs, &sp, &kc->far);
+    return rs_fold(kc->mind, kc->xn, &kc->rs, &kc->pl, &sp, &kc->far);
 }
 
 /* The candidate farthest from every centre; ties to the lower index. */
@@ -606,11 +633,6 @@ static int kc_picked(kcenter *kc, const picks *out, size_t j, const char *fn,
     return nomem(fn, what, kc->rs.n);
 }
 
-static rowset pool_rows(const hitl_pool *pool)
-{
-    return (rowset){ .pool = pool, .n = pool->n, .dim = pool->dim };
-}
-
 /* A diverse batch when nothing is labeled: RANDOM draws k candidates
  * uniformly; KCENTER starts from a seeded uniform candidate and goes
  * farthest-first; KMEANSPP starts the same way and draws each next item with
@@ -635,7 +657,7 @@ static int cold_start(picks *out, const hitl__query *q)
         hitl__topk_free(&t);
         return HITL_OK;
     }
-    rowset rs = pool_rows(pool);
+    rowset rs = rs_pool(pool, q->fn);
     kcenter kc;
     if (kc_init(&kc, &rs) != HITL_OK)
         return nomem(q->fn, "the cold-start distances", pool->n);
@@ -654,7 +676,7 @@ static int cold_start(picks *out, const hitl__query *q)
 /* k-center greedy: farthest-first from the labeled items. */
 static int query_kcenter(picks *out, const hitl__query *q)
 {
-    rowset rs = pool_rows(q->pool);
+    rowset rs = rs_pool(q->pool, q->fn);
     kcenter kc;
     if (kc_init(&kc, &rs) != HITL_OK)
         return nomem(q->fn, "the k-center distances", q->pool->n);
@@ -682,7 +704,7 @@ static int query_ranked(picks *out, const hitl__query *q, const hitl__source *sr
         hitl__free(u);
         return st;
     }
-    rowset rs = pool_rows(pool);
+    rowset rs = rs_pool(pool, q->fn);
     kcenter kc;
     if (kc_init(&kc, &rs) != HITL_OK) {
         hitl__free(u);
@@ -730,7 +752,7 @@ static int density(float *dens, const hitl_pool *pool, size_t m, double bandwidt
     size_t n = pool->n, d = pool->dim, n_un = pool->count[HITL_ITEM_UNLABELED];
     if (n_un == 0)
         return HITL_OK;
-    rowset rs = pool_rows(pool);
+    rowset rs = rs_pool(pool, fn);
     size_t n_anchor = n_un <= m ? n_un : m;
     float *xn = hitl__malloc(n * sizeof *xn);
     size_t *anchor = hitl__malloc(n_anchor * sizeof *anchor);
@@ -773,12 +795,13 @@ static int density(float *dens, const hitl_pool *pool, size_t m, double bandwidt
         h2 = 2.0 * (sum_xn / (double)n_un - mm);
     }
     int st = HITL_OK;
-    if (h2 > 0 && isfinite(h2))
-    {
+    plan pl = { 0 };
+    if (h2 > 0 && isfinite(h2) && (st = plan_make(&pl, &rs)) == HITL_OK) {
         fold_spec sp = { .centres = anchor, .n_centres = n_anchor, .how = FOLD_KDE,
                          .inv_h2 = (float)(1.0 / h2) };
-        st = rs_fold(dens, xn, &rs, &sp, NULL);
+        st = rs_fold(dens, xn, &rs, &pl, &sp, NULL);
     }
+    plan_free(&pl);
     for (size_t i = 0; st == HITL_OK && i < n; i++)
         if (pool->state[i] == HITL_ITEM_UNLABELED)
             dens[i] = h2 > 0 && isfinite(h2) ? dens[i] / (float)n_anchor : 1.0f;
@@ -854,7 +877,7 @@ static int query_hybrid(picks *out, const hitl__query *q, const hitl__source *sr
         size_t *at = bsearch(&t.index[j], map, m, sizeof *map, cmp_size);
         info[at - map] = (float)t.key[j];
     }
-    rowset rs = rs_matrix(pool, mat, map, m);
+    rowset rs = rs_matrix(pool, mat, map, m, q->fn);
     kcenter kc;
     if (kc_init(&kc, &rs) != HITL_OK) {
         st = nomem(q->fn, "the second-stage distances", m);
@@ -890,7 +913,8 @@ int hitl__diversity_query(size_t *count, size_t *indices, double *scores, const 
 {
     const hitl_pool *pool = q->pool;
     picks out = { .idx = indices, .score = scores, .k = q->k };
-    int st = rs_check(&(rowset){ .pool = pool, .n = pool->n, .dim = pool->dim }, q->fn);
+    rowset all = rs_pool(pool, q->fn);
+    int st = rs_check(&all, q->fn);
     if (st != HITL_OK)
         return st;
     hitl__source src = { q->model, q->committee };

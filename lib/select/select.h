@@ -37,7 +37,8 @@ static inline int hitl__is_base_kind(int kind, int with_committee)
 
 /* s[i] for i < ld (a multiple of 16) = the uncertainty score of `kind`
  * (LEAST_CONFIDENT 1 - p1, MARGIN p1 - p2, ENTROPY -sum p log p) of
- * column i of a class-major probability block P (K x ld). */
+ * column i of a class-major probability block P (K x ld); 0 for a kind
+ * that is none of these (callers pass only these). */
 void hitl__uncertainty_block(int kind, float *s, const float *P, size_t ld, size_t K);
 /* A score scaled to [0, 1], larger = more informative:
  * LEAST_CONFIDENT (1 - p1)/(1 - 1/K), MARGIN 1 - (p1 - p2), ENTROPY H/log K. */

@@ -15,9 +15,11 @@
  * thread count and block size.  Time O(N) plus O(N log k) for the heaps;
  * extra memory O(threads * (block * K + k)).
  *
- * Adding an uncertainty kind: its score function in uncertainty.c, its
- * order in hitl__measure_top (MARGIN alone sorts smallest first), the enum
- * value in hitl.h.
+ * Adding an uncertainty kind: its score function and its scaling to [0, 1]
+ * in uncertainty.c (hitl__uncertainty_block, hitl__informativeness), the
+ * kind in hitl__is_base_kind (select.h: what strategies and HITL_PARAM_BASE
+ * accept), its order in hitl__measure_top (MARGIN alone sorts smallest
+ * first), and the enum value in hitl.h.
  */
 #include "select/select.h"
 

@@ -8,6 +8,7 @@
 #include "select/select.h"
 
 #include <math.h>
+#include <string.h>
 
 /* 1 - p1 */
 static void score_least_confident(float *s, const float *P, size_t ld, size_t K)
@@ -52,7 +53,8 @@ void hitl__uncertainty_block(int kind, float *s, const float *P, size_t ld, size
     switch (kind) {
     case HITL_STRATEGY_LEAST_CONFIDENT: score_least_confident(s, P, ld, K); break;
     case HITL_STRATEGY_MARGIN: score_margin(s, P, ld, K); break;
-    default: hitl__entropy_cm(s, P, ld, K); break;   /* log and sum fused */
+    case HITL_STRATEGY_ENTROPY: hitl__entropy_cm(s, P, ld, K); break; /* log, sum fused */
+    default: memset(s, 0, ld * sizeof *s); break;    /* not an uncertainty kind */
     }
 }
 
