@@ -220,7 +220,9 @@ typedef enum hitl_param {
                                             in [0, 1]; default 0 */
     HITL_PARAM_N_CLASSES          = 404, /* classes of the aggregation: 0 =
                                             1 + the largest label or gold
-                                            label recorded (at least 2), or
+                                            label recorded (at least 2;
+                                            Dawid-Skene infers at most 1024
+                                            classes, set more here), or
                                             an integer in [2, 65536];
                                             default 0 */
     HITL_PARAM_EM_MAX_ITER        = 405, /* Dawid-Skene EM iterations, integer
@@ -486,7 +488,9 @@ HITL_API int hitl_model_predict_pool(float *proba, const hitl_model *model,
  *   Returns HITL_OK; HITL_EINVAL (NULL, capacity too small, custom model).
  * hitl_model_load: a new model from size bytes at buf (copied).
  *   Returns HITL_OK; HITL_EINVAL (NULL); HITL_EFORMAT (bad magic, version,
- *   checksum, length or contents); HITL_ENOMEM.
+ *   checksum, length or contents: also a parameter stored as -0, which
+ *   this library never writes, and a coefficient beyond float32's range,
+ *   which no prediction could use); HITL_ENOMEM.
  * hitl_model_save_file / hitl_model_load_file: the same through a file,
  *   written to a temporary name and renamed into place.  Add HITL_EIO.
  * The save functions are concurrent reads of the model. */
@@ -621,8 +625,9 @@ typedef struct hitl_committee hitl_committee;
 
 /* hitl_committee_create: an empty committee for rows of `dim` features and
  * n_classes classes.  Free with hitl_committee_free().
- * Returns HITL_OK; HITL_EINVAL (NULL out, dim 0, n_classes < 2 or > 65536);
- * HITL_ENOMEM. */
+ * Returns HITL_OK; HITL_EINVAL (NULL out, n_classes < 2 or > 65536, dim 0
+ * or too large for a built-in member: the limits of
+ * hitl_model_create_logreg); HITL_ENOMEM. */
 HITL_API int hitl_committee_create(hitl_committee **out, size_t dim,
                                    size_t n_classes);
 
@@ -686,10 +691,10 @@ HITL_API int hitl_committee_fit(hitl_committee *committee,
 /* hitl_committee_predict: the consensus (mean of the members' class
  * probabilities) for n caller rows (row i at X + i*stride, stride >= dim)
  * into proba (n x n_classes, row-major).
- * Returns HITL_OK; HITL_EINVAL (NULL, stride < dim or > INT_MAX);
- * HITL_ESTATE (no member, a member not fitted); HITL_ENUMERIC (NaN/Inf in
- * X, or logits that overflow float32); HITL_ECALLBACK; HITL_ENOMEM.
- * Concurrent reads. */
+ * Returns HITL_OK; HITL_EINVAL (NULL, stride < dim or > INT_MAX, n rows
+ * that could not fit in memory); HITL_ESTATE (no member, a member not
+ * fitted); HITL_ENUMERIC (NaN/Inf in X, or logits that overflow float32);
+ * HITL_ECALLBACK; HITL_ENOMEM.  Concurrent reads. */
 HITL_API int hitl_committee_predict(float *proba,
                                     const hitl_committee *committee,
                                     const float *X, size_t n, size_t stride);
@@ -1079,8 +1084,10 @@ HITL_API int hitl_feedback_overrides(size_t *shown, size_t *overridden,
  * pool follows).
  * Returns HITL_OK; HITL_EINVAL (NULL, a parameter of another handle kind,
  * a value out of range or not an integer where one is required,
- * N_CLASSES <= a label already recorded); HITL_ENOMEM (a Dawid-Skene fit;
- * then the parameter keeps its old value).  get_param: concurrent reads. */
+ * N_CLASSES <= a label already recorded); HITL_ESTATE (Dawid-Skene would
+ * infer more than 1024 classes from the labels recorded: set N_CLASSES);
+ * HITL_ENOMEM (a Dawid-Skene fit).  On failure the parameter keeps its old
+ * value.  get_param: concurrent reads. */
 HITL_API int hitl_feedback_set_param(hitl_feedback *feedback,
                                      hitl_param param, double value);
 HITL_API int hitl_feedback_get_param(double *value,
@@ -1100,7 +1107,9 @@ HITL_API int hitl_feedback_get_param(double *value,
  * iterations, or after HITL_PARAM_EM_MAX_ITER iterations (see
  * HITL_FEEDBACK_EM_*).  Time O(iterations * (answers * K + annotators *
  * K^2)), memory O(items * K + annotators * K^2).
- * Returns HITL_OK; HITL_EINVAL (NULL); HITL_ENOMEM (nothing changed). */
+ * Returns HITL_OK; HITL_EINVAL (NULL); HITL_ESTATE (K would be inferred
+ * above 1024: set HITL_PARAM_N_CLASSES); HITL_ENOMEM.  On failure nothing
+ * changed. */
 HITL_API int hitl_feedback_aggregate(hitl_feedback *feedback);
 
 /* hitl_feedback_item: the aggregation of item `item_id`, into any non-NULL
@@ -1239,6 +1248,13 @@ HITL_API int hitl_feedback_get_info(double *value,
  * number of bytes dropped is reported by HITL_FEEDBACK_JOURNAL_DROPPED; no
  * good record is lost.  A damaged record followed by good ones
  * is not a crash: opening fails with HITL_EFORMAT and leaves the file alone.
+ * Telling the two apart means looking for a good record at every byte
+ * after the damage, so the search covers at most 1 MiB (about a third of a
+ * second): a damaged stretch longer than that is not taken for a torn tail
+ * either (a torn write leaves at most the records written since the last
+ * sync) and opening fails with HITL_EFORMAT, the file left alone, unless
+ * everything past that first MiB is zero bytes (what a crash leaves where
+ * writes that had grown the file were lost).
  *
  * The file is locked (flock) while open: a second handle or process opening
  * it gets HITL_EIO. */
@@ -1259,11 +1275,13 @@ HITL_API int hitl_feedback_get_info(double *value,
  * Later events are appended with the fsync policy fsync_every (0 = never,
  * 1 = every event, N = every N-th event).
  * Returns HITL_OK; HITL_EINVAL (NULL); HITL_ESTATE (a journal is open
- * already, or the file has records and the handle has events); HITL_EIO
+ * already, or the file has records and the handle has events, or replay
+ * under Dawid-Skene would infer more than 1024 classes); HITL_EIO
  * (open, lock, read, write, sync or truncate failed: the message names the
  * path and the system error); HITL_EFORMAT (not a journal, an unsupported
- * version, a record that fails its checks with good records after it, or a
- * well-formed record that is not a valid event); HITL_ENOTFOUND (a record
+ * version, a record that fails its checks with good records after it or
+ * with more than 1 MiB after it, or a well-formed record that is not a
+ * valid event); HITL_ENOTFOUND (a record
  * names an item the pool lacks); HITL_ENOMEM.  On failure no journal is
  * open and the handle and pool are as before. */
 HITL_API int hitl_feedback_open_journal(hitl_feedback *feedback,
@@ -1303,8 +1321,9 @@ HITL_API int hitl_feedback_close_journal(hitl_feedback *feedback);
  * them in class c.
  *
  * Common returns: HITL_OK and the figure in the first argument;
- * HITL_EINVAL (a NULL array, n or n_classes out of range, a label outside
- * [0, n_classes): the message names the array and index; an (item, rater)
+ * HITL_EINVAL (a NULL array, n or n_classes out of range (also an n whose
+ * arrays could not fit in memory), a label outside [0, n_classes): the
+ * message names the array and index; an (item, rater)
  * pair given twice: the message names both indices; and the cases named in
  * each block); HITL_ESTATE when the data leave the statistic undefined
  * (0/0: every rating is in one class, or nothing is pairable; the message
@@ -1535,9 +1554,9 @@ HITL_API int hitl_router_get_info(double *value, const hitl_router *router,
  * above; borrowed for the call) and set HITL_PARAM_ROUTE_TEMPERATURE to it;
  * the threshold is kept.  The report gives the NLL and ECE before (RAW) and
  * after scaling.  Time O(n n_classes) per pass, usually under 15 passes.
- * Returns HITL_OK; HITL_EINVAL (NULL router/proba/labels, n 0, a label or a
- * row out of range); HITL_ENUMERIC (NaN/Inf in proba, or the fit produced
- * one); HITL_ENOMEM. */
+ * Returns HITL_OK; HITL_EINVAL (NULL router/proba/labels, n 0 or an n whose
+ * rows could not fit in memory, a label or a row out of range);
+ * HITL_ENUMERIC (NaN/Inf in proba, or the fit produced one); HITL_ENOMEM. */
 HITL_API int hitl_router_fit_temperature(hitl_router *router,
                                          const float *proba,
                                          const int32_t *labels, size_t n);
@@ -1569,7 +1588,8 @@ HITL_API int hitl_router_evaluate(hitl_router *router, const float *proba,
  * (rounded to float; the decision used the double).  *n_accepted (may be
  * NULL) is the number accepted.  Outputs are written only on success.
  * Returns HITL_OK (also for n 0, proba may then be NULL); HITL_EINVAL (NULL
- * router or proba, a row out of range); HITL_ENUMERIC (NaN/Inf in proba).
+ * router or proba, a row out of range, an n whose rows could not fit in
+ * memory); HITL_ENUMERIC (NaN/Inf in proba).
  * Concurrent reads. */
 HITL_API int hitl_router_route(size_t *n_accepted, uint8_t *accept,
                                int32_t *label, float *confidence,

@@ -344,6 +344,41 @@ START_TEST(empty_fit)
 }
 END_TEST
 
+/* A stray label of 65535 must not make Dawid-Skene infer 65536 classes
+ * (O(annotators K^2) memory, tens of GiB): refused with a message that says
+ * to set N_CLASSES, the method and the items left as they were. */
+START_TEST(dawid_skene_stray_label)
+{
+    hitl_pool *pool = make_pool(3);
+    hitl_feedback *fb;
+    ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_label(fb, 0, 1, 1), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_label(fb, 0, 2, 1), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_label(fb, 1, 1, 65535), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_DAWID_SKENE), HITL_ESTATE);
+    ck_assert_ptr_nonnull(strstr(hitl_error_message(), "HITL_PARAM_N_CLASSES"));
+    ck_assert_ptr_nonnull(strstr(hitl_error_message(), "65536 classes"));
+    double v;
+    ck_assert_int_eq(hitl_feedback_get_param(&v, fb, HITL_PARAM_AGGREGATION), HITL_OK);
+    ck_assert_double_eq(v, HITL_AGGREGATE_MAJORITY);
+    expect_status(fb, 0, HITL_CONSENSUS_RESOLVED, 1);
+    /* within the cap, inferred K is fine */
+    hitl_feedback *small;
+    ck_assert_int_eq(hitl_feedback_create(&small, pool), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_label(small, 2, 1, 1023), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(small, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_DAWID_SKENE), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_get_info(&v, small, HITL_FEEDBACK_EM_CLASSES), HITL_OK);
+    ck_assert_double_eq(v, 1024);
+    ck_assert_int_eq(hitl_feedback_label(small, 2, 2, 1024), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_aggregate(small), HITL_ESTATE);
+    hitl_feedback_free(small);
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+}
+END_TEST
+
 static Suite *aggregate_suite(void)
 {
     Suite *s = suite_create("aggregate");
@@ -353,6 +388,7 @@ static Suite *aggregate_suite(void)
     tcase_add_test(tc, dawid_skene_recovers_annotators);
     tcase_add_test(tc, dawid_skene_with_gold);
     tcase_add_test(tc, empty_fit);
+    tcase_add_test(tc, dawid_skene_stray_label);
     suite_add_tcase(s, tc);
     return s;
 }

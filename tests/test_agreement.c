@@ -580,6 +580,42 @@ START_TEST(test_oom)
 }
 END_TEST
 
+/* Counts no array can have are refused before anything is read (the
+ * arrays here hold one entry). */
+START_TEST(test_counts_that_cannot_fit)
+{
+    uint64_t item[1] = {1}, rater[1] = {1}, who[1] = {1};
+    int32_t label[1] = {0};
+    uint32_t counts[2] = {1, 1};
+    double v;
+    const size_t huge[] = {SIZE_MAX, SIZE_MAX / 2, SIZE_MAX / 4 + 1};   /* > int32s */
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        size_t n = huge[i];
+        ck_assert_int_eq(hitl_agreement_fleiss_kappa(&v, item, rater, label, n, 2),
+                         HITL_EINVAL);
+        msg_has("do not fit in memory");
+        ck_assert_int_eq(hitl_agreement_krippendorff_alpha(&v, item, rater, label, n, 2),
+                         HITL_EINVAL);
+        msg_has("do not fit in memory");
+        ck_assert_int_eq(hitl_agreement_cohen_kappa(&v, label, label, n, 2), HITL_EINVAL);
+        msg_has("do not fit in memory");
+        ck_assert_int_eq(hitl_agreement_accuracy(&v, NULL, who, 1, item, rater, label, n,
+                                                 item, label, 1, 2), HITL_EINVAL);
+        msg_has("do not fit in memory");
+        ck_assert_int_eq(hitl_agreement_accuracy(&v, NULL, who, 1, item, rater, label, 1,
+                                                 item, label, n, 2), HITL_EINVAL);
+        msg_has("do not fit in memory");
+        ck_assert_int_eq(hitl_agreement_accuracy(&v, NULL, who, n, item, rater, label, 1,
+                                                 item, label, 1, 2), HITL_EINVAL);
+        msg_has("do not fit in memory");
+    }
+    /* n_items x n_classes fits in size_t but not in bytes */
+    ck_assert_int_eq(hitl_agreement_fleiss_kappa_counts(&v, counts, SIZE_MAX / 8 + 1, 2),
+                     HITL_EINVAL);
+    msg_has("do not fit in memory");
+}
+END_TEST
+
 static Suite *agreement_suite(void)
 {
     Suite *s = suite_create("agreement");
@@ -604,6 +640,7 @@ static Suite *agreement_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("accuracy");
     tcase_add_test(tc, test_accuracy);
+    tcase_add_test(tc, test_counts_that_cannot_fit);
     suite_add_tcase(s, tc);
     tc = tcase_create("oom");
     tcase_add_test(tc, test_oom);

@@ -515,6 +515,9 @@ START_TEST(test_handle_errors)
     ck_assert_int_eq(hitl_committee_create(&c, 0, 2), HITL_EINVAL);
     ck_assert_int_eq(hitl_committee_create(&c, 2, 1), HITL_EINVAL);
     ck_assert_int_eq(hitl_committee_create(&c, 2, 65537), HITL_EINVAL);
+    /* a dim no member could have: the model creators refuse it too */
+    ck_assert_int_eq(hitl_committee_create(&c, SIZE_MAX, 3), HITL_EINVAL);
+    ck_assert_int_eq(hitl_committee_create(&c, (size_t)1 << 31, 3), HITL_EINVAL);
     ck_assert_ptr_null(c);
     hitl_committee_free(NULL);
     ck_assert_int_eq(hitl_committee_create(&c, 2, 3), HITL_OK);
@@ -711,6 +714,28 @@ static int uniform_predict(void *user, const float *X, size_t n, size_t stride, 
     return 0;
 }
 
+/* Row counts no buffer can hold are refused before anything is read (the
+ * caller's buffer here has one row). */
+START_TEST(test_predict_rows_that_cannot_fit)
+{
+    data D;
+    make_data(&D, 90, 3, 30, 5);
+    hitl_committee *c;
+    ck_assert_int_eq(hitl_committee_create(&c, 3, 3), HITL_OK);
+    ck_assert_int_eq(hitl_committee_add_logreg(c, 1), HITL_OK);
+    ck_assert_int_eq(hitl_committee_fit(c, D.pool), HITL_OK);
+    float X[3] = {0, 0, 0}, P[3];
+    const size_t huge[] = {SIZE_MAX, SIZE_MAX / 4, SIZE_MAX / 12 + 1, (SIZE_MAX / 4) / 3 + 2};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        ck_assert_int_eq(hitl_committee_predict(P, c, X, huge[i], 3), HITL_EINVAL);
+        ck_assert_ptr_nonnull(strstr(hitl_error_message(), "do not fit in memory"));
+    }
+    ck_assert_int_eq(hitl_committee_predict(P, c, X, 1, 3), HITL_OK);
+    hitl_committee_free(c);
+    free_data(&D);
+}
+END_TEST
+
 START_TEST(test_fit_failure_keeps_members)
 {
     data D;
@@ -731,6 +756,9 @@ START_TEST(test_fit_failure_keeps_members)
     fail = 3;
     ck_assert_int_eq(hitl_committee_fit(c, D.pool), HITL_ECALLBACK);
     ck_assert_ptr_nonnull(strstr(hitl_error_message(), "member 1"));
+    /* the message names the public call, not an internal helper */
+    ck_assert_msg(strncmp(hitl_error_message(), "hitl_committee_fit: ", 20) == 0,
+                  "message '%s'", hitl_error_message());
     coef(after, c, 0);
     ck_assert(memcmp(before, after, sizeof before) == 0);
     fail = 0;
@@ -849,6 +877,7 @@ static Suite *committee_suite(void)
     tcase_add_test(tc, test_one_pass_matches_members);
     tcase_add_test(tc, test_handle_errors);
     tcase_add_test(tc, test_fit_and_query_errors);
+    tcase_add_test(tc, test_predict_rows_that_cannot_fit);
     tcase_add_test(tc, test_fit_failure_keeps_members);
     tcase_add_test(tc, test_out_of_memory);
     suite_add_tcase(s, tc);

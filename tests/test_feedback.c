@@ -427,6 +427,9 @@ START_TEST(event_validation)
         {HITL_EVENT_OVERRIDE, 2, -1, NAN, NAN, NULL, "needs the shown_label"},
         {HITL_EVENT_OVERRIDE, 2, 2, NAN, NAN, NULL, "use CONFIRM"},
         {HITL_EVENT_CONFIRM, 2, -1, NAN, NAN, NULL, "needs the shown_label"},
+        /* no label and no shown label: the missing shown label is the error */
+        {HITL_EVENT_CONFIRM, -1, -1, NAN, NAN, NULL, "CONFIRM needs the shown_label"},
+        {HITL_EVENT_OVERRIDE, -1, -1, NAN, NAN, NULL, "OVERRIDE needs the shown_label"},
         {HITL_EVENT_CONFIRM, 2, 1, NAN, NAN, NULL, "use OVERRIDE"},
         {HITL_EVENT_LABEL, 1, -2, NAN, NAN, NULL, "shown_label -2"},
         {HITL_EVENT_LABEL, 1, 65536, NAN, NAN, NULL, "shown_label 65536"},

@@ -587,6 +587,64 @@ START_TEST(middle_damage_is_refused)
 }
 END_TEST
 
+/* The search for a good record after damage covers 1 MiB: a longer
+ * damaged stretch is refused, file untouched, unless all past that MiB is
+ * zero bytes (lost writes that had grown the file), which is cut. */
+START_TEST(long_damage_is_bounded)
+{
+    hitl_pool *pool;
+    hitl_feedback *ref = write_journal(&pool, 20, 1);
+    size_t size, extra = ((size_t)1 << 20) + 4096;
+    unsigned char *orig = slurp(path, &size);
+    unsigned char *more = malloc(size + extra);
+    memcpy(more, orig, size);
+    for (int zeros = 0; zeros < 2; zeros++) {
+        for (size_t k = 0; k < extra; k++)   /* garbage, then (zeros) a zero tail */
+            more[size + k] = zeros && k >= ((size_t)1 << 20) ? 0
+                                                             : (unsigned char)(k * 37 + 11);
+        spit(path, more, size + extra);
+        hitl_pool *p = make_pool();
+        hitl_feedback *fb;
+        ck_assert_int_eq(hitl_feedback_create(&fb, p), HITL_OK);
+        if (!zeros) {
+            ck_assert_int_eq(hitl_feedback_open_journal(fb, path, 1), HITL_EFORMAT);
+            ck_assert_ptr_nonnull(strstr(hitl_error_message(), "more than a torn write"));
+            ck_assert_uint_eq(file_size(path), size + extra);
+            ck_assert_uint_eq(count(fb), 0);
+            ck_assert_double_eq(finfo(fb, HITL_FEEDBACK_JOURNAL_OPEN), 0);
+        } else {
+            ck_assert_int_eq(hitl_feedback_open_journal(fb, path, 1), HITL_OK);
+            ck_assert_uint_eq(count(fb), 20);
+            ck_assert_double_eq(finfo(fb, HITL_FEEDBACK_JOURNAL_DROPPED), (double)extra);
+            ck_assert_uint_eq(file_size(path), size);
+        }
+        hitl_feedback_free(fb);
+        hitl_pool_free(p);
+    }
+    /* the same for a handle that already holds events and attaches a file
+       whose only bytes after the header are damaged */
+    memcpy(more, orig, HEADER_BYTES);
+    for (size_t k = 0; k < extra; k++)
+        more[HEADER_BYTES + k] = (unsigned char)(k * 37 + 11);
+    spit(path, more, HEADER_BYTES + extra);
+    {
+        hitl_pool *p = make_pool();
+        hitl_feedback *fb;
+        ck_assert_int_eq(hitl_feedback_create(&fb, p), HITL_OK);
+        put_ok(fb, 0);
+        ck_assert_int_eq(hitl_feedback_open_journal(fb, path, 1), HITL_EFORMAT);
+        ck_assert_ptr_nonnull(strstr(hitl_error_message(), "more than a torn write"));
+        ck_assert_uint_eq(file_size(path), HEADER_BYTES + extra);
+        hitl_feedback_free(fb);
+        hitl_pool_free(p);
+    }
+    free(more);
+    free(orig);
+    hitl_feedback_free(ref);
+    hitl_pool_free(pool);
+}
+END_TEST
+
 START_TEST(headers)
 {
     hitl_pool *pool;
@@ -1082,6 +1140,7 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, journal_mid_session);
     tcase_add_test(tc, torn_tail_is_cut);
     tcase_add_test(tc, middle_damage_is_refused);
+    tcase_add_test(tc, long_damage_is_bounded);
     tcase_add_test(tc, headers);
     tcase_add_test(tc, pool_mismatch);
     tcase_add_test(tc, states_and_locks);

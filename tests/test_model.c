@@ -1010,6 +1010,10 @@ START_TEST(test_bad_contents)
         {100, 8, UINT64_C(0xbff0000000000000), "objective"},              /* -1 */
         {124 + 8 * 17, 8, UINT64_C(0x7ff8000000000001), "coefficient 17"}, /* NaN */
         {124, 8, UINT64_C(0xfff0000000000000), "coefficient 0"},          /* -Inf */
+        /* -0 loads as +0 and would save back other bytes */
+        {40, 8, UINT64_C(0x8000000000000000), "parameter 101 is -0"},
+        /* finite, but no float32 weight holds 1e300 */
+        {124 + 8 * 3, 8, UINT64_C(0x7e37e43c8800759c), "beyond float32"},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         memcpy(b, a, size);

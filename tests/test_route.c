@@ -686,6 +686,11 @@ START_TEST(test_errors_leave_router)
             proba[9] = INFINITY;
             ck_assert_int_eq(fns[f](r, proba, labels, 7), HITL_ENUMERIC);
             hand_set(proba, labels);
+            /* a row count no buffer can hold: refused before any read */
+            ck_assert_int_eq(fns[f](r, proba, labels, SIZE_MAX / 8 + 1), HITL_EINVAL);
+            msg_has("do not fit in memory");
+            ck_assert_int_eq(fns[f](r, proba, labels, SIZE_MAX), HITL_EINVAL);
+            msg_has("do not fit in memory");
             snap s1 = take(r);
             same(&s0, &s1);
         }
@@ -695,6 +700,9 @@ START_TEST(test_errors_leave_router)
         proba[5] = 2;
         ck_assert_int_eq(hitl_router_route(&n, a, NULL, NULL, r, proba, 7), HITL_EINVAL);
         msg_has("proba row 2 sums to 2.9");
+        ck_assert_int_eq(hitl_router_route(&n, a, NULL, NULL, r, proba, SIZE_MAX / 8 + 1),
+                         HITL_EINVAL);
+        msg_has("do not fit in memory");
         ck_assert_uint_eq(n, 77);
         for (int i = 0; i < 7; i++)
             ck_assert_int_eq(a[i], 9);

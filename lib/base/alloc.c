@@ -83,6 +83,17 @@ int hitl__mul_size(size_t *out, size_t n, size_t size)
     return 0;
 }
 
+int hitl__check_rows(const char *fn, size_t n, size_t stride, size_t width, size_t elem)
+{
+    size_t most = SIZE_MAX / elem;       /* elements that are addressable */
+    if (n == 0)
+        return HITL_OK;
+    if (width > most || (stride && n - 1 > (most - width) / stride))
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "n = %zu rows of stride %zu do not fit in memory", n, stride);
+    return HITL_OK;
+}
+
 int hitl__resize(void **p, size_t n, size_t elem)
 {
     size_t bytes;

@@ -43,6 +43,13 @@ void *hitl__realloc(void *ptr, size_t size);
 void hitl__free(void *ptr);                    /* accepts NULL */
 /* n*size without overflow: returns 0 and sets *out, or -1 on overflow. */
 int hitl__mul_size(size_t *out, size_t n, size_t size);
+/* Every entry point that reads n caller rows checks this first, so that a
+ * row count no buffer can hold is refused instead of read past: HITL_OK
+ * when n rows of `width` elements of `elem` bytes, each `stride` elements
+ * after the one before, are addressable ((n-1) stride + width elements of
+ * elem bytes fit in size_t); else HITL_EINVAL "fn: n = N rows of stride S
+ * do not fit in memory".  A plain array of n elements is stride = width = 1. */
+int hitl__check_rows(const char *fn, size_t n, size_t stride, size_t width, size_t elem);
 /* Resize the array *p to n elements of elem bytes (n*elem > 0).  Returns 0,
  * or -1 (overflow or out of memory) with *p unchanged and still valid. */
 int hitl__resize(void **p, size_t n, size_t elem);
@@ -170,6 +177,9 @@ uint32_t hitl__crc32(const void *p, size_t n);              /* zlib's CRC-32 */
 #define HITL__RECORD_HEADER 16
 #define HITL__RECORD_HEAD 4
 #define HITL__RECORD_OVERHEAD 8
+/* After a damaged frame, a good later record is looked for in at most this
+ * many bytes; a longer damaged stretch is not taken for a torn tail. */
+#define HITL__RECORD_SCAN (1 << 20)
 
 /* What a file's records are: its name in messages ("journal"), the 8 magic
  * bytes and version of its header, and the sizes a payload may have. */
@@ -209,13 +219,15 @@ int hitl__records_open(hitl__records *r, const char *path, const hitl__record_fo
                        unsigned every, uint64_t *size, const char *fn);
 /* Hand every good record after the header to each(), in order, until the
  * first bad frame; *end = where the good records end.  HITL_EFORMAT when a
- * later record (per `later`) follows a bad frame (damage in the middle), or
- * when each() refuses a record as invalid; HITL_EIO, HITL_ENOMEM, or each()'s
- * status.  Messages name the offset. */
+ * later record (per `later`) follows a bad frame (damage in the middle),
+ * when more than HITL__RECORD_SCAN bytes follow it, or when each() refuses a
+ * record as invalid; HITL_EIO, HITL_ENOMEM, or each()'s status.  Messages
+ * name the offset. */
 int hitl__records_read(hitl__records *r, uint64_t size, hitl__record_fn each,
                        hitl__record_test later, void *ctx, uint64_t *end, const char *fn);
 /* *found = 1 when some good frame follows the header (the first, or one that
- * `later` accepts). */
+ * `later` accepts within HITL__RECORD_SCAN bytes); HITL_EFORMAT when none
+ * does and more than HITL__RECORD_SCAN bytes follow. */
 int hitl__records_any(int *found, hitl__records *r, uint64_t size, hitl__record_test later,
                       void *ctx, const char *fn);
 /* Cut the file at `end` (a torn tail; end <= size) and sync. */

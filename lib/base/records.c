@@ -282,12 +282,15 @@ static int frame_at(reader *rd, uint64_t pos, const unsigned char **payload, siz
     return 1;
 }
 
-/* Is there a good frame that `later` accepts anywhere after pos?  Tells a
- * torn tail (no) from damage in the middle (yes). */
+/* Is there a good frame that `later` accepts after pos, within the first
+ * HITL__RECORD_SCAN bytes?  Tells a torn tail (no) from damage in the middle
+ * (yes); a frame is looked for at every offset, so the bound keeps a long
+ * damaged stretch from taking seconds per MiB. */
 static int good_after(reader *rd, uint64_t pos, hitl__record_test later, void *ctx,
                       uint64_t *at)
 {
-    for (uint64_t q = pos + 1; q + 8 + rd->r->fmt->min_payload <= rd->size; q++) {
+    uint64_t stop = rd->size - pos > HITL__RECORD_SCAN ? pos + HITL__RECORD_SCAN : rd->size;
+    for (uint64_t q = pos + 1; q + 8 + rd->r->fmt->min_payload <= stop; q++) {
         const unsigned char *payload;
         size_t n;
         int f = frame_at(rd, q, &payload, &n);
@@ -299,6 +302,63 @@ static int good_after(reader *rd, uint64_t pos, hitl__record_test later, void *c
         }
     }
     return 0;
+}
+
+/* Are bytes [from, size) all zero (where a crash lost writes that had
+ * already grown the file)?  1, 0, or -1 on a read error. */
+static int zeros_from(reader *rd, uint64_t from)
+{
+    for (uint64_t pos = from; pos < rd->size;) {
+        const unsigned char *p;
+        size_t got, want = rd->size - pos < rd->cap ? (size_t)(rd->size - pos) : rd->cap;
+        if (fill(rd, pos, want, &p, &got) != 0)
+            return -1;
+        for (size_t i = 0; i < got; i++)
+            if (p[i])
+                return 0;
+        if (got == 0)
+            break;
+        pos += got;
+    }
+    return 1;
+}
+
+/* No good record follows the damaged frame at pos: still not a torn tail
+ * when more bytes follow than the search covered, unless all of those are
+ * zero. */
+static int too_long(reader *rd, uint64_t pos, const char *fn)
+{
+    if (rd->size - pos <= HITL__RECORD_SCAN)
+        return HITL_OK;
+    int z = zeros_from(rd, pos + HITL__RECORD_SCAN);
+    if (z < 0)
+        return fail_the(errno, rd->r, fn, "reading the %s");
+    if (z)
+        return HITL_OK;
+    return hitl__fail_in(HITL_EFORMAT, fn,
+                         "%s record at offset %" PRIu64 " is damaged and %" PRIu64
+                         " bytes follow, more than a torn write leaves (%d were "
+                         "searched for a good record); the file is left as it is",
+                         rd->r->fmt->name, pos, rd->size - pos, HITL__RECORD_SCAN);
+}
+
+/* The bytes from pos on hold no good frame at pos: HITL_OK when they are a
+ * torn tail (no good later record after them, and no longer than a scan
+ * covers), else HITL_EFORMAT saying why the file is left alone. */
+static int tail_verdict(reader *rd, uint64_t pos, hitl__record_test later, void *ctx,
+                        const char *fn)
+{
+    const hitl__records *r = rd->r;
+    uint64_t at;
+    int g = good_after(rd, pos, later, ctx, &at);
+    if (g < 0)
+        return fail_the(errno, r, fn, "reading the %s");
+    if (g > 0)
+        return hitl__fail_in(HITL_EFORMAT, fn,
+                             "%s record at offset %" PRIu64 " is damaged but a good record "
+                             "follows at offset %" PRIu64 "; the file is left as it is",
+                             r->fmt->name, pos, at);
+    return too_long(rd, pos, fn);
 }
 
 /* Replay the frames after the header; *good_end = the end of the last good
@@ -327,18 +387,7 @@ static int replay(hitl__records *r, reader *rd, hitl__record_fn each, hitl__reco
         r->replayed++;
     }
     *good_end = pos;
-    if (pos == rd->size)
-        return HITL_OK;
-    uint64_t at;
-    int g = good_after(rd, pos, later, ctx, &at);
-    if (g < 0)
-        return fail_the(errno, r, fn, "reading the %s");
-    if (g > 0)
-        return hitl__fail_in(HITL_EFORMAT, fn,
-                             "%s record at offset %" PRIu64 " is damaged but a good record "
-                             "follows at offset %" PRIu64 "; the file is left as it is",
-                             r->fmt->name, pos, at);
-    return HITL_OK;
+    return pos == rd->size ? HITL_OK : tail_verdict(rd, pos, later, ctx, fn);
 }
 
 int hitl__records_read(hitl__records *r, uint64_t size, hitl__record_fn each,
@@ -362,15 +411,16 @@ int hitl__records_any(int *found, hitl__records *r, uint64_t size, hitl__record_
     const unsigned char *payload;
     size_t n;
     uint64_t at;
-    int f = frame_at(&rd, HEADER, &payload, &n);
+    int f = frame_at(&rd, HEADER, &payload, &n), rc = HITL_OK;
     if (f == 0)
         f = good_after(&rd, HEADER, later, ctx, &at);
-    int err = errno;
-    hitl__free(rd.buf);
     if (f < 0)
-        return fail_the(err, r, fn, "reading the %s");
+        rc = fail_the(errno, r, fn, "reading the %s");
+    else if (f == 0)            /* no good record: a tail, if it is short */
+        rc = too_long(&rd, HEADER, fn);
+    hitl__free(rd.buf);
     *found = f > 0;
-    return HITL_OK;
+    return rc;
 }
 
 int hitl__records_cut(hitl__records *r, uint64_t size, uint64_t end, const char *fn)

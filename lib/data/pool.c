@@ -297,8 +297,10 @@ static int pool_add(hitl_pool *pool, const float *rows, size_t n,
         return hitl__fail_in(HITL_EINVAL, fn, "rows is NULL with n = %zu", n);
     /* The last row ends at (n-1)*stride + dim floats: it must be
      * addressable, and so must the pool's new item count. */
-    if (n - 1 > (SIZE_MAX / sizeof(float) - pool->dim) / stride ||
-        n > SIZE_MAX / sizeof(float) - pool->n)
+    int st = hitl__check_rows(fn, n, stride, pool->dim, sizeof(float));
+    if (st != HITL_OK)
+        return st;
+    if (n > SIZE_MAX / sizeof(float) - pool->n)
         return hitl__fail_in(HITL_EINVAL, fn,
                              "n = %zu rows of stride %zu do not fit in memory",
                              n, stride);

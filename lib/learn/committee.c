@@ -17,7 +17,6 @@
 #include <string.h>
 
 #define MAX_MEMBERS 4096
-#define MAX_CLASSES 65536
 #define MAX_THREADS 1024
 #define MAX_BLOCK_ROWS 16777216.0 /* 2^24 */
 #define MAX_EXACT_INT 9007199254740992.0 /* 2^53 */
@@ -132,11 +131,9 @@ int hitl_committee_create(hitl_committee **out, size_t dim, size_t n_classes)
 {
     if (!out)
         return hitl__fail(HITL_EINVAL, "out is NULL");
-    if (dim == 0)
-        return hitl__fail(HITL_EINVAL, "dim is 0");
-    if (n_classes < 2 || n_classes > MAX_CLASSES)
-        return hitl__fail(HITL_EINVAL, "n_classes %zu is not in [2, %d]", n_classes,
-                          MAX_CLASSES);
+    int st = hitl__model_check_shape(__func__, dim, n_classes);
+    if (st != HITL_OK)
+        return st;
     hitl_committee *c = hitl__calloc(1, sizeof *c);
     if (!c)
         return hitl__fail(HITL_ENOMEM, "out of memory for the committee");
@@ -359,6 +356,9 @@ static int resample(hitl_pool **out, float **X, const hitl_pool *pool, const siz
 }
 
 /* Fit member j (built-in: a clone of it, returned in *staged). */
+/* Messages of a member's fit name the public call. */
+#define FIT_FN "hitl_committee_fit"
+
 static int fit_member(hitl_model **staged, const hitl_committee *c, size_t j,
                       const hitl_pool *pool, const size_t *lab, size_t n_lab,
                       uint32_t *count)
@@ -371,7 +371,7 @@ static int fit_member(hitl_model **staged, const hitl_committee *c, size_t j,
     if (target->kind == HITL__MODEL_LOGREG) {
         st = clone_logreg(staged, target);
         if (st != HITL_OK)
-            return hitl__fail(HITL_ENOMEM, "out of memory for a copy of member %zu", j);
+            return hitl__fail_in(HITL_ENOMEM, FIT_FN, "out of memory for a copy of member %zu", j);
         target = *staged;
     }
     if (c->bootstrap) {
@@ -379,7 +379,7 @@ static int fit_member(hitl_model **staged, const hitl_committee *c, size_t j,
         hitl__rng_seed(&r, c->seed, j);
         st = resample(&sample, &X, pool, lab, n_lab, count, &r);
         if (st == HITL_ENOMEM)
-            hitl__fail(st, "out of memory for the bootstrap sample of member %zu", j);
+            hitl__fail_in(st, FIT_FN, "out of memory for the bootstrap sample of member %zu", j);
     }
     if (st == HITL_OK)
         st = hitl_model_fit(target, sample ? sample : pool);
@@ -387,7 +387,7 @@ static int fit_member(hitl_model **staged, const hitl_committee *c, size_t j,
         /* name the member in front of the detail the failing call left */
         char why[256];
         snprintf(why, sizeof why, "%s", hitl_error_message());
-        hitl__fail(st, "member %zu: %s", j, why);
+        hitl__fail_in(st, FIT_FN, "member %zu: %s", j, why);
     }
     hitl_pool_free(sample);
     hitl__free(X);
@@ -795,6 +795,11 @@ int hitl_committee_predict(float *proba, const hitl_committee *c, const float *X
         return hitl__fail(HITL_EINVAL, "stride %zu is below dim %zu", stride, c->dim);
     if (stride > (size_t)INT_MAX)
         return hitl__fail(HITL_EINVAL, "stride %zu exceeds %d", stride, INT_MAX);
+    int st = hitl__check_rows(__func__, n, stride, c->dim, sizeof(float));
+    if (st == HITL_OK)
+        st = hitl__check_rows(__func__, n, c->n_classes, c->n_classes, sizeof(float));
+    if (st != HITL_OK)
+        return st;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < c->dim; j++)
             if (!isfinite(X[i * stride + j]))

@@ -40,6 +40,12 @@ struct hitl_model {
     void *user;
 };
 
+/* HITL_OK if a built-in model of dim features and n_classes classes can
+ * exist (dim >= 1, 2 <= n_classes <= 65536, (dim + 1) n_classes <= INT_MAX
+ * coefficients), else HITL_EINVAL naming fn: the shape check of every
+ * creator of models (a committee creates its members). */
+int hitl__model_check_shape(const char *fn, size_t dim, size_t n_classes);
+
 /* ---- vecmath.c: class-major blocks ------------------------------------------ */
 
 /* A block of n items is class-major when value c of item i is at P[c*ld + i]

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lbfgs.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -52,6 +53,11 @@ static int check_shape(int status, const char *fn, size_t dim, size_t n_classes,
                              "(dim + 1) x n_classes = (%zu + 1) x %zu exceeds %d coefficients",
                              dim, n_classes, INT_MAX);
     return HITL_OK;
+}
+
+int hitl__model_check_shape(const char *fn, size_t dim, size_t n_classes)
+{
+    return check_shape(HITL_EINVAL, fn, dim, n_classes, HITL__MODEL_LOGREG);
 }
 
 /* A model with default parameters; not yet counted as a live handle. */
@@ -879,6 +885,10 @@ static int check_record(const record *r, const char *fn)
         const char *why = param_invalid((hitl_param)(HITL_PARAM_L2 + i), r->param[i]);
         if (why)
             return BAD("parameter %d = %g %s", HITL_PARAM_L2 + i, r->param[i], why);
+        /* every parameter is >= 0; a -0 would load as +0 and save back
+         * different bytes, so it is not a record this library wrote */
+        if (r->param[i] == 0 && signbit(r->param[i]))
+            return BAD("parameter %d is -0", HITL_PARAM_L2 + i);
     }
     if (!(isfinite(r->grad_norm) && r->grad_norm >= 0 && isfinite(r->objective) &&
           r->objective >= 0))
@@ -888,8 +898,14 @@ static int check_record(const record *r, const char *fn)
         return BAD("fit counts out of range");
     for (size_t j = 0; r->fitted && j < r->nc; j++) {
         const unsigned char *q = r->coef + j * sizeof(double);
-        if (!isfinite(hitl__get_f64(&q)))
+        double v = hitl__get_f64(&q);
+        if (!isfinite(v))
             return BAD("coefficient %zu is not finite", j);
+        /* scoring uses float32 weights: a value beyond them could only
+         * make every prediction fail */
+        if (fabs(v) > FLT_MAX)
+            return BAD("coefficient %zu = %g is beyond float32 (|c| <= %g)", j, v,
+                       (double)FLT_MAX);
     }
     return HITL_OK;
 }

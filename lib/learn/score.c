@@ -330,10 +330,10 @@ int hitl_model_predict(float *proba, const hitl_model *model, const float *X,
     int st = check_model(model, __func__);
     if (st != HITL_OK || n == 0)
         return st;
-    size_t cells;
-    if (hitl__mul_size(&cells, n - 1, stride) != 0 || cells > SIZE_MAX - model->dim)
-        return hitl__fail(HITL_EINVAL, "%zu rows of stride %zu do not fit in memory",
-                          n, stride);
+    if ((st = hitl__check_rows(__func__, n, stride, model->dim, sizeof(float))) != HITL_OK ||
+        (st = hitl__check_rows(__func__, n, model->n_classes, model->n_classes,
+                               sizeof(float))) != HITL_OK)
+        return st;
     for (size_t i = 0; i < n; i++) {
         const float *x = X + i * stride;
         for (size_t c = 0; c < model->dim; c++)

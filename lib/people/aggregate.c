@@ -419,9 +419,16 @@ static int ds_alloc(hitl__fb_ds *ds, size_t K, size_t A)
                                                                         : -1;
 }
 
-int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb)
+int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, const char *fn)
 {
     size_t K = hitl__fb_classes(fb), n_items = 0;
+    /* memory O(annotators K^2): a stray large label must not make K huge
+     * unless the caller said so */
+    if (!fb->n_classes && K > HITL__DS_INFERRED_MAX)
+        return hitl__fail_in(HITL_ESTATE, fn,
+                             "Dawid-Skene would infer %zu classes from label %d; set "
+                             "HITL_PARAM_N_CLASSES (at most %d classes are inferred)",
+                             K, (int)fb->max_label, HITL__DS_INFERRED_MAX);
     for (size_t i = 0; i < fb->n_items; i++)
         n_items += labels_of(&fb->items[i]) > 0;
     hitl__fb_ds ds = {0};
@@ -437,7 +444,7 @@ int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb)
         hitl__free(T);
         hitl__free(s);
         hitl__fb_ds_free(&ds);
-        return HITL_ENOMEM;
+        return hitl__fail_in(HITL_ENOMEM, fn, "out of memory fitting Dawid-Skene");
     }
     n_items = 0;
     for (size_t i = 0; i < fb->n_items; i++)
@@ -469,9 +476,9 @@ int hitl__fb_reaggregate(hitl_feedback *fb, const char *fn)
 {
     if (fb->method == HITL_AGGREGATE_DAWID_SKENE) {
         hitl__fb_ds ds;
-        if (hitl__fb_ds_fit(&ds, fb) != HITL_OK)
-            return hitl__fail_in(HITL_ENOMEM, fn,
-                                 "out of memory fitting Dawid-Skene");
+        int rc = hitl__fb_ds_fit(&ds, fb, fn);
+        if (rc != HITL_OK)
+            return rc;
         if (hitl__fb_reserve_post(fb, ds.K) != 0) {
             hitl__fb_ds_free(&ds);
             return hitl__fail_in(HITL_ENOMEM, fn,

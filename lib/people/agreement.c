@@ -45,6 +45,8 @@ static int ratings_sorted(rating **out, const char *fn, const uint64_t *item,
                              !item ? "item" : !rater ? "rater" : "label");
     if (n == 0)
         return hitl__fail_in(HITL_EINVAL, fn, "n is 0: no ratings");
+    if ((rc = hitl__check_rows(fn, n, 1, 1, sizeof(uint64_t))))
+        return rc;
     rc = hitl__check_labels(fn, "label", label, n, n_classes);
     if (rc)
         return rc;
@@ -172,7 +174,8 @@ int hitl_agreement_cohen_kappa(double *kappa, const int32_t *labels_a,
                                                        : "labels_b");
     if (n == 0)
         return hitl__fail(HITL_EINVAL, "n is 0: no items");
-    if ((rc = hitl__check_labels(__func__, "labels_a", labels_a, n, n_classes)) ||
+    if ((rc = hitl__check_rows(__func__, n, 1, 1, sizeof(int32_t))) ||
+        (rc = hitl__check_labels(__func__, "labels_a", labels_a, n, n_classes)) ||
         (rc = hitl__check_labels(__func__, "labels_b", labels_b, n, n_classes)))
         return rc;
     double *marg = hitl__calloc(2 * n_classes, sizeof *marg);
@@ -274,6 +277,8 @@ int hitl_agreement_fleiss_kappa_counts(double *kappa, const uint32_t *counts,
     size_t cells;
     if (hitl__mul_size(&cells, n_items, n_classes))
         return hitl__fail(HITL_EINVAL, "n_items * n_classes overflows");
+    if ((rc = hitl__check_rows(__func__, n_items, n_classes, n_classes, sizeof *counts)))
+        return rc;
     units u;
     if ((rc = units_init(&u, __func__, n_classes)))
         return rc;
@@ -408,6 +413,10 @@ int hitl_agreement_accuracy(double *accuracy, size_t *n_scored,
     keyed *who = NULL, *ref = NULL;
     size_t *tally = NULL;   /* per annotator: scored, then correct */
     int rc = ratings_sorted(&r, __func__, item, rater, label, n, n_classes);
+    if (rc == HITL_OK)
+        rc = hitl__check_rows(__func__, n_ref, 1, 1, sizeof(uint64_t));
+    if (rc == HITL_OK)
+        rc = hitl__check_rows(__func__, n_annotators, 1, 1, sizeof(uint64_t));
     if (rc == HITL_OK)
         rc = hitl__check_labels(__func__, "ref_label", ref_label, n_ref, n_classes);
     if (rc == HITL_OK)

@@ -61,6 +61,14 @@ int hitl__fb_check_event(const hitl__fb_event *e, const char *fn)
     int k = e->kind;
     if (k < HITL_EVENT_LABEL || k > HITL_EVENT_GOLD)
         return hitl__fail_in(HITL_EINVAL, fn, "unknown event kind %d", k);
+    /* first: a CONFIRM without a shown label also has no label (it takes
+     * the shown one), and that is what its message must say */
+    if ((k == HITL_EVENT_OVERRIDE || k == HITL_EVENT_CONFIRM) &&
+        e->shown_label == -1)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "an %s needs the shown_label it %s",
+                             k == HITL_EVENT_OVERRIDE ? "OVERRIDE" : "CONFIRM",
+                             k == HITL_EVENT_OVERRIDE ? "corrects" : "confirms");
     int32_t lo = k == HITL_EVENT_GOLD ? -1 : 0;
     if (k == HITL_EVENT_SKIP || k == HITL_EVENT_RETRACT) {
         if (e->label != -1)
@@ -94,12 +102,6 @@ int hitl__fb_check_event(const hitl__fb_event *e, const char *fn)
                              "a %s event carries no confidence or "
                              "pre-annotation", k == HITL_EVENT_GOLD ? "GOLD"
                                                                   : "RETRACT");
-    if ((k == HITL_EVENT_OVERRIDE || k == HITL_EVENT_CONFIRM) &&
-        e->shown_label < 0)
-        return hitl__fail_in(HITL_EINVAL, fn,
-                             "an %s needs the shown_label it %s",
-                             k == HITL_EVENT_OVERRIDE ? "OVERRIDE" : "CONFIRM",
-                             k == HITL_EVENT_OVERRIDE ? "corrects" : "confirms");
     if (k == HITL_EVENT_OVERRIDE && e->label == e->shown_label)
         return hitl__fail_in(HITL_EINVAL, fn,
                              "OVERRIDE label %" PRId32

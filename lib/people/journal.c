@@ -69,8 +69,8 @@ static int open_existing(hitl_feedback *fb, uint64_t size, const char *fn)
     int rc = hitl__records_read(j, size, apply_record, is_later, &rp, &end, fn);
     fb->replaying = 0;
     if (rc == HITL_OK && fb->method == HITL_AGGREGATE_DAWID_SKENE &&
-        (hitl__fb_ds_fit(&ds, fb) != HITL_OK ||
-         hitl__fb_reserve_post(fb, ds.K) != 0))
+        (rc = hitl__fb_ds_fit(&ds, fb, fn)) == HITL_OK &&
+        hitl__fb_reserve_post(fb, ds.K) != 0)
         rc = hitl__fail_in(HITL_ENOMEM, fn, "out of memory fitting Dawid-Skene");
     if (rc == HITL_OK && end < size)
         rc = hitl__records_cut(j, size, end, fn);

@@ -160,8 +160,10 @@ void hitl__fb_item_end(hitl_feedback *fb, hitl__fb_item *it);
  * pool.  Cannot fail once hitl__fb_reserve_post(fb, K of fb->ds) held. */
 void hitl__fb_refresh(hitl_feedback *fb);
 /* Fit Dawid-Skene by EM into *out (fresh memory; fb is only read).
- * Returns HITL_OK or HITL_ENOMEM. */
-int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb);
+ * Returns HITL_OK, HITL_ENOMEM, or HITL_ESTATE when K would be inferred
+ * (HITL_PARAM_N_CLASSES 0) above HITL__DS_INFERRED_MAX; sets the message. */
+#define HITL__DS_INFERRED_MAX 1024
+int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, const char *fn);
 void hitl__fb_ds_free(hitl__fb_ds *ds);
 /* Install a fit: free the old one, take *ds, set annotators' accuracies. */
 void hitl__fb_ds_install(hitl_feedback *fb, hitl__fb_ds *ds);

@@ -418,7 +418,10 @@ static int check_set(const char *fn, const hitl_router *r, const float *proba,
                              !r ? "router" : !proba ? "proba" : "labels");
     if (n == 0)
         return hitl__fail_in(HITL_EINVAL, fn, "n is 0: no labeled items");
-    int rc = hitl__check_labels(fn, "labels", labels, n, r->n_classes);
+    int rc = hitl__check_rows(fn, n, r->n_classes, r->n_classes, sizeof(float));
+    if (rc)
+        return rc;
+    rc = hitl__check_labels(fn, "labels", labels, n, r->n_classes);
     return rc ? rc : check_rows(fn, proba, n, r->n_classes);
 }
 
@@ -615,7 +618,10 @@ int hitl_router_route(size_t *n_accepted, uint8_t *accept, int32_t *label,
 {
     if (!router || (!proba && n > 0))
         return hitl__fail(HITL_EINVAL, "%s is NULL", !router ? "router" : "proba");
-    int rc = check_rows(__func__, proba, n, router->n_classes);
+    int rc = hitl__check_rows(__func__, n, router->n_classes, router->n_classes,
+                              sizeof(float));
+    if (rc == HITL_OK)
+        rc = check_rows(__func__, proba, n, router->n_classes);
     if (rc)
         return rc;
     size_t taken = route_rows(router, proba, n, accept, label, confidence);
