@@ -1079,15 +1079,17 @@ HITL_API int hitl_feedback_overrides(size_t *shown, size_t *overridden,
  * (or N_CLASSES under Dawid-Skene) re-estimates and re-aggregates every item
  * as hitl_feedback_aggregate does; MIN_ANNOTATORS, MIN_AGREEMENT,
  * MIN_CONFIDENCE and CONFIDENCE_WEIGHTS re-decide every item with the current
- * estimates and write the pool; EM_* take effect at the next fit.  Parameters
- * are not journaled: set them before opening a journal, or again after (the
- * pool follows).
+ * estimates and write the pool; EM_* take effect at the next fit.  Leaving
+ * DAWID_SKENE drops its fit (EM_* infos 0, no confusion matrices).  With a
+ * journal open, the change is written to it (see "The journal") before it
+ * takes effect; a change the journal refuses (HITL_EIO) does not happen.
  * Returns HITL_OK; HITL_EINVAL (NULL, a parameter of another handle kind,
  * a value out of range or not an integer where one is required,
  * N_CLASSES <= a label already recorded); HITL_ESTATE (Dawid-Skene would
  * infer more than 1024 classes from the labels recorded: set N_CLASSES);
- * HITL_ENOMEM (a Dawid-Skene fit).  On failure the parameter keeps its old
- * value.  get_param: concurrent reads. */
+ * HITL_EIO (the journal could not record it); HITL_ENOMEM (a Dawid-Skene
+ * fit).  On failure the parameter keeps its old value.  get_param:
+ * concurrent reads. */
 HITL_API int hitl_feedback_set_param(hitl_feedback *feedback,
                                      hitl_param param, double value);
 HITL_API int hitl_feedback_get_param(double *value,
@@ -1107,9 +1109,10 @@ HITL_API int hitl_feedback_get_param(double *value,
  * iterations, or after HITL_PARAM_EM_MAX_ITER iterations (see
  * HITL_FEEDBACK_EM_*).  Time O(iterations * (answers * K + annotators *
  * K^2)), memory O(items * K + annotators * K^2).
+ * With a journal open, the aggregation is written to it first.
  * Returns HITL_OK; HITL_EINVAL (NULL); HITL_ESTATE (K would be inferred
- * above 1024: set HITL_PARAM_N_CLASSES); HITL_ENOMEM.  On failure nothing
- * changed. */
+ * above 1024: set HITL_PARAM_N_CLASSES); HITL_EIO (the journal could not
+ * record it); HITL_ENOMEM.  On failure nothing changed. */
 HITL_API int hitl_feedback_aggregate(hitl_feedback *feedback);
 
 /* hitl_feedback_item: the aggregation of item `item_id`, into any non-NULL
@@ -1208,7 +1211,8 @@ typedef enum hitl_feedback_info {
     HITL_FEEDBACK_RESOLVED       = 4,  /* items per hitl_consensus ... */
     HITL_FEEDBACK_PENDING        = 5,
     HITL_FEEDBACK_GOLD           = 6,
-    HITL_FEEDBACK_EM_CLASSES     = 7,  /* K of the last Dawid-Skene fit, or 0 */
+    HITL_FEEDBACK_EM_CLASSES     = 7,  /* K of the last Dawid-Skene fit, or 0
+                                          (none, or another method since) */
     HITL_FEEDBACK_EM_ITERATIONS  = 8,  /* of the last fit */
     HITL_FEEDBACK_EM_OBJECTIVE   = 9,  /* log posterior J at its end */
     HITL_FEEDBACK_EM_CONVERGED   = 10, /* 1 if it stopped on the tolerance */
@@ -1224,14 +1228,25 @@ HITL_API int hitl_feedback_get_info(double *value,
                                     const hitl_feedback *feedback,
                                     hitl_feedback_info info);
 
-/* The journal: a durable audit trail of every event.
+/* The journal: a durable audit trail of every event, and of everything
+ * else the handle did that its state depends on, so that replaying it
+ * gives the state of the handle that wrote it.
  *
- * Format (little-endian): a 16-byte header ("HITLJRNL", uint32 version = 1,
- * uint32 CRC-32 of the 12 bytes before it), then one record per event in
- * event-id order: uint32 n, n bytes of payload, uint32 CRC-32 (zlib's) of
- * the length field and the payload.  The payload holds the event id and
- * every field hitl_feedback_event reports, plus the reason.  Records are
- * only ever appended; a retraction or a changed gold answer is a new record.
+ * Format (little-endian): a 16-byte header ("HITLJRNL", uint32 version,
+ * uint32 CRC-32 of the 12 bytes before it), then records: uint32 n, n bytes
+ * of payload, uint32 CRC-32 (zlib's) of the length field and the payload.
+ * An event's payload holds the event id and every field
+ * hitl_feedback_event reports, plus the reason.  Version 2 adds control
+ * records, in the same layout: a parameter change (hitl_feedback_set_param,
+ * with the parameter and its value) or an aggregation
+ * (hitl_feedback_aggregate, or the one opening or attaching a journal
+ * does), each at its place among the events.  A journal is created as
+ * version 1 and becomes version 2 (the header rewritten, synced) just
+ * before its first control record, which is preceded by one for every
+ * parameter that differs from its default; journals without control
+ * records stay readable by libraries that read version 1 only.  Records
+ * are only ever appended; a retraction or a changed gold answer is a new
+ * record.
  *
  * Durability: the record is written (one write, at the end of the file)
  * before the recording call returns, so it survives the process crashing.
@@ -1266,12 +1281,25 @@ HITL_API int hitl_feedback_get_info(double *value,
  *    A journal without a good record counts as empty: a torn first record
  *    is cut off (reported by HITL_FEEDBACK_JOURNAL_DROPPED) first.
  *  - An existing journal is replayed into the handle, which must hold no
- *    event yet: every event is recorded again with its id, timestamp and
- *    fields, so the log, the gold answers, the annotators' counters and the
- *    retractions are exactly as they were; then every item is re-aggregated
- *    with the handle's current parameters (as hitl_feedback_aggregate does)
- *    and written to the pool.  Pool labels are thus re-derived from the
- *    events, not stored.  The pool must hold every item the journal names.
+ *    event yet: every record is carried out again in order, through the
+ *    same paths as the live calls: every event is recorded again with its
+ *    id, timestamp and fields, every parameter change and aggregation is
+ *    done again where it was done.  So the log, the gold answers, the
+ *    annotators' counters, the parameters, the Dawid-Skene fit and every
+ *    item's aggregation, in the handle and in the pool, are those of the
+ *    handle that wrote the journal, bit for bit.  A version 2 journal
+ *    starts from the default parameters (it records the others); a
+ *    version 1 journal starts from the handle's current ones and ends with
+ *    an aggregation (as hitl_feedback_aggregate does), which the journal
+ *    records before the next record written to it.  Pool labels are thus
+ *    re-derived from the records, not stored.  The pool must hold every
+ *    item the journal names.  While it replays, the handle keeps a copy of
+ *    the pool's states, labels and weights (9 bytes an item), so that a
+ *    replay that fails part way puts them back.
+ *  - A handle that holds events and attaches a journal without records
+ *    writes them (and its parameters that differ from the defaults) to it,
+ *    then re-aggregates every item as hitl_feedback_aggregate does, so
+ *    that the journal's replay reproduces it.
  * Later events are appended with the fsync policy fsync_every (0 = never,
  * 1 = every event, N = every N-th event).
  * Returns HITL_OK; HITL_EINVAL (NULL); HITL_ESTATE (a journal is open

@@ -182,11 +182,12 @@ uint32_t hitl__crc32(const void *p, size_t n);              /* zlib's CRC-32 */
 #define HITL__RECORD_SCAN (1 << 20)
 
 /* What a file's records are: its name in messages ("journal"), the 8 magic
- * bytes and version of its header, and the sizes a payload may have. */
+ * bytes of its header, the version new files get and the versions it reads
+ * (oldest .. newest), and the sizes a payload may have. */
 typedef struct hitl__record_format {
     const char *name;
     const char *magic;
-    uint32_t version;
+    uint32_t version, oldest, newest;
     size_t min_payload, max_payload;
 } hitl__record_format;
 
@@ -198,6 +199,7 @@ typedef struct hitl__records {
     size_t unsynced;        /* records written since the last fsync */
     size_t replayed;        /* records read when it was opened */
     uint64_t dropped;       /* bytes of damaged tail cut off when opened */
+    uint32_t version;       /* of the file's header */
     const hitl__record_format *fmt;
 } hitl__records;
 
@@ -246,6 +248,9 @@ int hitl__records_create(hitl__records *r, const char *path, uint64_t size, size
  * that fails, or a sync failed, r->failed is set). */
 int hitl__records_append(hitl__records *r, unsigned char *frame, size_t n, const char *fn);
 int hitl__records_sync(hitl__records *r, const char *fn);
+/* Rewrite the header with version v (a file grows into a newer format
+ * before its first record of the new kind), synced.  HITL_EIO. */
+int hitl__records_set_version(hitl__records *r, uint32_t v, const char *fn);
 /* Close the file if open: fsync unsynced records first when sync is set.
  * abandon closes without a word (after a failed open). */
 int hitl__records_close(hitl__records *r, int sync, const char *fn);

@@ -35,10 +35,10 @@ static size_t frame_max(const hitl__record_format *f)
     return HITL__RECORD_OVERHEAD + f->max_payload;
 }
 
-static void header_bytes(unsigned char h[HEADER], const hitl__record_format *f)
+static void header_bytes(unsigned char h[HEADER], const hitl__record_format *f, uint32_t v)
 {
     memcpy(h, f->magic, 8);
-    hitl__put_le(h + 8, f->version, 4);
+    hitl__put_le(h + 8, v, 4);
     hitl__put_le(h + 12, hitl__crc32(h, 12), 4);
 }
 
@@ -173,7 +173,8 @@ int hitl__records_write(hitl__records *r, int header, size_t count, hitl__record
     if (!buf)
         return hitl__fail_in(HITL_ENOMEM, fn, "out of memory");
     if (header) {
-        header_bytes(buf, r->fmt);
+        r->version = r->fmt->version;
+        header_bytes(buf, r->fmt, r->version);
         if (write_at(r->fd, buf, HEADER, 0) != 0)
             goto fail;
         r->end = HEADER;
@@ -434,11 +435,11 @@ int hitl__records_cut(hitl__records *r, uint64_t size, uint64_t end, const char 
 
 /* ---- opening and closing ------------------------------------------------------------ */
 
-static int check_header(const hitl__records *r, uint64_t size, const char *fn)
+static int check_header(hitl__records *r, uint64_t size, const char *fn)
 {
     const hitl__record_format *f = r->fmt;
     unsigned char want[HEADER], have[HEADER];
-    header_bytes(want, f);
+    header_bytes(want, f, f->version);
     size_t n = size < HEADER ? (size_t)size : HEADER;
     if (read_at(r->fd, have, n, 0) != (ssize_t)n)
         return fail_the(errno, r, fn, "reading the %s header");
@@ -454,10 +455,12 @@ static int check_header(const hitl__records *r, uint64_t size, const char *fn)
     uint32_t version = (uint32_t)hitl__get_le(&p, 4);
     if (hitl__get_le(&p, 4) != hitl__crc32(have, 12))
         return hitl__fail_in(HITL_EFORMAT, fn, "%s header checksum fails", f->name);
-    if (version != f->version)
+    if (version < f->oldest || version > f->newest)
         return hitl__fail_in(HITL_EFORMAT, fn,
-                             "%s version %" PRIu32 " is not supported "
-                             "(this library reads %" PRIu32 ")", f->name, version, f->version);
+                             "%s version %" PRIu32 " is not supported (this library reads "
+                             "versions %" PRIu32 " to %" PRIu32 ")", f->name, version,
+                             f->oldest, f->newest);
+    r->version = version;
     return HITL_OK;
 }
 
@@ -506,6 +509,16 @@ int hitl__records_sync(hitl__records *r, const char *fn)
     if (fsync(r->fd) != 0)
         return fail_the(errno, r, fn, "syncing the %s");
     r->unsynced = 0;
+    return HITL_OK;
+}
+
+int hitl__records_set_version(hitl__records *r, uint32_t v, const char *fn)
+{
+    unsigned char h[HEADER];
+    header_bytes(h, r->fmt, v);
+    if (write_at(r->fd, h, HEADER, 0) != 0 || fsync(r->fd) != 0)
+        return fail_the(errno, r, fn, "rewriting the %s header");
+    r->version = v;
     return HITL_OK;
 }
 

@@ -62,6 +62,19 @@ int hitl__blocks_plan(hitl__block **out, size_t *count, hitl__block *local, size
 /* How many blocks a plan keeps in its caller's local array. */
 #define HITL__LOCAL_BLOCKS 8
 
+/* What feedback writes into a pool (each item's state, label and weight),
+ * saved so that a journal replay that fails part way can put it back.
+ * 9 bytes an item; the pool must not gain items in between. */
+typedef struct hitl__pool_marks {
+    uint8_t *state;
+    int32_t *label;
+    float *weight;
+    size_t n, count[3];
+} hitl__pool_marks;
+int hitl__pool_marks_save(hitl__pool_marks *m, const hitl_pool *pool);   /* or ENOMEM */
+void hitl__pool_marks_restore(hitl_pool *pool, hitl__pool_marks *m);      /* and frees */
+void hitl__pool_marks_free(hitl__pool_marks *m);                          /* zeroed: ok */
+
 /* ---- labels.c ---------------------------------------------------------------- */
 
 /* HITL_OK if n_classes is in [2, 65536], else HITL_EINVAL naming it. */

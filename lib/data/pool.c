@@ -544,3 +544,40 @@ int hitl_pool_set_weight(hitl_pool *pool, size_t index, float weight)
     pool->weight[index] = weight;
     return HITL_OK;
 }
+
+/* ---- saved marks ------------------------------------------------------------ */
+
+int hitl__pool_marks_save(hitl__pool_marks *m, const hitl_pool *pool)
+{
+    size_t n = pool->n ? pool->n : 1;
+    *m = (hitl__pool_marks){ .n = pool->n };
+    m->state = hitl__malloc(n * sizeof *m->state);
+    m->label = hitl__malloc(n * sizeof *m->label);
+    m->weight = hitl__malloc(n * sizeof *m->weight);
+    if (!m->state || !m->label || !m->weight) {
+        hitl__pool_marks_free(m);
+        return HITL_ENOMEM;
+    }
+    memcpy(m->state, pool->state, pool->n * sizeof *m->state);
+    memcpy(m->label, pool->label, pool->n * sizeof *m->label);
+    memcpy(m->weight, pool->weight, pool->n * sizeof *m->weight);
+    memcpy(m->count, pool->count, sizeof m->count);
+    return HITL_OK;
+}
+
+void hitl__pool_marks_restore(hitl_pool *pool, hitl__pool_marks *m)
+{
+    memcpy(pool->state, m->state, m->n * sizeof *m->state);
+    memcpy(pool->label, m->label, m->n * sizeof *m->label);
+    memcpy(pool->weight, m->weight, m->n * sizeof *m->weight);
+    memcpy(pool->count, m->count, sizeof m->count);
+    hitl__pool_marks_free(m);
+}
+
+void hitl__pool_marks_free(hitl__pool_marks *m)
+{
+    hitl__free(m->state);
+    hitl__free(m->label);
+    hitl__free(m->weight);
+    *m = (hitl__pool_marks){ 0 };
+}

@@ -20,8 +20,8 @@
 
 size_t hitl__fb_classes(const hitl_feedback *fb)
 {
-    if (fb->n_classes)
-        return fb->n_classes;
+    if (fb->par.n_classes)
+        return fb->par.n_classes;
     return fb->max_label >= 1 ? (size_t)fb->max_label + 1 : 2;
 }
 
@@ -122,7 +122,7 @@ static int32_t ds_pick(const hitl__fb_item *it, const double *s, size_t K)
 static void aggregate(hitl_feedback *fb, hitl__fb_item *it)
 {
     size_t n = 0;
-    int ds_fits = fb->method == HITL_AGGREGATE_DAWID_SKENE && fb->ds.K > 0;
+    int ds_fits = fb->par.method == HITL_AGGREGATE_DAWID_SKENE && fb->ds.K > 0;
     for (size_t v = 0; v < it->n_votes; v++)
         if (it->votes[v].label >= 0) {
             n++;
@@ -136,7 +136,7 @@ static void aggregate(hitl_feedback *fb, hitl__fb_item *it)
         label = ds_pick(it, fb->post, fb->ds.K);
         conf = exp(fb->post[label] - lse);
     } else if (n > 0) {
-        vote(fb, it, fb->method == HITL_AGGREGATE_WEIGHTED, &label, &conf);
+        vote(fb, it, fb->par.method == HITL_AGGREGATE_WEIGHTED, &label, &conf);
     }
     if (it->gold >= 0) {
         label = it->gold;
@@ -153,9 +153,9 @@ static void aggregate(hitl_feedback *fb, hitl__fb_item *it)
         it->status = HITL_CONSENSUS_GOLD;
     else if (n == 0)
         it->status = HITL_CONSENSUS_NONE;
-    else if (n >= fb->min_annotators &&
-             it->agreement + SLACK >= fb->min_agreement &&
-             it->confidence + SLACK >= fb->min_confidence)
+    else if (n >= fb->par.min_annotators &&
+             it->agreement + SLACK >= fb->par.min_agreement &&
+             it->confidence + SLACK >= fb->par.min_confidence)
         it->status = HITL_CONSENSUS_RESOLVED;
     else
         it->status = HITL_CONSENSUS_PENDING;
@@ -208,7 +208,7 @@ static void sync_pool(hitl_feedback *fb, const hitl__fb_item *it)
     float weight = 1.0f;
     switch (it->status) {
     case HITL_CONSENSUS_RESOLVED:
-        if (fb->confidence_weights)
+        if (fb->par.confidence_weights)
             weight = (float)it->confidence;
         /* fall through */
     case HITL_CONSENSUS_GOLD:
@@ -227,16 +227,12 @@ static void sync_pool(hitl_feedback *fb, const hitl__fb_item *it)
 
 void hitl__fb_item_begin(hitl_feedback *fb, const hitl__fb_item *it)
 {
-    if (fb->replaying)
-        return;
     count(fb, it, 1, 0);
     count(fb, it, 0, 0);
 }
 
 void hitl__fb_item_end(hitl_feedback *fb, hitl__fb_item *it)
 {
-    if (fb->replaying)
-        return;
     count(fb, it, 1, 1);
     aggregate(fb, it);
     count(fb, it, 0, 1);
@@ -424,7 +420,7 @@ int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, const char *fn)
     size_t K = hitl__fb_classes(fb), n_items = 0;
     /* memory O(annotators K^2): a stray large label must not make K huge
      * unless the caller said so */
-    if (!fb->n_classes && K > HITL__DS_INFERRED_MAX)
+    if (!fb->par.n_classes && K > HITL__DS_INFERRED_MAX)
         return hitl__fail_in(HITL_ESTATE, fn,
                              "Dawid-Skene would infer %zu classes from label %d; set "
                              "HITL_PARAM_N_CLASSES (at most %d classes are inferred)",
@@ -453,12 +449,12 @@ int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, const char *fn)
 
     init_posteriors(fb, items, n_items, K, T);
     double prev = 0;
-    for (size_t iter = 1; iter <= fb->em_max_iter; iter++) {
+    for (size_t iter = 1; iter <= fb->par.em_max_iter; iter++) {
         double logp = m_step(&ds, fb, items, n_items, T);
         ds.objective = e_step(&ds, fb, items, n_items, T, s) + logp;
         ds.iterations = iter;
         if (iter > 1 && fabs(ds.objective - prev) <=
-                            fb->em_tol * fmax(1.0, fabs(ds.objective))) {
+                            fb->par.em_tol * fmax(1.0, fabs(ds.objective))) {
             ds.converged = 1;
             break;
         }
@@ -472,20 +468,31 @@ int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, const char *fn)
     return HITL_OK;
 }
 
-int hitl__fb_reaggregate(hitl_feedback *fb, const char *fn)
+int hitl__fb_prepare(hitl__fb_ds *ds, const hitl__fb_params *par, hitl_feedback *fb,
+                     const char *fn)
 {
-    if (fb->method == HITL_AGGREGATE_DAWID_SKENE) {
-        hitl__fb_ds ds;
-        int rc = hitl__fb_ds_fit(&ds, fb, fn);
-        if (rc != HITL_OK)
-            return rc;
-        if (hitl__fb_reserve_post(fb, ds.K) != 0) {
-            hitl__fb_ds_free(&ds);
-            return hitl__fail_in(HITL_ENOMEM, fn,
-                                 "out of memory fitting Dawid-Skene");
-        }
-        hitl__fb_ds_install(fb, &ds);
+    *ds = (hitl__fb_ds){0};
+    if (par->method != HITL_AGGREGATE_DAWID_SKENE)
+        return HITL_OK;
+    hitl__fb_params now = fb->par;
+    fb->par = *par;                     /* the fit reads K and the EM settings */
+    int rc = hitl__fb_ds_fit(ds, fb, fn);
+    fb->par = now;
+    if (rc == HITL_OK && hitl__fb_reserve_post(fb, ds->K) != 0) {
+        hitl__fb_ds_free(ds);
+        rc = hitl__fail_in(HITL_ENOMEM, fn, "out of memory fitting Dawid-Skene");
     }
+    return rc;
+}
+
+void hitl__fb_commit(hitl_feedback *fb, const hitl__fb_params *par, hitl__fb_ds *ds)
+{
+    fb->par = *par;
+    /* a fit belongs to the Dawid-Skene aggregation in force: another method
+       drops it, so that what the handle reports follows from its journal */
+    if (par->method == HITL_AGGREGATE_DAWID_SKENE)
+        hitl__fb_ds_install(fb, ds);
+    else
+        hitl__fb_ds_free(&fb->ds);
     hitl__fb_refresh(fb);
-    return HITL_OK;
 }

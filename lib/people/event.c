@@ -133,6 +133,14 @@ int hitl__fb_check_event(const hitl__fb_event *e, const char *fn)
 
 /* ---- the record form ---------------------------------------------------------------- */
 
+/* Format 1: events only.  Format 2: events and control records; a file is
+ * created as format 1 and rewritten as 2 before its first control record,
+ * so journals without one stay readable by libraries that read format 1. */
+const hitl__record_format hitl__journal_format = {
+    .name = "journal", .magic = "HITLJRNL", .version = 1, .oldest = 1, .newest = 2,
+    .min_payload = HITL__EVENT_FIXED, .max_payload = HITL__EVENT_MAX,
+};
+
 size_t hitl__event_encode(unsigned char *buf, const hitl__fb_event *e, uint64_t id)
 {
     unsigned char *p = buf;
@@ -151,6 +159,31 @@ size_t hitl__event_encode(unsigned char *buf, const hitl__fb_event *e, uint64_t 
         memcpy(p, e->reason, e->reason_len);
     p += e->reason_len;
     return (size_t)(p - buf);
+}
+
+size_t hitl__control_encode(unsigned char *buf, int kind, hitl_param param, double value,
+                            uint64_t next_id, int64_t time)
+{
+    hitl__fb_event c = { .item = kind == HITL__CTRL_PARAM ? (uint64_t)param : 0,
+                         .target = HITL_NO_EVENT, .time = time, .label = -1,
+                         .shown_label = -1, .confidence = value,
+                         .shown_confidence = NAN, .kind = (uint8_t)kind };
+    return hitl__event_encode(buf, &c, next_id);
+}
+
+int hitl__control_check(const hitl__fb_event *e, const char *fn)
+{
+    int fields_plain = e->annotator == 0 && e->target == HITL_NO_EVENT && e->label == -1 &&
+                       e->shown_label == -1 && isnan(e->shown_confidence) &&
+                       e->reason_len == 0;
+    if (e->kind == HITL__CTRL_AGGREGATE && fields_plain && e->item == 0 &&
+        isnan(e->confidence))
+        return HITL_OK;
+    if (e->kind == HITL__CTRL_PARAM && fields_plain && e->item >= HITL_PARAM_AGGREGATION &&
+        e->item <= HITL_PARAM_CONFIDENCE_WEIGHTS)
+        return HITL_OK;                  /* the value is checked as it is set */
+    return hitl__fail_in(HITL_EINVAL, fn, "a control record (kind %d) with fields out of "
+                         "place", (int)e->kind);
 }
 
 int hitl__event_decode(hitl__fb_event *e, uint64_t *id, const unsigned char *p, size_t n)

@@ -17,6 +17,12 @@
 
 /* ---- create / free ---------------------------------------------------------- */
 
+void hitl__fb_params_default(hitl__fb_params *p)
+{
+    *p = (hitl__fb_params){ .method = HITL_AGGREGATE_MAJORITY, .min_annotators = 1,
+                            .em_max_iter = 100, .em_tol = 1e-6, .confidence_weights = 1 };
+}
+
 int hitl_feedback_create(hitl_feedback **out, hitl_pool *pool)
 {
     if (!out || !pool)
@@ -25,11 +31,7 @@ int hitl_feedback_create(hitl_feedback **out, hitl_pool *pool)
     if (!fb)
         return hitl__fail(HITL_ENOMEM, "out of memory");
     fb->pool = pool;
-    fb->method = HITL_AGGREGATE_MAJORITY;
-    fb->min_annotators = 1;
-    fb->em_max_iter = 100;
-    fb->em_tol = 1e-6;
-    fb->confidence_weights = 1;
+    hitl__fb_params_default(&fb->par);
     fb->max_label = -1;
     fb->journal.fd = -1;
     hitl__handle_acquire();
@@ -304,17 +306,91 @@ static int check_state(hitl_feedback *fb, const hitl__fb_event *e, stage *s,
     if (rc != HITL_OK)
         return hitl__fail_in(rc, fn, "no item of the pool has id %" PRIu64,
                              e->item);
-    if (fb->n_classes && e->label >= 0 && (size_t)e->label >= fb->n_classes)
+    if (fb->par.n_classes && e->label >= 0 && (size_t)e->label >= fb->par.n_classes)
         return hitl__fail_in(HITL_EINVAL, fn,
                              "label %" PRId32
                              " is not below HITL_PARAM_N_CLASSES = %zu",
-                             e->label, fb->n_classes);
+                             e->label, fb->par.n_classes);
     return HITL_OK;
+}
+
+static int append_raw_control(hitl_feedback *fb, int kind, hitl_param param, double value,
+                              const char *fn)
+{
+    unsigned char frame[HITL__RECORD_OVERHEAD + HITL__EVENT_MAX];
+    size_t n = hitl__control_encode(frame + HITL__RECORD_HEAD, kind, param, value, fb->n_ev,
+                                    now_us());
+    return hitl__records_append(&fb->journal, frame, n, fn);
+}
+
+/* The order in which a snapshot restores the parameters: those a fit reads
+ * before the method that fits. */
+static const hitl_param SNAPSHOT[] = {
+    HITL_PARAM_EM_MAX_ITER, HITL_PARAM_EM_TOL, HITL_PARAM_N_CLASSES,
+    HITL_PARAM_MIN_ANNOTATORS, HITL_PARAM_MIN_AGREEMENT, HITL_PARAM_MIN_CONFIDENCE,
+    HITL_PARAM_CONFIDENCE_WEIGHTS, HITL_PARAM_AGGREGATION,
+};
+#define N_SNAPSHOT (sizeof SNAPSHOT / sizeof *SNAPSHOT)
+
+/* Each snapshot parameter's value in p (get_param reads a handle). */
+static void snapshot_values(double *v, const hitl__fb_params *p)
+{
+    hitl_feedback probe = { .par = *p };
+    for (size_t i = 0; i < N_SNAPSHOT; i++)
+        hitl_feedback_get_param(&v[i], &probe, SNAPSHOT[i]);
+}
+
+int hitl__fb_journal_params(hitl_feedback *fb, int upgrade, const char *fn)
+{
+    hitl__records *j = &fb->journal;
+    hitl__fb_params def;
+    hitl__fb_params_default(&def);
+    double now[N_SNAPSHOT], was[N_SNAPSHOT];
+    snapshot_values(now, &fb->par);
+    snapshot_values(was, &def);
+    int any = memcmp(now, was, sizeof now) != 0, rc = HITL_OK;
+    if (!any && (!upgrade || j->version >= hitl__journal_format.newest))
+        return HITL_OK;
+    if (j->version < hitl__journal_format.newest)
+        rc = hitl__records_set_version(j, hitl__journal_format.newest, fn);
+    for (size_t i = 0; rc == HITL_OK && i < N_SNAPSHOT; i++)
+        if (memcmp(&now[i], &was[i], sizeof now[i]) != 0)
+            rc = append_raw_control(fb, HITL__CTRL_PARAM, SNAPSHOT[i], now[i], fn);
+    return rc;
+}
+
+/* A control record at the journal's end.  The first one of a format-1 file
+ * makes it format 2, whose replay starts from the default parameters: the
+ * parameters that differ from them are written first. */
+static int append_control(hitl_feedback *fb, int kind, hitl_param param, double value,
+                          const char *fn)
+{
+    if (fb->journal.version < hitl__journal_format.newest) {
+        int rc = hitl__fb_journal_params(fb, 1, fn);
+        if (rc != HITL_OK)
+            return rc;
+    }
+    return append_raw_control(fb, kind, param, value, fn);
+}
+
+/* Before the first record after an aggregation the file does not show (from
+ * opening or attaching it), the aggregation itself. */
+static int record_pending(hitl_feedback *fb, const char *fn)
+{
+    if (!fb->unrecorded_aggregate)
+        return HITL_OK;
+    int rc = append_control(fb, HITL__CTRL_AGGREGATE, 0, NAN, fn);
+    if (rc == HITL_OK)
+        fb->unrecorded_aggregate = 0;
+    return rc;
 }
 
 /* Append the event that will get the next id to the open journal. */
 static int journal_append(hitl_feedback *fb, const hitl__fb_event *e, const char *fn)
 {
+    int rc = record_pending(fb, fn);
+    if (rc != HITL_OK)
+        return rc;
     unsigned char frame[HITL__RECORD_OVERHEAD + HITL__EVENT_MAX];
     size_t n = hitl__event_encode(frame + HITL__RECORD_HEAD, e, fb->n_ev);
     return hitl__records_append(&fb->journal, frame, n, fn);
@@ -542,91 +618,142 @@ static int integral(double v, double lo, double hi)
     return v >= lo && v <= hi && v == floor(v);
 }
 
+/* A value the parameter may take; the message names it. */
+static int check_param(const hitl_feedback *fb, hitl_param param, double value,
+                       const char *fn)
+{
+    switch (param) {
+    case HITL_PARAM_AGGREGATION:
+        if (!integral(value, HITL_AGGREGATE_MAJORITY, HITL_AGGREGATE_DAWID_SKENE))
+            return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_AGGREGATION %g is not a "
+                                 "hitl_aggregation (1, 2 or 3)", value);
+        return HITL_OK;
+    case HITL_PARAM_N_CLASSES:
+        if (value != 0 && !integral(value, 2, HITL__MAX_LABEL + 1))
+            return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_N_CLASSES %g is not 0 or an "
+                                 "integer in [2, %d]", value, HITL__MAX_LABEL + 1);
+        if (value != 0 && value <= fb->max_label)
+            return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_N_CLASSES %g <= label %" PRId32
+                                 " already recorded", value, fb->max_label);
+        return HITL_OK;
+    case HITL_PARAM_MIN_ANNOTATORS:
+        if (!integral(value, 1, UINT32_MAX))
+            return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_MIN_ANNOTATORS %g is not an "
+                                 "integer >= 1", value);
+        return HITL_OK;
+    case HITL_PARAM_MIN_AGREEMENT:
+    case HITL_PARAM_MIN_CONFIDENCE:
+        if (!(value >= 0 && value <= 1))
+            return hitl__fail_in(HITL_EINVAL, fn, "%s %g is not in [0, 1]",
+                                 param == HITL_PARAM_MIN_AGREEMENT
+                                     ? "HITL_PARAM_MIN_AGREEMENT"
+                                     : "HITL_PARAM_MIN_CONFIDENCE", value);
+        return HITL_OK;
+    case HITL_PARAM_CONFIDENCE_WEIGHTS:
+        if (value != 0 && value != 1)
+            return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_CONFIDENCE_WEIGHTS %g is not "
+                                 "0 or 1", value);
+        return HITL_OK;
+    case HITL_PARAM_EM_MAX_ITER:
+        if (!integral(value, 1, 1e9))
+            return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_EM_MAX_ITER %g is not an "
+                                 "integer in [1, 1e9]", value);
+        return HITL_OK;
+    case HITL_PARAM_EM_TOL:
+        if (!(value > 0) || !isfinite(value))
+            return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_EM_TOL %g is not finite and "
+                                 "> 0", value);
+        return HITL_OK;
+    default:
+        return hitl__fail_in(HITL_EINVAL, fn, "parameter %d is not a feedback parameter "
+                             "(40x)", (int)param);
+    }
+}
+
+static void assign(hitl__fb_params *p, hitl_param param, double value)
+{
+    switch (param) {
+    case HITL_PARAM_AGGREGATION:        p->method = (int)value; break;
+    case HITL_PARAM_N_CLASSES:          p->n_classes = (size_t)value; break;
+    case HITL_PARAM_MIN_ANNOTATORS:     p->min_annotators = (size_t)value; break;
+    case HITL_PARAM_MIN_AGREEMENT:      p->min_agreement = value; break;
+    case HITL_PARAM_MIN_CONFIDENCE:     p->min_confidence = value; break;
+    case HITL_PARAM_CONFIDENCE_WEIGHTS: p->confidence_weights = (int)value; break;
+    case HITL_PARAM_EM_MAX_ITER:        p->em_max_iter = (size_t)value; break;
+    default:                            p->em_tol = value; break;
+    }
+}
+
+/* What a change calls for: 2, a new aggregation (a fit under Dawid-Skene);
+ * 1, every item re-decided with the current estimates (new thresholds or
+ * weights); 0, nothing now (the EM settings act at the next fit). */
+static int effect(const hitl__fb_params *next, hitl_param param)
+{
+    switch (param) {
+    case HITL_PARAM_AGGREGATION: return 2;
+    case HITL_PARAM_N_CLASSES: return next->method == HITL_AGGREGATE_DAWID_SKENE ? 2 : 0;
+    case HITL_PARAM_EM_MAX_ITER:
+    case HITL_PARAM_EM_TOL: return 0;
+    default: return 1;
+    }
+}
+
+/* Write a control record to the open journal (not while replaying one). */
+static int journal_control(hitl_feedback *fb, int kind, hitl_param param, double value,
+                           const char *fn)
+{
+    if (fb->journal.fd < 0 || fb->replaying)
+        return HITL_OK;
+    if (fb->journal.failed)
+        return hitl__fail_in(HITL_EIO, fn, "%s", HITL__JOURNAL_FAILED);
+    int rc = record_pending(fb, fn);
+    return rc != HITL_OK ? rc : append_control(fb, kind, param, value, fn);
+}
+
+int hitl__fb_set_param(hitl_feedback *fb, hitl_param param, double value, const char *fn)
+{
+    int rc = check_param(fb, param, value, fn);
+    if (rc != HITL_OK)
+        return rc;
+    hitl__fb_params next = fb->par;
+    assign(&next, param, value);
+    int what = effect(&next, param);
+    hitl__fb_ds ds = {0};
+    if (what == 2 && (rc = hitl__fb_prepare(&ds, &next, fb, fn)) != HITL_OK)
+        return rc;
+    if ((rc = journal_control(fb, HITL__CTRL_PARAM, param, value, fn)) != HITL_OK) {
+        hitl__fb_ds_free(&ds);
+        return rc;
+    }
+    if (what == 2) {
+        hitl__fb_commit(fb, &next, &ds);
+    } else {
+        fb->par = next;
+        if (what == 1)
+            hitl__fb_refresh(fb);
+    }
+    return HITL_OK;
+}
+
+int hitl__fb_aggregate(hitl_feedback *fb, const char *fn)
+{
+    hitl__fb_ds ds;
+    int rc = hitl__fb_prepare(&ds, &fb->par, fb, fn);
+    if (rc == HITL_OK &&
+        (rc = journal_control(fb, HITL__CTRL_AGGREGATE, 0, NAN, fn)) != HITL_OK)
+        hitl__fb_ds_free(&ds);
+    if (rc == HITL_OK) {
+        hitl__fb_params same = fb->par;
+        hitl__fb_commit(fb, &same, &ds);
+    }
+    return rc;
+}
+
 int hitl_feedback_set_param(hitl_feedback *fb, hitl_param param, double value)
 {
     if (!fb)
         return hitl__fail(HITL_EINVAL, "feedback is NULL");
-    switch (param) {
-    case HITL_PARAM_AGGREGATION:
-        if (!integral(value, HITL_AGGREGATE_MAJORITY,
-                      HITL_AGGREGATE_DAWID_SKENE))
-            return hitl__fail(HITL_EINVAL,
-                              "HITL_PARAM_AGGREGATION %g is not a "
-                              "hitl_aggregation (1, 2 or 3)", value);
-        {
-            int old = fb->method;
-            fb->method = (int)value;
-            int rc = hitl__fb_reaggregate(fb, __func__);
-            if (rc != HITL_OK)
-                fb->method = old;
-            return rc;
-        }
-    case HITL_PARAM_N_CLASSES:
-        if (value != 0 && !integral(value, 2, HITL__MAX_LABEL + 1))
-            return hitl__fail(HITL_EINVAL,
-                              "HITL_PARAM_N_CLASSES %g is not 0 or an "
-                              "integer in [2, %d]", value,
-                              HITL__MAX_LABEL + 1);
-        if (value != 0 && value <= fb->max_label)
-            return hitl__fail(HITL_EINVAL,
-                              "HITL_PARAM_N_CLASSES %g <= label %" PRId32
-                              " already recorded", value, fb->max_label);
-        {
-            size_t old = fb->n_classes;
-            fb->n_classes = (size_t)value;
-            if (fb->method != HITL_AGGREGATE_DAWID_SKENE)
-                return HITL_OK;
-            int rc = hitl__fb_reaggregate(fb, __func__);
-            if (rc != HITL_OK)
-                fb->n_classes = old;
-            return rc;
-        }
-    case HITL_PARAM_MIN_ANNOTATORS:
-        if (!integral(value, 1, UINT32_MAX))
-            return hitl__fail(HITL_EINVAL,
-                              "HITL_PARAM_MIN_ANNOTATORS %g is not an "
-                              "integer >= 1", value);
-        fb->min_annotators = (size_t)value;
-        break;
-    case HITL_PARAM_MIN_AGREEMENT:
-    case HITL_PARAM_MIN_CONFIDENCE:
-        if (!(value >= 0 && value <= 1))
-            return hitl__fail(HITL_EINVAL, "%s %g is not in [0, 1]",
-                              param == HITL_PARAM_MIN_AGREEMENT
-                                  ? "HITL_PARAM_MIN_AGREEMENT"
-                                  : "HITL_PARAM_MIN_CONFIDENCE",
-                              value);
-        *(param == HITL_PARAM_MIN_AGREEMENT ? &fb->min_agreement
-                                            : &fb->min_confidence) = value;
-        break;
-    case HITL_PARAM_CONFIDENCE_WEIGHTS:
-        if (value != 0 && value != 1)
-            return hitl__fail(HITL_EINVAL,
-                              "HITL_PARAM_CONFIDENCE_WEIGHTS %g is not 0 or 1",
-                              value);
-        fb->confidence_weights = (int)value;
-        break;
-    case HITL_PARAM_EM_MAX_ITER:
-        if (!integral(value, 1, 1e9))
-            return hitl__fail(HITL_EINVAL,
-                              "HITL_PARAM_EM_MAX_ITER %g is not an integer "
-                              "in [1, 1e9]", value);
-        fb->em_max_iter = (size_t)value;
-        return HITL_OK;
-    case HITL_PARAM_EM_TOL:
-        if (!(value > 0) || !isfinite(value))
-            return hitl__fail(HITL_EINVAL,
-                              "HITL_PARAM_EM_TOL %g is not finite and > 0",
-                              value);
-        fb->em_tol = value;
-        return HITL_OK;
-    default:
-        return hitl__fail(HITL_EINVAL,
-                          "parameter %d is not a feedback parameter (40x)",
-                          (int)param);
-    }
-    hitl__fb_refresh(fb);   /* new thresholds or weights: re-decide items */
-    return HITL_OK;
+    return hitl__fb_set_param(fb, param, value, __func__);
 }
 
 int hitl_feedback_get_param(double *value, const hitl_feedback *fb,
@@ -636,14 +763,14 @@ int hitl_feedback_get_param(double *value, const hitl_feedback *fb,
         return hitl__fail(HITL_EINVAL, "%s is NULL", value ? "feedback"
                                                            : "value");
     switch (param) {
-    case HITL_PARAM_AGGREGATION:        *value = fb->method; break;
-    case HITL_PARAM_MIN_ANNOTATORS:     *value = (double)fb->min_annotators; break;
-    case HITL_PARAM_MIN_AGREEMENT:      *value = fb->min_agreement; break;
-    case HITL_PARAM_MIN_CONFIDENCE:     *value = fb->min_confidence; break;
-    case HITL_PARAM_N_CLASSES:          *value = (double)fb->n_classes; break;
-    case HITL_PARAM_EM_MAX_ITER:        *value = (double)fb->em_max_iter; break;
-    case HITL_PARAM_EM_TOL:             *value = fb->em_tol; break;
-    case HITL_PARAM_CONFIDENCE_WEIGHTS: *value = fb->confidence_weights; break;
+    case HITL_PARAM_AGGREGATION:        *value = fb->par.method; break;
+    case HITL_PARAM_MIN_ANNOTATORS:     *value = (double)fb->par.min_annotators; break;
+    case HITL_PARAM_MIN_AGREEMENT:      *value = fb->par.min_agreement; break;
+    case HITL_PARAM_MIN_CONFIDENCE:     *value = fb->par.min_confidence; break;
+    case HITL_PARAM_N_CLASSES:          *value = (double)fb->par.n_classes; break;
+    case HITL_PARAM_EM_MAX_ITER:        *value = (double)fb->par.em_max_iter; break;
+    case HITL_PARAM_EM_TOL:             *value = fb->par.em_tol; break;
+    case HITL_PARAM_CONFIDENCE_WEIGHTS: *value = fb->par.confidence_weights; break;
     default:
         return hitl__fail(HITL_EINVAL,
                           "parameter %d is not a feedback parameter (40x)",
@@ -656,7 +783,7 @@ int hitl_feedback_aggregate(hitl_feedback *fb)
 {
     if (!fb)
         return hitl__fail(HITL_EINVAL, "feedback is NULL");
-    return hitl__fb_reaggregate(fb, __func__);
+    return hitl__fb_aggregate(fb, __func__);
 }
 
 /* ---- items and annotators ------------------------------------------------------------ */

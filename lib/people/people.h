@@ -91,15 +91,22 @@ typedef struct hitl__fb_ds {
     int converged;
 } hitl__fb_ds;
 
-struct hitl_feedback {
-    hitl_pool *pool;        /* borrowed */
-    /* parameters (HITL_PARAM_4xx) */
+/* The parameters of a feedback handle (HITL_PARAM_4xx). */
+typedef struct hitl__fb_params {
     int method;             /* hitl_aggregation */
     size_t min_annotators, n_classes, em_max_iter;
     double min_agreement, min_confidence, em_tol;
     int confidence_weights;
+} hitl__fb_params;
+
+struct hitl_feedback {
+    hitl_pool *pool;        /* borrowed */
+    hitl__fb_params par;
     int32_t max_label;      /* largest label of any answer or gold, or -1 */
-    int replaying;          /* journal replay: skip per-item updates */
+    int replaying;          /* journal replay: records are not written again */
+    int unrecorded_aggregate;  /* the last aggregation came from opening or
+                                  attaching the journal, which the file does
+                                  not show: the next record written says it */
     hitl__fb_ds ds;
     double *post;           /* per-item Dawid-Skene scratch, K doubles */
     size_t cap_post;
@@ -125,6 +132,8 @@ static inline int hitl__is_answer(int kind)     /* LABEL, OVERRIDE, CONFIRM, SKI
 }
 /* Field checks of one event (ranges, UTF-8 of the reason); no state. */
 int hitl__fb_check_event(const hitl__fb_event *e, const char *fn);
+/* The journal's file format (base/records.c does the rest). */
+extern const hitl__record_format hitl__journal_format;
 /* The record form of event `id` in the journal: a payload of
  * HITL__EVENT_FIXED bytes plus the reason, at most HITL__EVENT_MAX. */
 #define HITL__EVENT_FIXED 67
@@ -134,6 +143,21 @@ size_t hitl__event_encode(unsigned char *buf, const hitl__fb_event *e, uint64_t 
 /* Read a payload of n bytes; e->reason points into it.  Returns 0, or -1 if
  * the sizes disagree. */
 int hitl__event_decode(hitl__fb_event *e, uint64_t *id, const unsigned char *p, size_t n);
+/* Control records of the journal (format 2): not events, but the points
+ * where the live handle changed a parameter or re-aggregated, so that replay
+ * does the same at the same place.  Encoded in the event layout: id = the
+ * next event's id (not consumed), kind, item = the parameter, confidence =
+ * its value; every other field as an event without it (-1, NaN, 0). */
+enum { HITL__CTRL_PARAM = 0x81, HITL__CTRL_AGGREGATE = 0x82 };
+static inline int hitl__is_control(int kind)
+{
+    return kind == HITL__CTRL_PARAM || kind == HITL__CTRL_AGGREGATE;
+}
+size_t hitl__control_encode(unsigned char *buf, int kind, hitl_param param, double value,
+                            uint64_t next_id, int64_t time);
+/* HITL_OK if a decoded control record's fields are in place, else
+ * HITL_EINVAL. */
+int hitl__control_check(const hitl__fb_event *e, const char *fn);
 
 /* ---- feedback.c --------------------------------------------------------------------- */
 
@@ -144,6 +168,17 @@ int hitl__event_decode(hitl__fb_event *e, uint64_t *id, const unsigned char *p, 
  * borrowed (copied on success).  *id gets the event id. */
 int hitl__fb_apply(hitl_feedback *fb, const hitl__fb_event *e, uint64_t *id,
                    const char *fn);
+void hitl__fb_params_default(hitl__fb_params *p);
+/* Write a control record for every parameter that differs from its
+ * default, making the open journal format 2 first (whose replay starts from
+ * the defaults).  With none differing, nothing is written, and the file is
+ * made format 2 only when `upgrade` asks for it. */
+int hitl__fb_journal_params(hitl_feedback *fb, int upgrade, const char *fn);
+/* Set a parameter (live, then journaled; or from a journal's control
+ * record) and aggregate as hitl_feedback_aggregate does: the one path for
+ * both, so that replay does what the live handle did. */
+int hitl__fb_set_param(hitl_feedback *fb, hitl_param param, double value, const char *fn);
+int hitl__fb_aggregate(hitl_feedback *fb, const char *fn);
 /* Forget every event, item and annotator; parameters, the Dawid-Skene fit
  * and the journal stay (a failed replay into an empty handle undoes itself). */
 void hitl__fb_reset(hitl_feedback *fb);
@@ -153,7 +188,7 @@ void hitl__fb_reset(hitl_feedback *fb);
 size_t hitl__fb_classes(const hitl_feedback *fb);   /* K for Dawid-Skene */
 /* Around any change to an item: begin takes the item's share out of the
  * annotators' counters, end re-aggregates it, puts its share back and writes
- * it to the pool.  Both do nothing while replaying. */
+ * it to the pool. */
 void hitl__fb_item_begin(hitl_feedback *fb, const hitl__fb_item *it);
 void hitl__fb_item_end(hitl_feedback *fb, hitl__fb_item *it);
 /* Re-aggregate every item with the current estimates, recount, write the
@@ -169,9 +204,16 @@ void hitl__fb_ds_free(hitl__fb_ds *ds);
 void hitl__fb_ds_install(hitl_feedback *fb, hitl__fb_ds *ds);
 /* The scratch a per-item aggregation with K classes needs. */
 int hitl__fb_reserve_post(hitl_feedback *fb, size_t K);
-/* Re-estimate what the method needs (a Dawid-Skene fit) and refresh every
- * item.  Returns HITL_OK or HITL_ENOMEM (then nothing changed). */
-int hitl__fb_reaggregate(hitl_feedback *fb, const char *fn);
+/* An aggregation (hitl_feedback_aggregate, a parameter change that calls
+ * for one, the end of a journal replay) in two steps, so that the journal
+ * can be written between them: prepare fits what the parameters `par` call
+ * for (Dawid-Skene: a fit into *ds; nothing for the votes) and changes
+ * nothing visible; HITL_OK, HITL_ENOMEM or HITL_ESTATE (see ds_fit).
+ * commit installs par and the fit and re-aggregates every item; it cannot
+ * fail. */
+int hitl__fb_prepare(hitl__fb_ds *ds, const hitl__fb_params *par, hitl_feedback *fb,
+                     const char *fn);
+void hitl__fb_commit(hitl_feedback *fb, const hitl__fb_params *par, hitl__fb_ds *ds);
 
 /* The message of every call refused after an undone journal write failed:
  * this handle holds events the file may lack, so it cannot attach it again. */
