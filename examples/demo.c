@@ -17,10 +17,12 @@
  * (unknown to the library) who all answer every queried item, compares
  * majority vote with Dawid-Skene aggregation, estimates the annotators'
  * accuracies, measures their agreement (Fleiss' kappa), and routes new
- * items between the model and a person by calibrated confidence.
+ * items between the model and a person by calibrated confidence.  Last,
+ * one of three annotators gets careless halfway, and the drift check finds
+ * who and from when.
  *
  * The program is in sections (data, full data, active learning, several
- * annotators); a section is one function called from main().  Strategies
+ * annotators, drift); a section is one function called from main().  Strategies
  * are rows of the table `strategies` below.
  */
 #include "hitl.h"
@@ -767,6 +769,81 @@ fail:
     return -1;
 }
 
+/* ---- section: annotator drift ------------------------------------------------ */
+
+#define DRIFT_ITEMS 600
+#define DRIFT_CARELESS_FROM 300
+
+/* One check of every annotator: "-" with too few settled answers yet, "ok",
+ * or DRIFT with the agreement before and in the window. */
+static int print_drift_row(const hitl_feedback *fb, size_t items)
+{
+    printf("%6zu", items);
+    for (uint64_t a = 1; a <= 3; a++) {
+        double flag, before, after, z, at;
+        TRY(hitl_feedback_annotator_info(&flag, fb, a, HITL_ANNOTATOR_DRIFT));
+        TRY(hitl_feedback_annotator_info(&before, fb, a, HITL_ANNOTATOR_DRIFT_BEFORE));
+        TRY(hitl_feedback_annotator_info(&after, fb, a, HITL_ANNOTATOR_DRIFT_AFTER));
+        TRY(hitl_feedback_annotator_info(&z, fb, a, HITL_ANNOTATOR_DRIFT_Z));
+        TRY(hitl_feedback_annotator_info(&at, fb, a, HITL_ANNOTATOR_DRIFT_AT));
+        char cell[64];
+        if (isnan(flag))
+            snprintf(cell, sizeof cell, "-");
+        else if (flag == 0)
+            snprintf(cell, sizeof cell, "ok %.2f/%.2f", before, after);
+        else
+            snprintf(cell, sizeof cell, "DRIFT %.2f->%.2f z %.1f @%.0f", before, after, z,
+                     at);
+        printf(a < 3 ? "  %-28s" : "  %s", cell);
+    }
+    printf("\n");
+    return 0;
+fail:
+    return -1;
+}
+
+static int section_drift(const dataset *ds, uint64_t seed)
+{
+    hitl_pool *pool = NULL;
+    hitl_feedback *fb = NULL;
+    float *rows = calloc(DRIFT_ITEMS, sizeof *rows);
+    uint64_t rng = seed ^ 0xD81F7;
+    size_t n = ds->n < DRIFT_ITEMS ? ds->n : DRIFT_ITEMS;
+    printf("== annotator drift\n");
+    printf("three simulated annotators label %zu items (right 90%% of the time); "
+           "annotator 3\ngets careless after item %d (right 40%% of the time).  "
+           "The drift check\n(HITL_ANNOTATOR_DRIFT: the last 50 answers on settled "
+           "items against the\nearlier ones, false-alarm rate 0.01 a check) after "
+           "every 100 items:\n\n%6s  %-28s  %-28s  %s\n", n, DRIFT_CARELESS_FROM,
+           "items", "annotator 1", "annotator 2", "annotator 3");
+    if (!rows)
+        ds_fail("out of memory");
+    TRY(hitl_pool_create(&pool, 1));
+    TRY(hitl_pool_add(pool, rows, n, 1, NULL));
+    TRY(hitl_feedback_create(&fb, pool));
+    for (size_t i = 0; i < n; i++) {
+        for (uint64_t a = 1; a <= 3; a++) {
+            double p = a == 3 && i >= DRIFT_CARELESS_FROM ? 0.4 : 0.9;
+            sim_annotator who = {a, "", {p, p}, 0.0};
+            TRY(hitl_feedback_label(fb, i, a,
+                                    simulate_answer(&who, ds->y[i], ds->n_classes, &rng)));
+        }
+        if ((i + 1) % 100 == 0 && print_drift_row(fb, i + 1) != 0)
+            goto fail;
+    }
+    printf("(ok before/in the window: agreement with the settled labels; DRIFT "
+           "from @event id)\n\n");
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+    free(rows);
+    return 0;
+fail:
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+    free(rows);
+    return -1;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static size_t parse_count(const char *opt, const char *arg, size_t max)
@@ -820,6 +897,8 @@ int main(int argc, char **argv)
                                          seed);
     if (status == 0)
         status = section_annotators(&ds, &sp, batch, rounds, seed);
+    if (status == 0)
+        status = section_drift(&ds, seed);
     if (status == 0)
         printf("done in %.1f s\n", ds_seconds() - t0);
 

@@ -232,6 +232,12 @@ typedef enum hitl_param {
     HITL_PARAM_CONFIDENCE_WEIGHTS = 407, /* 0 or 1; default 1: a resolved
                                             item's pool weight is its
                                             posterior confidence */
+    HITL_PARAM_DRIFT_WINDOW       = 408, /* annotator drift (see
+                                            HITL_ANNOTATOR_DRIFT): the recent
+                                            answers tested, integer in
+                                            [2, 1e6]; default 50 */
+    HITL_PARAM_DRIFT_ALPHA        = 409, /* its false-alarm rate per check,
+                                            in (0, 0.5]; default 0.01 */
 
     /* hitl_router (55x; see "Routing" below for the rules they enter) */
     HITL_PARAM_ROUTE_THRESHOLD   = 550, /* accept when confidence >= this;
@@ -1176,18 +1182,38 @@ typedef enum hitl_annotator_info {
                                               aggregated label (their own
                                               answer included); NaN with none */
     HITL_ANNOTATOR_WEIGHT             = 7, /* their WEIGHTED-vote weight */
-    HITL_ANNOTATOR_DS_ACCURACY        = 8  /* Dawid-Skene estimate of the
+    HITL_ANNOTATOR_DS_ACCURACY        = 8, /* Dawid-Skene estimate of the
                                               share of their labels that are
                                               right (mean posterior of the
                                               label given); NaN until a fit
                                               covers them */
+    /* Annotator drift: their answers on items whose label is settled
+     * (RESOLVED or GOLD), in the order given; the last W =
+     * HITL_PARAM_DRIFT_WINDOW against all the earlier ones by the
+     * one-sided two-proportion z test (pooled; Fleiss, Levin & Paik,
+     * "Statistical Methods for Rates and Proportions", 2003, 2.6).  Each
+     * figure is NaN while they have fewer than 2 W such answers. */
+    HITL_ANNOTATOR_DRIFT              = 9,  /* 1 if their agreement with the
+                                              settled labels dropped: z above
+                                              the normal quantile of 1 -
+                                              HITL_PARAM_DRIFT_ALPHA (a stable
+                                              annotator is flagged by one
+                                              check with that probability);
+                                              else 0 */
+    HITL_ANNOTATOR_DRIFT_BEFORE       = 10, /* agreement before the window */
+    HITL_ANNOTATOR_DRIFT_AFTER        = 11, /* agreement in the window */
+    HITL_ANNOTATOR_DRIFT_Z            = 12, /* the test statistic */
+    HITL_ANNOTATOR_DRIFT_AT           = 13  /* event id of the window's first
+                                              answer */
 } hitl_annotator_info;
 
 /* hitl_feedback_annotator_info: a figure about annotator `annotator`.
  * Counts and accuracies are current (the consensus ones as of each item's
- * latest aggregation); DS_ACCURACY is as of the last fit.
+ * latest aggregation); DS_ACCURACY is as of the last fit; the DRIFT_*
+ * figures are worked out from their answers when asked for (time and
+ * memory O(their answers)).
  * Returns HITL_OK; HITL_EINVAL (NULL, unknown info); HITL_ENOTFOUND (the
- * annotator has not answered).  Concurrent reads. */
+ * annotator has not answered); HITL_ENOMEM (DRIFT_*).  Concurrent reads. */
 HITL_API int hitl_feedback_annotator_info(double *value,
                                           const hitl_feedback *feedback,
                                           uint64_t annotator,

@@ -379,6 +379,104 @@ START_TEST(dawid_skene_stray_label)
 }
 END_TEST
 
+/* ---- annotator drift --------------------------------------------------------- */
+
+static uint64_t drift_rng;
+static double drift_unit(void)
+{
+    uint64_t z = (drift_rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+}
+
+/* Right with probability p, else another of NCLS classes. */
+static int32_t answer_with(int32_t truth, double p, int n_cls)
+{
+    if (drift_unit() < p)
+        return truth;
+    return (truth + 1 + (int32_t)(drift_unit() * (n_cls - 1))) % n_cls;
+}
+
+/* One annotator of three gets careless after 300 of their 400 answers: only
+ * they are flagged, with the window's agreement far below the earlier. */
+START_TEST(drift_flags_a_careless_annotator)
+{
+    enum { N = 400, NCLS = 4 };
+    drift_rng = 42;
+    hitl_pool *pool = make_pool(N);
+    hitl_feedback *fb;
+    ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    for (uint64_t i = 0; i < N; i++) {
+        int32_t truth = (int32_t)(i % NCLS);
+        ck_assert_int_eq(hitl_feedback_label(fb, i, 1, answer_with(truth, 0.95, NCLS)), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_label(fb, i, 2, answer_with(truth, 0.95, NCLS)), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_label(fb, i, 3,
+                                             answer_with(truth, i < 300 ? 0.95 : 0.4, NCLS)),
+                         HITL_OK);
+    }
+    ck_assert_double_eq(info(fb, 1, HITL_ANNOTATOR_DRIFT), 0);
+    ck_assert_double_eq(info(fb, 2, HITL_ANNOTATOR_DRIFT), 0);
+    ck_assert_double_eq(info(fb, 3, HITL_ANNOTATOR_DRIFT), 1);
+    double before = info(fb, 3, HITL_ANNOTATOR_DRIFT_BEFORE);
+    double after = info(fb, 3, HITL_ANNOTATOR_DRIFT_AFTER);
+    ck_assert_msg(before > 0.8 && after < 0.6, "before %g after %g", before, after);
+    ck_assert(info(fb, 3, HITL_ANNOTATOR_DRIFT_Z) > 2.33);
+    /* the window's first answer: the event of annotator 3 on item 350 (three
+       events per item, annotator 3's the third) */
+    ck_assert_double_eq(info(fb, 3, HITL_ANNOTATOR_DRIFT_AT), 350 * 3 + 2);
+    /* a window as long as all of it: too few answers */
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_DRIFT_WINDOW, 201), HITL_OK);
+    ck_assert(isnan(info(fb, 3, HITL_ANNOTATOR_DRIFT)));
+    ck_assert(isnan(info(fb, 3, HITL_ANNOTATOR_DRIFT_AFTER)));
+    /* parameters */
+    double v;
+    ck_assert_int_eq(hitl_feedback_get_param(&v, fb, HITL_PARAM_DRIFT_WINDOW), HITL_OK);
+    ck_assert_double_eq(v, 201);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_DRIFT_WINDOW, 1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_DRIFT_WINDOW, 2.5), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_DRIFT_ALPHA, 0), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_DRIFT_ALPHA, 0.6), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_get_param(&v, fb, HITL_PARAM_DRIFT_ALPHA), HITL_OK);
+    ck_assert_double_eq(v, 0.01);
+    ck_assert_int_eq(hitl_feedback_annotator_info(&v, fb, 3, (hitl_annotator_info)14),
+                     HITL_EINVAL);
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+/* Stable annotators (right 80% of the time, against gold) are flagged by a
+ * check about as often as HITL_PARAM_DRIFT_ALPHA says: 400 of them at 0.05. */
+START_TEST(drift_false_alarm_rate)
+{
+    enum { N = 120, A = 400, NCLS = 3 };
+    drift_rng = 7;
+    hitl_pool *pool = make_pool(N);
+    hitl_feedback *fb;
+    ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_DRIFT_WINDOW, 30), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_DRIFT_ALPHA, 0.05), HITL_OK);
+    uint64_t id;
+    for (uint64_t i = 0; i < N; i++)
+        ck_assert_int_eq(hitl_feedback_set_gold(&id, fb, i, (int32_t)(i % NCLS), 0,
+                                                HITL_TIME_NOW), HITL_OK);
+    for (uint64_t a = 1; a <= A; a++)
+        for (uint64_t i = 0; i < N; i++)
+            ck_assert_int_eq(hitl_feedback_label(fb, i, a,
+                                                 answer_with((int32_t)(i % NCLS), 0.8, NCLS)),
+                             HITL_OK);
+    size_t flagged = 0;
+    for (uint64_t a = 1; a <= A; a++)
+        flagged += info(fb, a, HITL_ANNOTATOR_DRIFT) == 1;
+    ck_assert_msg(flagged >= 4 && flagged <= 40, "%zu of %d flagged at alpha 0.05",
+                  flagged, A);
+    printf("drift: %zu of %d stable annotators flagged at alpha 0.05\n", flagged, (int)A);
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+}
+END_TEST
+
 static Suite *aggregate_suite(void)
 {
     Suite *s = suite_create("aggregate");
@@ -389,6 +487,8 @@ static Suite *aggregate_suite(void)
     tcase_add_test(tc, dawid_skene_with_gold);
     tcase_add_test(tc, empty_fit);
     tcase_add_test(tc, dawid_skene_stray_label);
+    tcase_add_test(tc, drift_flags_a_careless_annotator);
+    tcase_add_test(tc, drift_false_alarm_rate);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -782,7 +782,8 @@ START_TEST(gold_and_annotators)
     ck_assert_int_eq(hitl_feedback_annotator_info(&v, fb, 3, HITL_ANNOTATOR_LABELS),
                      HITL_ENOTFOUND);
     ck_assert_int_eq(hitl_feedback_annotator_info(&v, fb, 1, 0), HITL_EINVAL);
-    ck_assert_int_eq(hitl_feedback_annotator_info(&v, fb, 1, 9), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_annotator_info(&v, fb, 1, HITL_ANNOTATOR_DRIFT_AT + 1),
+                     HITL_EINVAL);
     ck_assert_int_eq(hitl_feedback_annotator_info(NULL, fb, 1, 1), HITL_EINVAL);
     double m[4];
     ck_assert_int_eq(hitl_feedback_confusion(m, fb, 1, 4), HITL_ESTATE);

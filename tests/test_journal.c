@@ -240,7 +240,7 @@ static void same_state(const hitl_feedback *a, const hitl_pool *pa,
     ck_assert_double_eq(K, finfo(b, HITL_FEEDBACK_EM_CLASSES));
     for (size_t k = 0; k < na; k++) {
         ck_assert_uint_eq(ids[k], ids2[k]);
-        for (int info = HITL_ANNOTATOR_LABELS; info <= HITL_ANNOTATOR_DS_ACCURACY; info++) {
+        for (int info = HITL_ANNOTATOR_LABELS; info <= HITL_ANNOTATOR_DRIFT_AT; info++) {
             double v1, v2;
             ck_assert_int_eq(hitl_feedback_annotator_info(&v1, a, ids[k], info), HITL_OK);
             ck_assert_int_eq(hitl_feedback_annotator_info(&v2, b, ids[k], info), HITL_OK);

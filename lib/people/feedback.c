@@ -20,7 +20,8 @@
 void hitl__fb_params_default(hitl__fb_params *p)
 {
     *p = (hitl__fb_params){ .method = HITL_AGGREGATE_MAJORITY, .min_annotators = 1,
-                            .em_max_iter = 100, .em_tol = 1e-6, .confidence_weights = 1 };
+                            .em_max_iter = 100, .em_tol = 1e-6, .confidence_weights = 1,
+                            .drift_window = 50, .drift_alpha = 0.01 };
 }
 
 int hitl_feedback_create(hitl_feedback **out, hitl_pool *pool)
@@ -328,7 +329,8 @@ static int append_raw_control(hitl_feedback *fb, int kind, hitl_param param, dou
 static const hitl_param SNAPSHOT[] = {
     HITL_PARAM_EM_MAX_ITER, HITL_PARAM_EM_TOL, HITL_PARAM_N_CLASSES,
     HITL_PARAM_MIN_ANNOTATORS, HITL_PARAM_MIN_AGREEMENT, HITL_PARAM_MIN_CONFIDENCE,
-    HITL_PARAM_CONFIDENCE_WEIGHTS, HITL_PARAM_AGGREGATION,
+    HITL_PARAM_CONFIDENCE_WEIGHTS, HITL_PARAM_DRIFT_WINDOW, HITL_PARAM_DRIFT_ALPHA,
+    HITL_PARAM_AGGREGATION,
 };
 #define N_SNAPSHOT (sizeof SNAPSHOT / sizeof *SNAPSHOT)
 
@@ -664,6 +666,16 @@ static int check_param(const hitl_feedback *fb, hitl_param param, double value,
             return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_EM_TOL %g is not finite and "
                                  "> 0", value);
         return HITL_OK;
+    case HITL_PARAM_DRIFT_WINDOW:
+        if (!integral(value, 2, 1e6))
+            return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_DRIFT_WINDOW %g is not an "
+                                 "integer in [2, 1e6]", value);
+        return HITL_OK;
+    case HITL_PARAM_DRIFT_ALPHA:
+        if (!(value > 0 && value <= 0.5))
+            return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_DRIFT_ALPHA %g is not in "
+                                 "(0, 0.5]", value);
+        return HITL_OK;
     default:
         return hitl__fail_in(HITL_EINVAL, fn, "parameter %d is not a feedback parameter "
                              "(40x)", (int)param);
@@ -680,6 +692,8 @@ static void assign(hitl__fb_params *p, hitl_param param, double value)
     case HITL_PARAM_MIN_CONFIDENCE:     p->min_confidence = value; break;
     case HITL_PARAM_CONFIDENCE_WEIGHTS: p->confidence_weights = (int)value; break;
     case HITL_PARAM_EM_MAX_ITER:        p->em_max_iter = (size_t)value; break;
+    case HITL_PARAM_DRIFT_WINDOW:       p->drift_window = (size_t)value; break;
+    case HITL_PARAM_DRIFT_ALPHA:        p->drift_alpha = value; break;
     default:                            p->em_tol = value; break;
     }
 }
@@ -693,7 +707,9 @@ static int effect(const hitl__fb_params *next, hitl_param param)
     case HITL_PARAM_AGGREGATION: return 2;
     case HITL_PARAM_N_CLASSES: return next->method == HITL_AGGREGATE_DAWID_SKENE ? 2 : 0;
     case HITL_PARAM_EM_MAX_ITER:
-    case HITL_PARAM_EM_TOL: return 0;
+    case HITL_PARAM_EM_TOL:
+    case HITL_PARAM_DRIFT_WINDOW:      /* drift is worked out when asked for */
+    case HITL_PARAM_DRIFT_ALPHA: return 0;
     default: return 1;
     }
 }
@@ -771,6 +787,8 @@ int hitl_feedback_get_param(double *value, const hitl_feedback *fb,
     case HITL_PARAM_EM_MAX_ITER:        *value = (double)fb->par.em_max_iter; break;
     case HITL_PARAM_EM_TOL:             *value = fb->par.em_tol; break;
     case HITL_PARAM_CONFIDENCE_WEIGHTS: *value = fb->par.confidence_weights; break;
+    case HITL_PARAM_DRIFT_WINDOW:       *value = (double)fb->par.drift_window; break;
+    case HITL_PARAM_DRIFT_ALPHA:        *value = fb->par.drift_alpha; break;
     default:
         return hitl__fail(HITL_EINVAL,
                           "parameter %d is not a feedback parameter (40x)",
@@ -907,7 +925,7 @@ int hitl_feedback_annotator_info(double *value, const hitl_feedback *fb,
     if (!value || !fb)
         return hitl__fail(HITL_EINVAL, "%s is NULL", value ? "feedback"
                                                            : "value");
-    if (info < HITL_ANNOTATOR_LABELS || info > HITL_ANNOTATOR_DS_ACCURACY)
+    if (info < HITL_ANNOTATOR_LABELS || info > HITL_ANNOTATOR_DRIFT_AT)
         return hitl__fail(HITL_EINVAL, "unknown annotator info %d", (int)info);
     size_t a;
     int rc = find_annot(&a, fb, annotator, __func__);
@@ -926,8 +944,18 @@ int hitl_feedback_annotator_info(double *value, const hitl_feedback *fb,
     case HITL_ANNOTATOR_WEIGHT:
         *value = ((double)an->gold_ok + 1.0) / ((double)an->gold_n + 2.0);
         break;
-    default:
+    case HITL_ANNOTATOR_DS_ACCURACY:
         *value = a < fb->ds.A ? fb->ds.accuracy[a] : NAN;
+        break;
+    default: {
+        hitl__drift d;
+        if ((rc = hitl__fb_drift(&d, fb, a, __func__)) != HITL_OK)
+            return rc;
+        *value = info == HITL_ANNOTATOR_DRIFT ? d.flag
+               : info == HITL_ANNOTATOR_DRIFT_BEFORE ? d.before
+               : info == HITL_ANNOTATOR_DRIFT_AFTER ? d.after
+               : info == HITL_ANNOTATOR_DRIFT_Z ? d.z : d.at;
+    }
     }
     return HITL_OK;
 }

@@ -2,8 +2,8 @@
  * The people layer: what the people in the loop say and how far they agree.
  * Feedback events, each on its own (event.c: field checks, record form) and
  * what they imply for the pool (feedback.c); their aggregation into one
- * label per item (aggregate.c); the crash-safe journal (journal.c); and
- * agreement metrics (agreement.c).  Uses the layers below; writes answers
+ * label per item (aggregate.c); annotator drift (drift.c); the crash-safe
+ * journal (journal.c); and agreement metrics (agreement.c).  Uses the layers below; writes answers
  * into the pool through its public setters.
  */
 #ifndef HITL_PEOPLE_H
@@ -97,6 +97,8 @@ typedef struct hitl__fb_params {
     size_t min_annotators, n_classes, em_max_iter;
     double min_agreement, min_confidence, em_tol;
     int confidence_weights;
+    size_t drift_window;    /* HITL_PARAM_DRIFT_WINDOW */
+    double drift_alpha;     /* HITL_PARAM_DRIFT_ALPHA */
 } hitl__fb_params;
 
 struct hitl_feedback {
@@ -158,6 +160,17 @@ size_t hitl__control_encode(unsigned char *buf, int kind, hitl_param param, doub
 /* HITL_OK if a decoded control record's fields are in place, else
  * HITL_EINVAL. */
 int hitl__control_check(const hitl__fb_event *e, const char *fn);
+
+/* ---- drift.c ------------------------------------------------------------------------ */
+
+/* An annotator's drift figures (see HITL_ANNOTATOR_DRIFT*): NaN where they
+ * have fewer than 2 W answers on settled items. */
+typedef struct hitl__drift {
+    double flag, before, after, z, at;
+} hitl__drift;
+/* The figures of annotator slot a.  HITL_OK or HITL_ENOMEM (O(their
+ * answers) scratch). */
+int hitl__fb_drift(hitl__drift *d, const hitl_feedback *fb, size_t a, const char *fn);
 
 /* ---- feedback.c --------------------------------------------------------------------- */
 

@@ -152,6 +152,46 @@ def test_dawid_skene_through_python():
         assert pool.item(7).label == ds[7]
 
 
+def test_annotator_drift_through_python():
+    rng = np.random.default_rng(9)
+    n, K = 300, 3
+    truth = rng.integers(0, K, n)
+    X, _ = blobs(n, 2, K, seed=5)
+    with hitl.Pool.from_array(X) as pool, hitl.Feedback(pool) as fb:
+        fb.set_params(drift_window=40, drift_alpha=0.01)
+        for i in range(n):
+            for a in (1, 2, 3):
+                acc = 0.4 if a == 3 and i >= 200 else 0.95
+                y = truth[i] if rng.random() < acc else (truth[i] + 1) % K
+                fb.label(i, int(y), annotator=a)
+        assert fb.get_params()["drift_window"] == 40
+        assert fb.annotator_info(3, "drift") == 1
+        assert fb.annotator_info(1, "drift") == 0
+        info = fb.annotator_report(3)
+        assert info["drift_before"] > info["drift_after"]
+        with pytest.raises(hitl.InvalidArgument, match="DRIFT_WINDOW"):
+            fb.set_param("drift_window", 1)
+
+
+def test_parameters_replay_from_the_journal(tmp_path):
+    """A journal records parameter changes and aggregations: the reopened
+    handle has them without being told."""
+    path = tmp_path / "params.journal"
+    X, _ = blobs(12, 2, 3, seed=2)
+    with hitl.Pool.from_array(X) as pool, hitl.Feedback(pool) as fb:
+        fb.open_journal(path, fsync_every=0)
+        for i in range(12):
+            for a in (1, 2, 3):
+                fb.label(i, (i + (a == 3)) % 3, annotator=a)
+        fb.set_params(aggregation="dawid_skene", min_agreement=0.6)
+        live = [fb.item(i) for i in range(12)]
+    with hitl.Pool.from_array(X) as pool, hitl.Feedback(pool) as fb:
+        fb.open_journal(path)
+        assert fb.get_param("aggregation") == hitl.Aggregation.DAWID_SKENE
+        assert fb.get_param("min_agreement") == 0.6
+        assert [fb.item(i) for i in range(12)] == live
+
+
 def test_journal_replays(tmp_path):
     path = tmp_path / "audit.journal"
     X, _ = blobs(10, 2, 2, seed=0)
