@@ -566,10 +566,13 @@ HITL_API int hitl_strategy_get_param(double *value,
  * the selection.  Scores are computed from float32 probabilities (relative
  * error about 1e-6).  Deterministic for the same seed, inputs and any thread
  * count.  The pool and model are only read.  On failure nothing is written.
+ * While the pool has no LABELED item and the model is NULL or not fitted,
+ * every strategy kind returns the cold-start batch (see "Cold start" under
+ * "Diversity"): the first items to ask about need no model.
  * Returns HITL_OK (also with *count 0 when nothing is unlabeled);
  * HITL_EINVAL (NULL count/strategy/pool, NULL model for a strategy that
- * needs one, dims differ, k 0); HITL_ESTATE (model not fitted);
- * HITL_ECALLBACK; HITL_ENOMEM. */
+ * needs one once items are labeled, dims differ, k 0); HITL_ESTATE (model
+ * not fitted while items are labeled); HITL_ECALLBACK; HITL_ENOMEM. */
 HITL_API int hitl_query(size_t *count, size_t *indices, uint64_t *ids,
                         double *scores, hitl_strategy *strategy,
                         const hitl_model *model, const hitl_pool *pool,
@@ -828,7 +831,10 @@ HITL_API int hitl_query_committee(size_t *count, size_t *indices,
  * Cold start: while the pool has no LABELED item, every kind of this section
  * (KCENTER, RANKED_BATCH, DENSITY, HYBRID, DEFAULT) returns a first batch
  * chosen from the data alone, by HITL_PARAM_COLD_START, and then needs no
- * model (model may be NULL or unfitted):
+ * model (model may be NULL or unfitted); so do the uncertainty kinds when
+ * the model is NULL or not fitted (hitl_query), and every kind of
+ * hitl_query_committee when the committee cannot score yet (no member, or
+ * one not fitted):
  *   HITL_COLD_START_RANDOM    k items uniformly at random (seeded).  Score:
  *                             the uniform key, smallest first.
  *   HITL_COLD_START_KCENTER   a uniform random first item (seeded), then

@@ -609,7 +609,8 @@ START_TEST(test_fit_and_query_errors)
     ck_assert_int_eq(hitl_pool_create(&other, 3), HITL_OK);
     ck_assert_int_eq(hitl_committee_fit(c, other), HITL_EINVAL);        /* dims */
 
-    /* not fitted */
+    /* not fitted, with an item labeled (with none: a cold start) */
+    ck_assert_int_eq(hitl_pool_set_label(D.pool, 0, 1), HITL_OK);
     ck_assert_int_eq(hitl_query_committee(&count, idx, NULL, NULL, s, c, D.pool, 2),
                      HITL_ESTATE);
     ck_assert_ptr_nonnull(strstr(hitl_error_message(), "member 0 is not fitted"));

@@ -472,10 +472,14 @@ START_TEST(query_errors)
     ck_assert_int_eq(hitl_query(&count, idx, NULL, NULL, s, m, NULL, 5), HITL_EINVAL);
     ck_assert_int_eq(hitl_query(&count, idx, NULL, NULL, s, m, p, 0), HITL_EINVAL);
     ck_assert_msg(strstr(hitl_error_message(), "k is 0") != NULL, "%s", hitl_error_message());
+    /* with an item labeled the model is needed (with none, a cold start) */
+    ck_assert_int_eq(hitl_pool_set_label(p, 39, 0), HITL_OK);
     ck_assert_int_eq(hitl_query(&count, idx, NULL, NULL, s, NULL, p, 5), HITL_EINVAL);
     ck_assert_msg(strstr(hitl_error_message(), "model") != NULL, "%s", hitl_error_message());
     ck_assert_int_eq(hitl_query(&count, idx, NULL, NULL, s, wide, p, 5), HITL_EINVAL);
     ck_assert_int_eq(hitl_query(&count, idx, NULL, NULL, s, unfit, p, 5), HITL_ESTATE);
+    ck_assert_int_eq(hitl_pool_set_state(p, 39, HITL_ITEM_UNLABELED), HITL_OK);
+    ck_assert_int_eq(hitl_query(&count, idx, NULL, NULL, s, wide, p, 5), HITL_EINVAL);
     t.fail = -3;
     ck_assert_int_eq(hitl_query(&count, idx, NULL, NULL, s, m, p, 5), HITL_ECALLBACK);
     ck_assert_msg(strstr(hitl_error_message(), "hitl_query: predict callback returned -3") != NULL,
@@ -676,6 +680,58 @@ START_TEST(out_of_memory)
 }
 END_TEST
 
+/* Nothing labeled and no model that can score: every uncertainty kind gives
+ * the cold-start batch the diversity kinds give (same seed, same rule), and
+ * so does a committee that is not fitted yet. */
+START_TEST(cold_start_everywhere)
+{
+    size_t n = 200, K = 3;
+    hitl_pool *p = index_pool(n);
+    hitl_model *unfit;
+    ck_assert_int_eq(hitl_model_create_logreg(&unfit, DIM, K), HITL_OK);
+    hitl_committee *c;
+    ck_assert_int_eq(hitl_committee_create(&c, DIM, K), HITL_OK);
+    ck_assert_int_eq(hitl_committee_add_logreg(c, 1), HITL_OK);
+    for (int rule = HITL_COLD_START_RANDOM; rule <= HITL_COLD_START_KMEANSPP; rule++) {
+        hitl_strategy *ref = make_strategy(HITL_STRATEGY_KCENTER);
+        ck_assert_int_eq(hitl_strategy_set_param(ref, HITL_PARAM_SEED, 5), HITL_OK);
+        ck_assert_int_eq(hitl_strategy_set_param(ref, HITL_PARAM_COLD_START, rule), HITL_OK);
+        size_t want_n, want[8];
+        double want_s[8];
+        ck_assert_int_eq(hitl_query(&want_n, want, NULL, want_s, ref, NULL, p, 8), HITL_OK);
+        ck_assert_uint_eq(want_n, 8);
+        static const hitl_strategy_kind kinds[] = {
+            HITL_STRATEGY_LEAST_CONFIDENT, HITL_STRATEGY_MARGIN, HITL_STRATEGY_ENTROPY,
+            HITL_STRATEGY_QBC_VOTE_ENTROPY, HITL_STRATEGY_QBC_BALD };
+        for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+            hitl_strategy *s = make_strategy(kinds[k]);
+            ck_assert_int_eq(hitl_strategy_set_param(s, HITL_PARAM_SEED, 5), HITL_OK);
+            ck_assert_int_eq(hitl_strategy_set_param(s, HITL_PARAM_COLD_START, rule), HITL_OK);
+            size_t got_n = 0, got[8];
+            double got_s[8];
+            int is_qbc = kinds[k] >= HITL_STRATEGY_QBC_VOTE_ENTROPY;
+            if (!is_qbc) {
+                ck_assert_int_eq(hitl_query(&got_n, got, NULL, got_s, s, unfit, p, 8), HITL_OK);
+                ck_assert_uint_eq(got_n, 8);
+                ck_assert_mem_eq(got, want, sizeof want);
+                ck_assert_mem_eq(got_s, want_s, sizeof want_s);
+                ck_assert_int_eq(hitl_query(&got_n, got, NULL, got_s, s, NULL, p, 8), HITL_OK);
+                ck_assert_mem_eq(got, want, sizeof want);
+            }
+            ck_assert_int_eq(hitl_query_committee(&got_n, got, NULL, got_s, s, c, p, 8),
+                             HITL_OK);
+            ck_assert_uint_eq(got_n, 8);
+            ck_assert_mem_eq(got, want, sizeof want);
+            hitl_strategy_free(s);
+        }
+        hitl_strategy_free(ref);
+    }
+    hitl_committee_free(c);
+    hitl_model_free(unfit);
+    hitl_pool_free(p);
+}
+END_TEST
+
 static Suite *strategy_suite(void)
 {
     Suite *s = suite_create("strategy");
@@ -694,6 +750,7 @@ static Suite *strategy_suite(void)
     t = tcase_create("errors");
     tcase_add_test(t, create_and_params);
     tcase_add_test(t, query_errors);
+    tcase_add_test(t, cold_start_everywhere);
     suite_add_tcase(s, t);
     t = tcase_create("memory");
     tcase_set_timeout(t, 120);

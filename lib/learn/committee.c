@@ -723,6 +723,16 @@ static int pass_run(pass *ps, const hitl__chunk *chunks, size_t n_chunks, size_t
     return st;
 }
 
+int hitl__committee_ready(const hitl_committee *c)
+{
+    if (c->n == 0)
+        return 0;
+    for (size_t j = 0; j < c->n; j++)
+        if (!c->m[j].model->fitted)
+            return 0;
+    return 1;
+}
+
 int hitl__committee_check(const hitl_committee *c, const hitl_pool *pool, int need_fitted,
                           const char *fn)
 {

@@ -181,6 +181,8 @@ size_t hitl__committee_workers(const hitl_committee *c, const hitl_pool *pool);
 size_t hitl__committee_block_rows(const hitl_committee *c);
 size_t hitl__committee_members(const hitl_committee *c);
 size_t hitl__committee_classes(const hitl_committee *c);
+/* Nonzero when the committee has members and every one is fitted. */
+int hitl__committee_ready(const hitl_committee *c);
 /* HITL_EINVAL on a dim mismatch; with need_fitted, HITL_ESTATE unless the
  * committee has members and every one is fitted. */
 int hitl__committee_check(const hitl_committee *c, const hitl_pool *pool, int need_fitted,

@@ -673,6 +673,19 @@ static int cold_start(picks *out, const hitl__query *q)
     return st;
 }
 
+int hitl__cold_start_query(size_t *count, size_t *indices, double *scores,
+                           const hitl__query *q)
+{
+    picks out = { .idx = indices, .score = scores, .k = q->k };
+    rowset all = rs_pool(q->pool, q->fn);
+    int st = rs_check(&all, q->fn);
+    if (st == HITL_OK && q->pool->count[HITL_ITEM_UNLABELED] > 0)
+        st = cold_start(&out, q);
+    if (st == HITL_OK)
+        *count = out.n;
+    return st;
+}
+
 /* k-center greedy: farthest-first from the labeled items. */
 static int query_kcenter(picks *out, const hitl__query *q)
 {

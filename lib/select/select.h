@@ -125,5 +125,10 @@ typedef struct hitl__query {
  * *count of them.  Validates model/committee itself. */
 int hitl__diversity_query(size_t *count, size_t *indices, double *scores,
                           const hitl__query *q);
+/* The cold-start batch (HITL_PARAM_COLD_START), whatever q->kind: the first
+ * batch of any strategy while nothing is labeled and no model or committee
+ * can score.  Needs neither. */
+int hitl__cold_start_query(size_t *count, size_t *indices, double *scores,
+                           const hitl__query *q);
 
 #endif /* HITL_SELECT_H */

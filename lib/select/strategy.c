@@ -187,7 +187,7 @@ static void write_results(size_t *indices, uint64_t *ids, double *scores,
 static int query_ordered(size_t *count, size_t *indices, uint64_t *ids, double *scores,
                          const hitl_strategy *s, const hitl_model *model,
                          const hitl_committee *committee, const hitl_pool *pool,
-                         size_t k, const char *fn)
+                         size_t k, int cold, const char *fn)
 {
     size_t n_un = pool->count[HITL_ITEM_UNLABELED], keep = k < n_un ? k : n_un, n = 0;
     size_t *idx = hitl__malloc((keep ? keep : 1) * sizeof *idx);
@@ -198,12 +198,13 @@ static int query_ordered(size_t *count, size_t *indices, uint64_t *ids, double *
         return hitl__fail_in(HITL_ENOMEM, fn, "out of memory for %zu results", keep);
     }
     int st;
-    if (!hitl__is_diversity_kind(s->kind)) {
+    hitl__query q = { s->kind, s->seed, &s->div, model, committee, pool, keep, fn };
+    if (cold)
+        st = keep ? hitl__cold_start_query(&n, idx, sc, &q) : HITL_OK;
+    else if (!hitl__is_diversity_kind(s->kind))
         st = committee_top(&n, idx, sc, s->kind, committee, pool, keep, fn);
-    } else {
-        hitl__query q = { s->kind, s->seed, &s->div, model, committee, pool, keep, fn };
+    else
         st = hitl__diversity_query(&n, idx, sc, &q);
-    }
     if (st == HITL_OK) {
         write_results(indices, ids, scores, pool, idx, sc, n);
         *count = n;
@@ -229,7 +230,17 @@ int hitl_query(size_t *count, size_t *indices, uint64_t *ids, double *scores,
             return hitl__fail(HITL_EINVAL, "pool dim %zu differs from model dim %zu",
                               pool->dim, model->dim);
         return query_ordered(count, indices, ids, scores, strategy, model, NULL, pool, k,
-                             __func__);
+                             0, __func__);
+    }
+    /* an uncertainty kind with nothing labeled and no fitted model: the
+       cold-start batch, as the diversity kinds give */
+    if (strategy && pool && k > 0 && strategy->kind != HITL_STRATEGY_RANDOM &&
+        pool->count[HITL_ITEM_LABELED] == 0 && (!model || !model->fitted)) {
+        if (model && model->dim != pool->dim)
+            return hitl__fail(HITL_EINVAL, "pool dim %zu differs from model dim %zu",
+                              pool->dim, model->dim);
+        return query_ordered(count, indices, ids, scores, strategy, model, NULL, pool, k,
+                             1, __func__);
     }
     int st = check_query(strategy, model, pool, k);
     if (st != HITL_OK)
@@ -269,6 +280,8 @@ int hitl_query_committee(size_t *count, size_t *indices, uint64_t *ids, double *
     int st = hitl__committee_check(committee, pool, 0, __func__);
     if (st != HITL_OK)
         return st;
+    /* nothing labeled and a committee that cannot score yet: cold start */
+    int cold = pool->count[HITL_ITEM_LABELED] == 0 && !hitl__committee_ready(committee);
     return query_ordered(count, indices, ids, scores, strategy, NULL, committee, pool, k,
-                         __func__);
+                         cold, __func__);
 }

@@ -148,14 +148,16 @@ def test_model_state_errors(small):
         model.predict_proba(X[:2])                   # not fitted
     with pytest.raises(hitl.StateError):
         model.fit(pool)                              # nothing labeled
-    with pytest.raises(hitl.StateError):
-        hitl.Strategy("entropy").query(model, pool, 5)
+    # nothing labeled: not an error, the cold-start batch
+    assert len(hitl.Strategy("entropy").query(model, pool, 5).ids) == 5
     with pytest.raises(hitl.StateError):
         model.get_coef()
     pool.set_label(0, 7)                             # >= n_classes
     with pytest.raises(hitl.InvalidArgument, match="0|7"):
         model.fit(pool)
     assert not model.fitted
+    with pytest.raises(hitl.StateError, match="not fitted"):
+        hitl.Strategy("entropy").query(model, pool, 5)   # labeled, not fitted
     pool.set_state(0, hitl.ItemState.UNLABELED)
     label_first(pool, y, 40)
     model.fit(pool)
@@ -225,9 +227,10 @@ def test_strategy_errors(small):
         s.set_param("l2", 1.0)                       # a model's
     with pytest.raises(hitl.InvalidArgument):
         s.set_param("seed", -1)
-    with pytest.raises(hitl.InvalidArgument):
-        s.query(None, pool, 3)                       # margin needs a model
+    assert len(s.query(None, pool, 3).ids) == 3     # nothing labeled: cold start
     model = _fitted(pool, y)
+    with pytest.raises(hitl.InvalidArgument):
+        s.query(None, pool, 3)                       # margin needs a model now
     with pytest.raises(hitl.InvalidArgument):
         s.query(model, pool, 0)
     assert s.seed == 3
