@@ -10,6 +10,7 @@ from ._enums import ItemState
 from .errors import InvalidArgument
 from .feedback import Feedback
 from .model import Model, CustomModel
+from .pool import Pool
 from .committee import Committee
 from .strategy import Strategy, query
 
@@ -58,6 +59,13 @@ class ActiveLearner:
                 self.fit()
 
     def _bind(self, pool):
+        if not isinstance(pool, Pool):
+            # checked before anything changes: the learner stays as it was
+            raise InvalidArgument(
+                "the learner works on a hitl.Pool, got %s: make one with "
+                "hitl.Pool.from_array(X) and pass it (query(pool, k) or "
+                "ActiveLearner(..., pool=pool)); query(k=...) uses the bound "
+                "pool" % type(pool).__name__)
         if pool is self.pool:
             return
         if self.feedback is not None and self.feedback in self._owned:
@@ -81,6 +89,19 @@ class ActiveLearner:
         `labels`, then refit the model on every labeled item.  Returns self."""
         if self.feedback is None:
             raise InvalidArgument("no pool: query() or construct with pool=")
+        ids_arr = np.asarray(ids)
+        if ids_arr.ndim > 1:
+            raise InvalidArgument(
+                "teach() takes the ids of the items answered (QueryResult.ids "
+                "of a query), not feature rows: got an array of shape %s"
+                % (ids_arr.shape,))
+        labs = np.asarray(labels).reshape(-1)
+        n_classes = getattr(self.model, "n_classes", None)
+        if n_classes is not None and labs.size and labs.dtype.kind in "iu" and \
+                (labs.max() >= n_classes or labs.min() < 0):
+            bad = int(labs[(labs >= n_classes) | (labs < 0)][0])
+            raise InvalidArgument("label %d is not a class of the model (0 .. %d): "
+                                  "nothing was recorded" % (bad, n_classes - 1))
         self.feedback.label_many(ids, labels,
                                  self.annotator if annotator is None else annotator)
         return self.fit()

@@ -2,6 +2,7 @@
 any Python object with fit/predict_proba driven through C callbacks."""
 import inspect
 import threading
+import warnings
 
 import numpy as np
 
@@ -165,13 +166,28 @@ class LogisticRegression(Model):
 
 # -- custom models ---------------------------------------------------------
 
-def _accepts_sample_weight(fit):
+def _takes_sample_weight(fit):
+    """Does fit() name a sample_weight parameter?  (A **kwargs alone is no
+    promise: a Pipeline's fit takes **fit_params and refuses sample_weight.)"""
     try:
-        sig = inspect.signature(fit)
+        return "sample_weight" in inspect.signature(fit).parameters
     except (TypeError, ValueError):
         return False
-    return any(p.name == "sample_weight" or p.kind == p.VAR_KEYWORD
-               for p in sig.parameters.values())
+
+
+def _weight_keyword(estimator):
+    """The fit() keyword that carries sample weights to `estimator`, or None
+    when it takes none: sample_weight, or for a scikit-learn Pipeline its
+    last step's <name>__sample_weight."""
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list) and steps and hasattr(estimator, "named_steps"):
+        name, last = steps[-1]
+        if _takes_sample_weight(getattr(last, "fit", None)):
+            return name + "__sample_weight"
+        return None
+    if _takes_sample_weight(getattr(estimator, "fit", None)):
+        return "sample_weight"
+    return None
 
 
 class _Callbacks:
@@ -182,7 +198,8 @@ class _Callbacks:
     def __init__(self, estimator, dim, n_classes):
         self.estimator = estimator
         self.dim, self.n_classes = dim, n_classes
-        self.weighted_fit = _accepts_sample_weight(getattr(estimator, "fit", None))
+        self.weight_keyword = _weight_keyword(estimator)
+        self._warned = False
         self._lock = threading.Lock()
         self._pending = []          # (thread ident, exception)
 
@@ -211,15 +228,18 @@ class _Callbacks:
         # small next to the pool.
         Xc = _arrays.view(X, n, dim, dim).copy()
         yc = np.frombuffer(ffi.buffer(y, 4 * n), dtype=np.int32).copy()
-        wc = np.frombuffer(ffi.buffer(w, 4 * n), dtype=np.float32).copy()
-        if self.weighted_fit:
-            self.estimator.fit(Xc, yc, sample_weight=wc)
-        elif np.all(wc == 1.0):
+        wc = np.frombuffer(ffi.buffer(w, 4 * n), dtype=np.float32)
+        if np.all(wc == 1.0):               # the usual case: no weights at all
             self.estimator.fit(Xc, yc)
-        else:
-            raise TypeError("%s.fit() takes no sample_weight, but labeled "
-                            "items carry weights other than 1"
-                            % type(self.estimator).__name__)
+        elif self.weight_keyword is None:
+            if not self._warned:
+                self._warned = True
+                warnings.warn("%s.fit() takes no sample_weight: the labeled items' "
+                              "weights (other than 1) are left out"
+                              % type(self.estimator).__name__, RuntimeWarning)
+            self.estimator.fit(Xc, yc)
+        else:                               # float64, as scikit-learn expects
+            self.estimator.fit(Xc, yc, **{self.weight_keyword: wc.astype(np.float64)})
 
     def predict(self, X, n, stride, dim, proba):
         Xv = _arrays.view(X, n, stride, dim)     # read-only, valid this call
@@ -280,7 +300,11 @@ class CustomModel(Model):
     CustomModel(estimator, dim, n_classes, threads=1, trained=False)
 
     - fit receives float32 X (n, dim) and int32 labels y in [0, n_classes)
-      (copies it may keep), plus sample_weight when its signature takes it.
+      (copies it may keep), and, when some labeled item's weight is not 1,
+      the weights as float64: as sample_weight= when fit names it, as
+      <last step>__sample_weight= for a scikit-learn Pipeline whose last
+      step takes them; an estimator that takes none is fitted without them
+      (with one RuntimeWarning).
     - predict_proba receives a read-only float32 view (n, dim) of libhitl's
       memory, valid only during the call, and returns (n, n_classes) or, when
       the estimator has classes_ (scikit-learn), (n, len(classes_)) columns

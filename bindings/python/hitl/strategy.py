@@ -12,8 +12,10 @@ __all__ = ["Strategy", "QueryResult", "query"]
 
 QueryResult = collections.namedtuple("QueryResult", "indices ids scores")
 QueryResult.__doc__ = """What a query picked, most informative first:
-indices (pool indices, uintp), ids (caller ids, uint64) and scores (the
-strategy's score, float64), numpy arrays of equal length <= k."""
+indices (pool indices, intp: numpy's index type, so that
+np.concatenate([seen, r.indices]) still indexes), ids (caller ids, uint64)
+and scores (the strategy's score, float64), numpy arrays of equal length
+<= k."""
 
 
 class Strategy(Params, Handle):
@@ -61,8 +63,11 @@ def query(strategy, model, pool, k):
     that need none (random, k-center, cold starts).
     Returns QueryResult(indices, ids, scores), fewer than k entries when fewer
     items are unlabeled.  Streams the pool in C without copying it; the result
-    arrays are written by the library directly.  Raises StateError for an
-    unfitted model, InvalidArgument for k == 0 or mismatched dimensions."""
+    arrays are written by the library directly.  While nothing is labeled
+    and the model (or committee) cannot score yet, every strategy returns
+    its cold-start batch (cold_start=: k-means++ by default).  Raises
+    StateError for an unfitted model once items are labeled,
+    InvalidArgument for k == 0 or mismatched dimensions."""
     from .committee import Committee
     k = size_arg(k, "k")
     count = ffi.new("size_t *")
@@ -77,4 +82,6 @@ def query(strategy, model, pool, k):
                              ffi.NULL if model is None else model._ptr,
                              pool._ptr, k), *(() if model is None else (model,)))
     c = count[0]
-    return QueryResult(indices[:c], ids[:c], scores[:c])
+    # the library writes size_t; pool indices are far below 2**63, so the
+    # same bytes read as intp
+    return QueryResult(indices[:c].view(np.intp), ids[:c], scores[:c])

@@ -93,7 +93,9 @@ def test_outputs_are_numpy(small):
     Pp = model.predict_proba_pool(pool, 3, 4)
     np.testing.assert_array_equal(Pp, model.predict_proba(X[3:7]))
     r = hitl.Strategy("entropy").query(model, pool, 5)
-    assert r.indices.dtype == np.uintp and r.ids.dtype == np.uint64
+    assert r.indices.dtype == np.intp and r.ids.dtype == np.uint64
+    # numpy's index type: joins with other index arrays and still indexes
+    assert np.concatenate([np.arange(2), r.indices]).dtype == np.intp
     assert r.scores.dtype == np.float64 and len(r.indices) == 5
     # float64 input gives the same probabilities as its float32 rounding
     np.testing.assert_array_equal(model.predict_proba(X[:7].astype(np.float64)), P)

@@ -196,12 +196,50 @@ def test_sample_weights_reach_the_estimator(small):
     with hitl.CustomModel(est, 6, 3) as model:
         model.fit(pool)
         np.testing.assert_array_equal(est.w, [1, 1, 4, 1, 1])
+        assert est.w.dtype == np.float64
+        pool.set_weight(2, 1.0)             # all ones: no weights passed
+        model.fit(pool)
+        assert est.w is None
+    pool.set_weight(2, 4.0)
     est = Unweighted()
     with hitl.CustomModel(est, 6, 3) as model:
-        with pytest.raises(TypeError, match="sample_weight"):
+        with pytest.warns(RuntimeWarning, match="sample_weight"):
             model.fit(pool)
-        pool.set_weight(2, 1.0)
+        import warnings
+        with warnings.catch_warnings():      # said once
+            warnings.simplefilter("error")
+            model.fit(pool)
+    pool.set_weight(2, 1.0)
+
+
+def test_weights_for_sgd_and_pipelines(small):
+    """The usual text model (SGDClassifier with log loss) and a Pipeline
+    take the weights: float64, routed to the pipeline's last step."""
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    pool, X, y = small
+    for i in range(60):
+        pool.set_label(i, int(y[i]))
+    pool.set_weight(3, 2.5)
+    sgd = SGDClassifier(loss="log_loss", random_state=0)
+    with hitl.CustomModel(sgd, 6, 3) as model:
         model.fit(pool)
+        assert model.predict_proba(X[:4]).shape == (4, 3)
+    seen = {}
+
+    class Recording(SkLR):
+        def fit(self, X, y, sample_weight=None):
+            seen["w"] = sample_weight
+            return super().fit(X, y, sample_weight=sample_weight)
+
+    pipe = Pipeline([("scale", StandardScaler()), ("lr", Recording(max_iter=300))])
+    with hitl.CustomModel(pipe, 6, 3) as model:
+        model.fit(pool)
+        assert seen["w"].dtype == np.float64 and seen["w"][3] == 2.5
+        np.testing.assert_allclose(model.predict_proba(X[:5]), pipe.predict_proba(X[:5]),
+                                   atol=1e-6)
+    pool.set_weight(3, 1.0)
 
 
 def test_callbacks_from_library_threads():

@@ -1,6 +1,7 @@
 """The whole loop on the UCI digits, through the modAL-style layer: margin
 sampling reaches better test accuracy than random sampling at equal labels."""
 import numpy as np
+import pytest
 
 import hitl
 
@@ -60,3 +61,50 @@ def test_learner_binds_pool_later(digits):
         learner.close()
         assert learner.strategy.closed and not learner.model.closed
         learner.model.close()
+
+
+def test_learner_says_what_to_pass_and_stays_usable(digits):
+    """modAL habits (an array to query(), feature rows to teach(), a label
+    that is not a class) get messages that say what to pass instead, and
+    record nothing: the learner goes on as if they had not happened."""
+    Xtr, ytr, _, _ = split(digits, 0)
+    with hitl.Pool.from_array(Xtr) as pool:
+        learner = hitl.ActiveLearner(hitl.LogisticRegression(64, 10), "random", pool)
+        r = learner.query(k=5)
+        learner.teach(r.ids, ytr[r.indices])
+        with pytest.raises(hitl.InvalidArgument, match="Pool.from_array"):
+            learner.query(Xtr, 5)
+        with pytest.raises(hitl.InvalidArgument, match="not feature rows"):
+            learner.teach(Xtr[:5], ytr[:5])
+        before = len(learner.feedback)
+        r = learner.query(k=2)
+        with pytest.raises(hitl.InvalidArgument, match="label 10 is not a class"):
+            learner.teach(r.ids, [3, 10])
+        assert len(learner.feedback) == before            # nothing recorded
+        learner.teach(r.ids, ytr[r.indices])              # and it goes on
+        assert learner.model.n_train == 7
+        # query indices index and concatenate like numpy's own
+        idx = np.concatenate([r.indices, learner.query(k=3).indices])
+        assert idx.dtype == np.intp and Xtr[idx].shape == (5, 64)
+        learner.close()
+
+
+def test_every_strategy_starts_cold(digits):
+    """No labels yet: "margin" (and every strategy) picks a diverse first
+    batch by the cold-start rule instead of asking for a fitted model."""
+    Xtr, ytr, _, _ = split(digits, 1)
+    with hitl.Pool.from_array(Xtr) as pool:
+        firsts = {}
+        for rule in ("kmeanspp", "kcenter"):
+            s = hitl.Strategy("margin", seed=3, cold_start=rule)
+            learner = hitl.ActiveLearner(hitl.LogisticRegression(64, 10), s, pool)
+            r = learner.query(k=10)
+            assert len(r.ids) == 10 and len(set(ytr[r.indices])) >= 5   # diverse
+            firsts[rule] = r.ids.tolist()
+            learner.teach(r.ids, ytr[r.indices])
+            assert learner.model.fitted
+            for i in r.indices:                  # unlabel for the next rule
+                pool.set_state(int(i), hitl.ItemState.UNLABELED)
+            learner.close()
+            s.close()
+        assert firsts["kmeanspp"] != firsts["kcenter"]          # cold_start= is used
