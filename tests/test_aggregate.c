@@ -384,10 +384,7 @@ END_TEST
 static uint64_t drift_rng;
 static double drift_unit(void)
 {
-    uint64_t z = (drift_rng += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+    return (double)(test_splitmix(&drift_rng) >> 11) * 0x1.0p-53;
 }
 
 /* Right with probability p, else another of NCLS classes. */

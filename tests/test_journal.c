@@ -399,16 +399,9 @@ END_TEST
 /* ---- replay equals the live state: a property test -------------------------------- */
 
 static uint64_t prop_state;
-static uint64_t prop_next(void)
-{
-    uint64_t z = (prop_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 static uint64_t prop_below(uint64_t n)
 {
-    return prop_next() % n;
+    return test_splitmix(&prop_state) % n;
 }
 
 /* Parameters and fit figures the handles must share too. */
@@ -486,15 +479,27 @@ static void prop_step(hitl_feedback *fb, int K)
     }
 }
 
-/* A fresh handle on a fresh pool with the journal replayed into it. */
-static hitl_feedback *replayed(hitl_pool **pool)
+/* Close the live handle's journal and replay it into a fresh handle on a
+ * fresh pool, which must equal the live one in every observable field.
+ * Returns the replayed handle (its pool in *pool) to go on with, or frees
+ * it when keep is 0. */
+static hitl_feedback *replay_same(hitl_pool **pool, hitl_feedback *live,
+                                  const hitl_pool *live_pool, int keep)
 {
+    ck_assert_int_eq(hitl_feedback_close_journal(live), HITL_OK);
     *pool = make_pool();
     hitl_feedback *fb;
     ck_assert_int_eq(hitl_feedback_create(&fb, *pool), HITL_OK);
     int rc = hitl_feedback_open_journal(fb, path, 0);
     ck_assert_msg(rc == HITL_OK, "replay: %s", hitl_error_message());
-    return fb;
+    same_state(live, live_pool, fb, *pool);
+    same_params(live, fb);
+    if (keep)
+        return fb;
+    hitl_feedback_free(fb);
+    hitl_pool_free(*pool);
+    *pool = NULL;
+    return NULL;
 }
 
 /* Random sequences of every kind of event, parameter change and
@@ -524,23 +529,15 @@ START_TEST(replay_equals_live)
             prop_step(live, K);
             if (prop_below(40) == 0) {    /* the live handle becomes its replay */
                 hitl_pool *p2;
-                ck_assert_int_eq(hitl_feedback_close_journal(live), HITL_OK);
-                hitl_feedback *again = replayed(&p2);
-                same_state(live, pool, again, p2);
-                same_params(live, again);
+                hitl_feedback *again = replay_same(&p2, live, pool, 1);
                 hitl_feedback_free(live);
                 hitl_pool_free(pool);
                 live = again;
                 pool = p2;
             }
         }
-        ck_assert_int_eq(hitl_feedback_close_journal(live), HITL_OK);
         hitl_pool *p2;
-        hitl_feedback *copy = replayed(&p2);
-        same_state(live, pool, copy, p2);
-        same_params(live, copy);
-        hitl_feedback_free(copy);
-        hitl_pool_free(p2);
+        replay_same(&p2, live, pool, 0);
         hitl_feedback_free(live);
         hitl_pool_free(pool);
     }
@@ -568,14 +565,9 @@ START_TEST(replay_dawid_skene_override)
     ck_assert_int_eq(hitl_feedback_record(&id, live, HITL_EVENT_OVERRIDE, 3, 9, 3, NAN, 1,
                                           NAN, HITL_TIME_NOW, "reviewer"), HITL_OK);
     ck_assert_int_eq(hitl_feedback_label(live, 5, 4, 3), HITL_OK);
-    ck_assert_int_eq(hitl_feedback_close_journal(live), HITL_OK);
     hitl_pool *p2;
-    hitl_feedback *copy = replayed(&p2);
-    same_state(live, pool, copy, p2);
-    same_params(live, copy);
-    hitl_feedback_free(copy);
+    replay_same(&p2, live, pool, 0);
     hitl_feedback_free(live);
-    hitl_pool_free(p2);
     hitl_pool_free(pool);
 }
 END_TEST

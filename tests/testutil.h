@@ -59,6 +59,15 @@ static inline uint32_t ref_crc32(const unsigned char *p, size_t n)
     return ~c;
 }
 
+/* splitmix64: the fixed-seed generator of simulations in the suites. */
+static inline uint64_t test_splitmix(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
 /* Assert an item's consensus status and aggregated label in a feedback
  * handle (the feedback and aggregate suites both check it). */
 static inline void expect_status(const hitl_feedback *fb, uint64_t item,

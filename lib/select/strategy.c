@@ -223,24 +223,19 @@ int hitl_query(size_t *count, size_t *indices, uint64_t *ids, double *scores,
     if (strategy && hitl__is_qbc_kind(strategy->kind))
         return hitl__fail(HITL_EINVAL, "a QBC_* strategy needs a committee: use "
                           "hitl_query_committee");
-    if (strategy && hitl__is_diversity_kind(strategy->kind)) {
+    /* kinds that pick in their own order: the diversity kinds, and every
+       kind but RANDOM while nothing is labeled and no model is fitted (the
+       cold-start batch, which needs no model) */
+    int cold = strategy && pool && strategy->kind != HITL_STRATEGY_RANDOM &&
+               pool->count[HITL_ITEM_LABELED] == 0 && (!model || !model->fitted);
+    if (strategy && (cold || hitl__is_diversity_kind(strategy->kind))) {
         if (!pool || k == 0)
             return hitl__fail(HITL_EINVAL, "%s", !pool ? "pool is NULL" : "k is 0");
         if (model && model->dim != pool->dim)
             return hitl__fail(HITL_EINVAL, "pool dim %zu differs from model dim %zu",
                               pool->dim, model->dim);
         return query_ordered(count, indices, ids, scores, strategy, model, NULL, pool, k,
-                             0, __func__);
-    }
-    /* an uncertainty kind with nothing labeled and no fitted model: the
-       cold-start batch, as the diversity kinds give */
-    if (strategy && pool && k > 0 && strategy->kind != HITL_STRATEGY_RANDOM &&
-        pool->count[HITL_ITEM_LABELED] == 0 && (!model || !model->fitted)) {
-        if (model && model->dim != pool->dim)
-            return hitl__fail(HITL_EINVAL, "pool dim %zu differs from model dim %zu",
-                              pool->dim, model->dim);
-        return query_ordered(count, indices, ids, scores, strategy, model, NULL, pool, k,
-                             1, __func__);
+                             cold, __func__);
     }
     int st = check_query(strategy, model, pool, k);
     if (st != HITL_OK)
