@@ -71,9 +71,9 @@ extern "C" {
 /* ------------------------------------------------------------------------- */
 
 #define HITL_VERSION_MAJOR 0
-#define HITL_VERSION_MINOR 1
+#define HITL_VERSION_MINOR 2
 #define HITL_VERSION_PATCH 0
-#define HITL_VERSION_STRING "0.1.0"
+#define HITL_VERSION_STRING "0.2.0"
 #define HITL_VERSION_NUMBER \
     (HITL_VERSION_MAJOR * 10000 + HITL_VERSION_MINOR * 100 + HITL_VERSION_PATCH)
 
