@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -769,6 +770,148 @@ fail:
     return -1;
 }
 
+/* A feedback handle over a pool of n featureless items (ids 0 .. n-1): the
+ * sections about people need the answers only. */
+static int answers_only(hitl_pool **pool, hitl_feedback **fb, size_t n)
+{
+    float *rows = calloc(n ? n : 1, sizeof *rows);
+    *pool = NULL;
+    *fb = NULL;
+    if (!rows)
+        ds_fail("out of memory");
+    TRY(hitl_pool_create(pool, 1));
+    TRY(hitl_pool_add(*pool, rows, n, 1, NULL));
+    TRY(hitl_feedback_create(fb, *pool));
+    free(rows);
+    return 0;
+fail:
+    free(rows);
+    return -1;
+}
+
+/* ---- section: a reviewer settles ---------------------------------------------- */
+
+#define REVIEW_ITEMS 400
+#define REVIEWER 100
+#define REVIEW_BELOW 0.99       /* the review queue: consensus confidence below */
+
+static size_t count_wrong(const hitl_feedback *fb, const dataset *ds, size_t n)
+{
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t label = -1;
+        if (hitl_feedback_item(NULL, &label, NULL, NULL, NULL, fb, i) == HITL_OK)
+            wrong += label != ds->y[i];
+    }
+    return wrong;
+}
+
+/* The reviewer answers every item of the queue with the true class: a
+ * CONFIRM of the consensus, or an OVERRIDE with a reason.  *example gets an
+ * item where the reviewer overrode all three annotators (or else any
+ * override), or SIZE_MAX. */
+static int review(hitl_feedback *fb, const dataset *ds, size_t n, size_t *reviewed,
+                  size_t *example)
+{
+    *reviewed = 0;
+    *example = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        int32_t label;
+        double conf;
+        TRY(hitl_feedback_item(NULL, &label, &conf, NULL, NULL, fb, i));
+        if (conf >= REVIEW_BELOW)
+            continue;
+        int32_t truth = ds->y[i];
+        int over = truth != label;
+        TRY(hitl_feedback_record(NULL, fb, over ? HITL_EVENT_OVERRIDE : HITL_EVENT_CONFIRM,
+                                 i, REVIEWER, truth, NAN, label, conf, HITL_TIME_NOW,
+                                 over ? "checked against the scanned form" : NULL));
+        (*reviewed)++;
+        double agree;
+        TRY(hitl_feedback_item(NULL, NULL, NULL, &agree, NULL, fb, i));
+        if (over && (*example == SIZE_MAX || agree <= 0.25 + 1e-9))
+            *example = i;   /* agreement 1/4: the reviewer against all three */
+    }
+    return 0;
+fail:
+    return -1;
+}
+
+static int print_trail(const hitl_feedback *fb, size_t item)
+{
+    static const char *kinds[] = {"?", "LABEL", "OVERRIDE", "CONFIRM", "SKIP", "RETRACT",
+                                  "GOLD"};
+    uint64_t ids[16], by;
+    size_t n;
+    hitl_settlement how;
+    TRY(hitl_feedback_history(&n, ids, 16, fb, item));
+    printf("the audit trail of item %zu (hitl_feedback_history):\n", item);
+    for (size_t k = 0; k < n && k < 16; k++) {
+        hitl_event_kind kind;
+        uint64_t who;
+        int32_t label, shown, role;
+        const char *why;
+        TRY(hitl_feedback_event(&kind, NULL, &who, &label, NULL, &shown, NULL, NULL, fb,
+                                ids[k]));
+        TRY(hitl_feedback_event_reason(&why, fb, ids[k]));
+        TRY(hitl_feedback_role(&role, fb, who));
+        printf("  event %5" PRIu64 "  annotator %3" PRIu64 " (%-9s)  %-8s %d", ids[k], who,
+               role == HITL_ROLE_REVIEWER ? "reviewer" : "annotator", kinds[kind],
+               (int)label);
+        if (shown >= 0)
+            printf("  (shown %d)", (int)shown);
+        printf(why ? "  \"%s\"\n" : "\n", why);
+    }
+    TRY(hitl_feedback_settlement(&how, &by, fb, item));
+    printf("settled by %s, event %" PRIu64 " (hitl_feedback_settlement)\n\n",
+           how == HITL_SETTLED_AUTHORITY ? "authority" : "another rule", by);
+    return 0;
+fail:
+    return -1;
+}
+
+static int section_reviewer(const dataset *ds, uint64_t seed)
+{
+    hitl_pool *pool;
+    hitl_feedback *fb;
+    size_t n = ds->n < REVIEW_ITEMS ? ds->n : REVIEW_ITEMS, reviewed, example;
+    uint64_t rng = seed ^ 0x5E71E3;
+    printf("== a reviewer settles\n");
+    printf("the %zu simulated annotators above label %zu items (Dawid-Skene); a "
+           "reviewer\n(hitl_feedback_set_role: HITL_ROLE_REVIEWER) checks every "
+           "item whose consensus\nconfidence is below %.2f and confirms or "
+           "overrides it.  A reviewer's answer\nsettles the item, whatever the "
+           "votes and the annotator model say.\n\n", N_ANNOTATORS, n,
+           REVIEW_BELOW);
+    if (answers_only(&pool, &fb, n) != 0)
+        goto fail;
+    TRY(hitl_pool_set_classes(pool, ds->n_classes));
+    TRY(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION, HITL_AGGREGATE_DAWID_SKENE));
+    TRY(hitl_feedback_set_role(fb, REVIEWER, HITL_ROLE_REVIEWER));
+    for (size_t i = 0; i < n; i++)
+        for (size_t a = 0; a < N_ANNOTATORS; a++)
+            TRY(hitl_feedback_label(fb, i, annotators[a].id,
+                                    simulate_answer(&annotators[a], ds->y[i],
+                                                    ds->n_classes, &rng)));
+    TRY(hitl_feedback_aggregate(fb));
+    size_t before = count_wrong(fb, ds, n);
+    if (review(fb, ds, n, &reviewed, &example) != 0)
+        goto fail;
+    TRY(hitl_feedback_aggregate(fb));
+    printf("labels wrong among the %zu items: %zu by the crowd's consensus, %zu after "
+           "the\nreviewer answered the %zu items of the queue\n\n", n, before,
+           count_wrong(fb, ds, n), reviewed);
+    if (example != SIZE_MAX && print_trail(fb, example) != 0)
+        goto fail;
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+    return 0;
+fail:
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+    return -1;
+}
+
 /* ---- section: annotator drift ------------------------------------------------ */
 
 #define DRIFT_ITEMS 600
@@ -804,9 +947,8 @@ fail:
 
 static int section_drift(const dataset *ds, uint64_t seed)
 {
-    hitl_pool *pool = NULL;
-    hitl_feedback *fb = NULL;
-    float *rows = calloc(DRIFT_ITEMS, sizeof *rows);
+    hitl_pool *pool;
+    hitl_feedback *fb;
     uint64_t rng = seed ^ 0xD81F7;
     size_t n = ds->n < DRIFT_ITEMS ? ds->n : DRIFT_ITEMS;
     printf("== annotator drift\n");
@@ -816,11 +958,8 @@ static int section_drift(const dataset *ds, uint64_t seed)
            "items against the\nearlier ones, false-alarm rate 0.01 a check) after "
            "every 100 items:\n\n%6s  %-28s  %-28s  %s\n", n, DRIFT_CARELESS_FROM,
            "items", "annotator 1", "annotator 2", "annotator 3");
-    if (!rows)
-        ds_fail("out of memory");
-    TRY(hitl_pool_create(&pool, 1));
-    TRY(hitl_pool_add(pool, rows, n, 1, NULL));
-    TRY(hitl_feedback_create(&fb, pool));
+    if (answers_only(&pool, &fb, n) != 0)
+        goto fail;
     for (size_t i = 0; i < n; i++) {
         for (uint64_t a = 1; a <= 3; a++) {
             double p = a == 3 && i >= DRIFT_CARELESS_FROM ? 0.4 : 0.9;
@@ -835,12 +974,10 @@ static int section_drift(const dataset *ds, uint64_t seed)
            "from @event id)\n\n");
     hitl_feedback_free(fb);
     hitl_pool_free(pool);
-    free(rows);
     return 0;
 fail:
     hitl_feedback_free(fb);
     hitl_pool_free(pool);
-    free(rows);
     return -1;
 }
 
@@ -897,6 +1034,8 @@ int main(int argc, char **argv)
                                          seed);
     if (status == 0)
         status = section_annotators(&ds, &sp, batch, rounds, seed);
+    if (status == 0)
+        status = section_reviewer(&ds, seed);
     if (status == 0)
         status = section_drift(&ds, seed);
     if (status == 0)

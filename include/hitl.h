@@ -330,10 +330,27 @@ HITL_API int hitl_pool_item(uint64_t *id, hitl_item_state *state,
 HITL_API int hitl_pool_row(const float **row, const hitl_pool *pool,
                            size_t index);
 
-/* hitl_pool_set_label: mark item `index` LABELED with class `label` (>= 0;
- * whether it is < the model's class count is checked when fitting).
- * Returns HITL_OK; HITL_EINVAL (NULL, index out of range, label < 0). */
+/* hitl_pool_set_label: mark item `index` LABELED with class `label` (>= 0,
+ * and < the pool's class count when one is set: see hitl_pool_set_classes;
+ * otherwise whether it is < the model's class count is checked when
+ * fitting).
+ * Returns HITL_OK; HITL_EINVAL (NULL, index out of range, label < 0 or >=
+ * the class count). */
 HITL_API int hitl_pool_set_label(hitl_pool *pool, size_t index, int32_t label);
+
+/* hitl_pool_set_classes: declare that the pool's labels are classes 0 ..
+ * n_classes - 1 (n_classes >= 2), or forget the declaration (0, the
+ * default: any label >= 0).  With a class count, hitl_pool_set_label and
+ * every feedback handle of the pool refuse larger labels before anything is
+ * written, and Dawid-Skene uses it as its class count unless
+ * HITL_PARAM_N_CLASSES says otherwise.
+ * Returns HITL_OK; HITL_EINVAL (NULL, n_classes 1 or above 65536, or <= a
+ * label an item has now: the message names the item). */
+HITL_API int hitl_pool_set_classes(hitl_pool *pool, size_t n_classes);
+
+/* hitl_pool_classes: *n_classes = the declared class count, or 0.
+ * Returns HITL_OK; HITL_EINVAL (NULL).  Concurrent reads. */
+HITL_API int hitl_pool_classes(size_t *n_classes, const hitl_pool *pool);
 
 /* hitl_pool_set_state: set item `index` to UNLABELED or SKIPPED (forgetting
  * its label), or to LABELED only if it already has a label.
@@ -894,9 +911,22 @@ typedef enum hitl_cold_start {
  * Agreement of an item = the share of its labels equal to its aggregated
  * label.
  *
+ * Authority.  Every annotator has an authority level (hitl_feedback_set_role;
+ * HITL_ROLE_ANNOTATOR, 0, unless set): reviewers and adjudicators are
+ * annotators with a higher level.  When some of an item's current labels
+ * come from an annotator of level > 0, the item is settled by authority: its
+ * label is the latest current label among those of the highest level
+ * present, confidence 1, whatever the other votes and the Dawid-Skene
+ * estimates say (a Dawid-Skene fit takes it as the item's class, as it does
+ * a gold label).  A later answer of the same or a higher level, a
+ * retraction, or a role change (which re-decides the items of that
+ * annotator) changes it; an annotator's level is the one they have now.
+ *
  * Consensus.  An item with a gold answer (hitl_feedback_set_gold) is GOLD:
- * its label is the gold label, confidence 1.  Otherwise an item with at least
- * one label is RESOLVED when it has at least HITL_PARAM_MIN_ANNOTATORS labels,
+ * its label is the gold label, confidence 1; gold outranks every authority.
+ * Otherwise an item settled by authority is RESOLVED.  Otherwise an item
+ * with at least one label is RESOLVED when it has at least
+ * HITL_PARAM_MIN_ANNOTATORS labels,
  * agreement >= HITL_PARAM_MIN_AGREEMENT and confidence >=
  * HITL_PARAM_MIN_CONFIDENCE, else PENDING ("needs another annotator": list
  * them with hitl_feedback_pending).  An item without labels is NONE.
@@ -944,6 +974,28 @@ typedef enum hitl_aggregation {
     HITL_AGGREGATE_DAWID_SKENE = 3
 } hitl_aggregation;
 
+/* Authority levels (see "Authority" above): any integer in [0,
+ * HITL_AUTHORITY_MAX] is a level; these name three. */
+typedef enum hitl_role {
+    HITL_ROLE_ANNOTATOR   = 0,
+    HITL_ROLE_REVIEWER    = 100,
+    HITL_ROLE_ADJUDICATOR = 200
+} hitl_role;
+#define HITL_AUTHORITY_MAX 65535
+
+/* How an item's label was settled (hitl_feedback_settlement). */
+typedef enum hitl_settlement {
+    HITL_SETTLED_NONE      = 0, /* not settled: status NONE or PENDING */
+    HITL_SETTLED_VOTE      = 1, /* a majority or weighted vote of the labels
+                                   (also Dawid-Skene's fallback for a label
+                                   beyond its fit) */
+    HITL_SETTLED_MODEL     = 2, /* the posterior of a model of the
+                                   annotators (Dawid-Skene) */
+    HITL_SETTLED_AUTHORITY = 3, /* the label of an annotator of the highest
+                                   authority among its answers */
+    HITL_SETTLED_GOLD      = 4  /* its gold label */
+} hitl_settlement;
+
 typedef enum hitl_consensus {
     HITL_CONSENSUS_NONE     = 0, /* no label (nothing, or only skips) */
     HITL_CONSENSUS_RESOLVED = 1,
@@ -967,11 +1019,14 @@ HITL_API int hitl_feedback_create(hitl_feedback **out, hitl_pool *pool);
 HITL_API void hitl_feedback_free(hitl_feedback *feedback);
 
 /* hitl_feedback_record: record an answer of annotator `annotator` about
- * item `item_id` (a caller id of the pool).
- *   kind              LABEL, OVERRIDE, CONFIRM or SKIP.
+ * item `item_id` (a caller id of the pool), or a gold decision.
+ *   kind              LABEL, OVERRIDE, CONFIRM, SKIP, or GOLD (as
+ *                     hitl_feedback_set_gold, with a reason).
  *   label             the class, 0 .. 65535 (and < HITL_PARAM_N_CLASSES
- *                     when that is set); -1 for SKIP; for CONFIRM either -1
- *                     or the shown label (the shown label is recorded).
+ *                     or the pool's class count when set); -1 for SKIP;
+ *                     for CONFIRM either -1 or the shown label (the shown
+ *                     label is recorded); for GOLD the gold label, or -1 to
+ *                     clear it.
  *   confidence        the annotator's own confidence in [0, 1], or NaN for
  *                     none.  Recorded for the audit trail; not used by the
  *                     aggregation.
@@ -986,7 +1041,8 @@ HITL_API void hitl_feedback_free(hitl_feedback *feedback);
  * *event_id (if event_id is not NULL) gets the new event's id.  With a
  * journal open the event is appended to it before the call returns (synced
  * per its policy); the item is re-aggregated and written to the pool.
- * Returns HITL_OK; HITL_EINVAL (NULL feedback, a kind other than the four,
+ * A GOLD event carries no confidence and no pre-annotation (NaN, -1, NaN).
+ * Returns HITL_OK; HITL_EINVAL (NULL feedback, a kind other than the five,
  * a field out of range or inconsistent with the kind, invalid UTF-8 or too
  * long a reason: the message names the field and value); HITL_ENOTFOUND (no
  * item of the pool has this id); HITL_EIO (the journal write or sync
@@ -1025,7 +1081,9 @@ HITL_API int hitl_feedback_retract(uint64_t *event_id, hitl_feedback *feedback,
                                    int64_t timestamp, const char *reason);
 
 /* hitl_feedback_set_gold: declare item `item_id`'s known answer `label`
- * (0 .. 65535, < HITL_PARAM_N_CLASSES when set), or clear it with -1.  Gold
+ * (0 .. 65535, < HITL_PARAM_N_CLASSES or the pool's class count when set),
+ * or clear it with -1; hitl_feedback_record with kind GOLD does the same
+ * and records a reason.  Gold
  * items score annotators (HITL_ANNOTATOR_GOLD_*), set the weights of the
  * WEIGHTED vote, are fixed to their class in Dawid-Skene, and go to the pool
  * with the gold label.  Recorded as a GOLD event by `annotator` (who
@@ -1073,6 +1131,22 @@ HITL_API int hitl_feedback_event_links(uint64_t *target,
 HITL_API int hitl_feedback_event_reason(const char **reason,
                                         const hitl_feedback *feedback,
                                         uint64_t event_id);
+
+/* hitl_feedback_history: the audit trail of item `item_id`: the ids of
+ * every event about it (answers, retractions, gold decisions; superseded
+ * and retracted ones included), oldest first.  Read each one's who, when
+ * and what with hitl_feedback_event, why with hitl_feedback_event_reason,
+ * what withdrew it with hitl_feedback_event_links, and the authority of
+ * its annotator with hitl_feedback_role.  Writes min(*count, capacity) ids
+ * and sets *count to their number (capacity 0 and NULL event_ids learn it).
+ * Time O(events about the item).
+ * Returns HITL_OK; HITL_EINVAL (NULL count or feedback, NULL event_ids with
+ * capacity > 0); HITL_ENOTFOUND (no item of the pool has this id).
+ * Concurrent reads. */
+HITL_API int hitl_feedback_history(size_t *count, uint64_t *event_ids,
+                                   size_t capacity,
+                                   const hitl_feedback *feedback,
+                                   uint64_t item_id);
 
 /* hitl_feedback_overrides: how often people overrode the model.  Counts the
  * answer events (LABEL, OVERRIDE, CONFIRM; not retracted; superseded answers
@@ -1139,6 +1213,35 @@ HITL_API int hitl_feedback_item(hitl_consensus *status, int32_t *label,
                                 size_t *n_labels,
                                 const hitl_feedback *feedback,
                                 uint64_t item_id);
+
+/* hitl_feedback_settlement: how item `item_id`'s label was settled, and
+ * by which event: *how (see hitl_settlement) and *event_id = the deciding
+ * event (the answer for AUTHORITY, the GOLD event for GOLD; HITL_NO_EVENT
+ * for the others, which no single event decides).  Either out-pointer may
+ * be NULL.  An item of the pool without events is NONE.
+ * Returns HITL_OK; HITL_EINVAL (NULL feedback); HITL_ENOTFOUND (no item of
+ * the pool has this id).  Concurrent reads. */
+HITL_API int hitl_feedback_settlement(hitl_settlement *how, uint64_t *event_id,
+                                      const hitl_feedback *feedback,
+                                      uint64_t item_id);
+
+/* hitl_feedback_set_role: give annotator `annotator` (who need not have
+ * answered yet) the authority level `authority`, a hitl_role or any integer
+ * in [0, HITL_AUTHORITY_MAX]; see "Authority" above.  The items they
+ * answered are re-decided and written to the pool.  With a journal open the
+ * change is written to it first (it then reads as format 2); a change the
+ * journal refuses does not happen.  Setting the level they have is a no-op.
+ * Returns HITL_OK; HITL_EINVAL (NULL feedback, authority out of range);
+ * HITL_EIO (the journal could not record it); HITL_ENOMEM. */
+HITL_API int hitl_feedback_set_role(hitl_feedback *feedback,
+                                    uint64_t annotator, int32_t authority);
+
+/* hitl_feedback_role: *authority = annotator `annotator`'s level
+ * (HITL_ROLE_ANNOTATOR for anyone never given one).
+ * Returns HITL_OK; HITL_EINVAL (NULL).  Concurrent reads. */
+HITL_API int hitl_feedback_role(int32_t *authority,
+                                const hitl_feedback *feedback,
+                                uint64_t annotator);
 
 /* hitl_feedback_pending: the items that need another annotator (status
  * PENDING), in the order they first got an event.  Writes min(*count,
@@ -1270,12 +1373,15 @@ HITL_API int hitl_feedback_get_info(double *value,
  * An event's payload holds the event id and every field
  * hitl_feedback_event reports, plus the reason.  Version 2 adds control
  * records, in the same layout: a parameter change (hitl_feedback_set_param,
- * with the parameter and its value) or an aggregation
+ * with the parameter and its value), a role change (hitl_feedback_set_role,
+ * with the annotator and the level) or an aggregation
  * (hitl_feedback_aggregate, or the one opening or attaching a journal
  * does), each at its place among the events.  A journal is created as
  * version 1 and becomes version 2 (the header rewritten, synced) just
  * before its first control record, which is preceded by one for every
- * parameter that differs from its default; journals without control
+ * annotator whose level is not 0 and every parameter that differs from its
+ * default (replaying a version 2 journal starts from no roles and the
+ * default parameters); journals without control
  * records stay readable by libraries that read version 1 only.  Records
  * are only ever appended; a retraction or a changed gold answer is a new
  * record.
@@ -1320,7 +1426,8 @@ HITL_API int hitl_feedback_get_info(double *value,
  *    annotators' counters, the parameters, the Dawid-Skene fit and every
  *    item's aggregation, in the handle and in the pool, are those of the
  *    handle that wrote the journal, bit for bit.  A version 2 journal
- *    starts from the default parameters (it records the others); a
+ *    starts from the default parameters and no roles (it records the
+ *    others); a
  *    version 1 journal starts from the handle's current ones and ends with
  *    an aggregation (as hitl_feedback_aggregate does), which the journal
  *    records before the next record written to it.  Pool labels are thus
@@ -1329,7 +1436,8 @@ HITL_API int hitl_feedback_get_info(double *value,
  *    the pool's states, labels and weights (9 bytes an item), so that a
  *    replay that fails part way puts them back.
  *  - A handle that holds events and attaches a journal without records
- *    writes them (and its parameters that differ from the defaults) to it,
+ *    writes them (and its roles and the parameters that differ from the
+ *    defaults) to it,
  *    then re-aggregates every item as hitl_feedback_aggregate does, so
  *    that the journal's replay reproduces it.
  * Later events are appended with the fsync policy fsync_every (0 = never,

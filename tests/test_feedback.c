@@ -4,6 +4,7 @@
 #include "testutil.h"
 #include "internal.h"   /* pool->weight: the pool has no public weight getter */
 
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 #include <time.h>
@@ -420,7 +421,9 @@ START_TEST(event_validation)
         {0, 1, -1, NAN, NAN, NULL, "kind 0"},
         {7, 1, -1, NAN, NAN, NULL, "kind 7"},
         {HITL_EVENT_RETRACT, -1, -1, NAN, NAN, NULL, "hitl_feedback_retract"},
-        {HITL_EVENT_GOLD, 1, -1, NAN, NAN, NULL, "_set_gold"},
+        {HITL_EVENT_GOLD, 1, -1, 0.5, NAN, NULL, "GOLD event carries no confidence"},
+        {HITL_EVENT_GOLD, 1, 0, NAN, NAN, NULL, "GOLD event carries no confidence"},
+        {HITL_EVENT_GOLD, -2, -1, NAN, NAN, NULL, "label -2 is not in [-1"},
         {HITL_EVENT_LABEL, -1, -1, NAN, NAN, NULL, "label -1"},
         {HITL_EVENT_LABEL, 65536, -1, NAN, NAN, NULL, "label 65536"},
         {HITL_EVENT_SKIP, 2, -1, NAN, NAN, NULL, "SKIP has none"},
@@ -907,6 +910,292 @@ START_TEST(out_of_memory_events)
 }
 END_TEST
 
+/* ---- authority, settlement, the audit trail, the pool's class count ---------------- */
+
+static void expect_settled(const hitl_feedback *fb, uint64_t item, hitl_settlement how,
+                           uint64_t by)
+{
+    hitl_settlement h;
+    uint64_t e;
+    ck_assert_int_eq(hitl_feedback_settlement(&h, &e, fb, item), HITL_OK);
+    ck_assert_msg(h == how && e == by, "item %" PRIu64 ": settled %d by %" PRIu64
+                  ", expected %d by %" PRIu64, item, (int)h, e, (int)how, by);
+}
+
+static uint64_t answer(hitl_feedback *fb, hitl_event_kind kind, uint64_t item,
+                       uint64_t who, int32_t label, int32_t shown)
+{
+    uint64_t id;
+    ck_assert_int_eq(hitl_feedback_record(&id, fb, kind, item, who, label, NAN, shown,
+                                          shown < 0 ? NAN : 0.9, HITL_TIME_NOW, "why"),
+                     HITL_OK);
+    return id;
+}
+
+/* A reviewer's override settles the item against three annotators who
+ * agree, under every aggregation; a higher authority settles it again; a
+ * retraction or a role change brings the one below back. */
+START_TEST(authority_settles)
+{
+    for (int method = HITL_AGGREGATE_MAJORITY; method <= HITL_AGGREGATE_DAWID_SKENE;
+         method++) {
+        hitl_pool *pool = make_pool(7);
+        hitl_feedback *fb;
+        ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION, method),
+                         HITL_OK);
+        ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_MIN_ANNOTATORS, 2), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_set_role(fb, 50, HITL_ROLE_REVIEWER), HITL_OK);
+        for (uint64_t a = 1; a <= 3; a++)
+            for (uint64_t it = 1000; it < 1006; it++)
+                ck_assert_int_eq(hitl_feedback_label(fb, it, a, (int32_t)(it % 3)), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_aggregate(fb), HITL_OK);
+        expect_item(pool, 1000, HITL_ITEM_LABELED, 1);
+        expect_settled(fb, 1000, method == HITL_AGGREGATE_DAWID_SKENE ? HITL_SETTLED_MODEL
+                                                                      : HITL_SETTLED_VOTE,
+                       HITL_NO_EVENT);
+        uint64_t over = answer(fb, HITL_EVENT_OVERRIDE, 1000, 50, 2, 1);
+        expect_item(pool, 1000, HITL_ITEM_LABELED, 2);
+        expect_settled(fb, 1000, HITL_SETTLED_AUTHORITY, over);
+        hitl_consensus st;
+        int32_t label;
+        double conf, agree;
+        size_t n;
+        ck_assert_int_eq(hitl_feedback_item(&st, &label, &conf, &agree, &n, fb, 1000),
+                         HITL_OK);
+        ck_assert(st == HITL_CONSENSUS_RESOLVED && label == 2 && conf == 1 && n == 4);
+        ck_assert_double_eq_tol(agree, 0.25, 1e-12);
+        ck_assert_float_eq(pool->weight[0], 1.0f);
+        /* a re-fit does not undo it */
+        ck_assert_int_eq(hitl_feedback_aggregate(fb), HITL_OK);
+        expect_item(pool, 1000, HITL_ITEM_LABELED, 2);
+        /* an adjudicator outranks the reviewer, whatever the order */
+        ck_assert_int_eq(hitl_feedback_set_role(fb, 60, HITL_ROLE_ADJUDICATOR), HITL_OK);
+        uint64_t adj = answer(fb, HITL_EVENT_LABEL, 1000, 60, 0, -1);
+        expect_item(pool, 1000, HITL_ITEM_LABELED, 0);
+        expect_settled(fb, 1000, HITL_SETTLED_AUTHORITY, adj);
+        (void)answer(fb, HITL_EVENT_LABEL, 1000, 50, 1, -1);    /* reviewer again */
+        expect_item(pool, 1000, HITL_ITEM_LABELED, 0);
+        /* the adjudicator's answer withdrawn: the reviewer's latest stands */
+        ck_assert_int_eq(hitl_feedback_retract(NULL, fb, adj, 60, HITL_TIME_NOW, "mistake"),
+                         HITL_OK);
+        expect_item(pool, 1000, HITL_ITEM_LABELED, 1);
+        /* two of the same level: the later answer settles */
+        ck_assert_int_eq(hitl_feedback_set_role(fb, 51, HITL_ROLE_REVIEWER), HITL_OK);
+        uint64_t r2 = answer(fb, HITL_EVENT_CONFIRM, 1000, 51, 2, 2);
+        expect_item(pool, 1000, HITL_ITEM_LABELED, 2);
+        expect_settled(fb, 1000, HITL_SETTLED_AUTHORITY, r2);
+        /* demoted: back to the vote of everyone */
+        ck_assert_int_eq(hitl_feedback_set_role(fb, 51, HITL_ROLE_ANNOTATOR), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_set_role(fb, 50, HITL_ROLE_ANNOTATOR), HITL_OK);
+        expect_item(pool, 1000, HITL_ITEM_LABELED, 1);
+        /* gold outranks every authority */
+        ck_assert_int_eq(hitl_feedback_set_role(fb, 50, 7), HITL_OK);
+        uint64_t gold;
+        ck_assert_int_eq(hitl_feedback_record(&gold, fb, HITL_EVENT_GOLD, 1000, 9, 0, NAN,
+                                              -1, NAN, HITL_TIME_NOW, "from the contract"),
+                         HITL_OK);
+        expect_settled(fb, 1000, HITL_SETTLED_GOLD, gold);
+        const char *why;
+        ck_assert_int_eq(hitl_feedback_event_reason(&why, fb, gold), HITL_OK);
+        ck_assert_str_eq(why, "from the contract");
+        /* a lone reviewer's answer settles an item min_annotators would hold */
+        uint64_t lone = answer(fb, HITL_EVENT_LABEL, 1006, 50, 2, -1);
+        expect_settled(fb, 1006, HITL_SETTLED_AUTHORITY, lone);
+        expect_item(pool, 1006, HITL_ITEM_LABELED, 2);
+        hitl_feedback_free(fb);
+        hitl_pool_free(pool);
+    }
+}
+END_TEST
+
+/* Pending and empty items are not settled; a pool item without events is
+ * NONE; the calls check their arguments. */
+START_TEST(settlement_and_roles_checks)
+{
+    hitl_pool *pool = make_pool(4);
+    hitl_feedback *fb;
+    ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_MIN_ANNOTATORS, 2), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_label(fb, 1000, 1, 1), HITL_OK);
+    expect_settled(fb, 1000, HITL_SETTLED_NONE, HITL_NO_EVENT);      /* pending */
+    expect_settled(fb, 1003, HITL_SETTLED_NONE, HITL_NO_EVENT);      /* no events */
+    ck_assert_int_eq(hitl_feedback_settlement(NULL, NULL, fb, 1001), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_settlement(NULL, NULL, NULL, 1001), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_settlement(NULL, NULL, fb, 7), HITL_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(hitl_error_message(), "id 7"));
+    int32_t level = -5;
+    ck_assert_int_eq(hitl_feedback_role(&level, fb, 12345), HITL_OK);
+    ck_assert_int_eq(level, HITL_ROLE_ANNOTATOR);
+    ck_assert_int_eq(hitl_feedback_role(NULL, fb, 1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_role(&level, NULL, 1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_set_role(NULL, 1, 100), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_set_role(fb, 1, -1), HITL_EINVAL);
+    ck_assert_ptr_nonnull(strstr(hitl_error_message(), "authority -1 is not in [0, 65535]"));
+    ck_assert_int_eq(hitl_feedback_set_role(fb, 1, HITL_AUTHORITY_MAX + 1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_role(&level, fb, 1), HITL_OK);
+    ck_assert_int_eq(level, 0);
+    ck_assert_int_eq(hitl_feedback_set_role(fb, 1, HITL_AUTHORITY_MAX), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_role(&level, fb, 1), HITL_OK);
+    ck_assert_int_eq(level, HITL_AUTHORITY_MAX);
+    expect_settled(fb, 1000, HITL_SETTLED_AUTHORITY, 0);             /* now settled */
+    ck_assert_uint_eq(count(fb), 1);                 /* a role is not an event */
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+/* The audit trail: every event about an item, oldest first, with who,
+ * what, why and what withdrew it. */
+START_TEST(history)
+{
+    hitl_pool *pool = make_pool(4);
+    hitl_feedback *fb;
+    ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    uint64_t e0 = answer(fb, HITL_EVENT_LABEL, 1001, 1, 0, -1);
+    (void)answer(fb, HITL_EVENT_LABEL, 1002, 1, 0, -1);
+    uint64_t e2 = answer(fb, HITL_EVENT_OVERRIDE, 1001, 2, 1, 0);
+    uint64_t e3, e4;
+    ck_assert_int_eq(hitl_feedback_retract(&e3, fb, e0, 2, HITL_TIME_NOW, "typo"), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_gold(&e4, fb, 1001, 1, 3, HITL_TIME_NOW), HITL_OK);
+    (void)answer(fb, HITL_EVENT_SKIP, 1003, 1, -1, -1);
+    uint64_t ids[8] = {0};
+    size_t n = 99;
+    ck_assert_int_eq(hitl_feedback_history(&n, NULL, 0, fb, 1001), HITL_OK);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_int_eq(hitl_feedback_history(&n, ids, 8, fb, 1001), HITL_OK);
+    ck_assert_uint_eq(n, 4);
+    ck_assert(ids[0] == e0 && ids[1] == e2 && ids[2] == e3 && ids[3] == e4);
+    ck_assert_int_eq(hitl_feedback_history(&n, ids, 2, fb, 1001), HITL_OK);  /* the oldest */
+    ck_assert(n == 4 && ids[0] == e0 && ids[1] == e2);
+    uint64_t by;
+    ck_assert_int_eq(hitl_feedback_event_links(NULL, &by, fb, e0), HITL_OK);
+    ck_assert_uint_eq(by, e3);
+    ck_assert_int_eq(hitl_feedback_history(&n, ids, 8, fb, 1000), HITL_OK);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(hitl_feedback_history(&n, ids, 8, fb, 99), HITL_ENOTFOUND);
+    ck_assert_int_eq(hitl_feedback_history(&n, NULL, 1, fb, 1001), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_history(NULL, ids, 8, fb, 1001), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_history(&n, ids, 8, NULL, 1001), HITL_EINVAL);
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+/* Dawid-Skene takes an item settled by authority as known, as it takes a
+ * gold item: the other annotators' estimates are those of the gold case. */
+START_TEST(authority_fixes_dawid_skene)
+{
+    double acc[2][3];
+    for (int variant = 0; variant < 2; variant++) {
+        hitl_pool *pool = make_pool(12);
+        hitl_feedback *fb;
+        ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                                 HITL_AGGREGATE_DAWID_SKENE), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_set_role(fb, 9, HITL_ROLE_ADJUDICATOR), HITL_OK);
+        for (uint64_t it = 0; it < 12; it++)
+            for (uint64_t a = 0; a < 3; a++)
+                ck_assert_int_eq(hitl_feedback_label(fb, 1000 + it, a,
+                                                     (int32_t)((it + (it % 4 == a)) % 3)),
+                                 HITL_OK);
+        for (uint64_t it = 0; it < 12; it += 5) {
+            if (variant)
+                ck_assert_int_eq(hitl_feedback_label(fb, 1000 + it, 9, 2), HITL_OK);
+            else
+                ck_assert_int_eq(hitl_feedback_set_gold(NULL, fb, 1000 + it, 2, 9,
+                                                        HITL_TIME_NOW), HITL_OK);
+        }
+        ck_assert_int_eq(hitl_feedback_aggregate(fb), HITL_OK);
+        for (uint64_t a = 0; a < 3; a++)
+            ck_assert_int_eq(hitl_feedback_annotator_info(&acc[variant][a], fb, a,
+                                                          HITL_ANNOTATOR_DS_ACCURACY), HITL_OK);
+        expect_item(pool, 1005, HITL_ITEM_LABELED, 2);
+        hitl_feedback_free(fb);
+        hitl_pool_free(pool);
+    }
+    for (int a = 0; a < 3; a++)
+        ck_assert_double_eq_tol(acc[0][a], acc[1][a], 1e-12);
+}
+END_TEST
+
+/* With a class count on the pool, a larger label is refused before
+ * anything is written, by the pool and by the feedback handle. */
+START_TEST(pool_class_count)
+{
+    hitl_pool *pool = make_pool(4);
+    hitl_feedback *fb;
+    ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    size_t K = 9;
+    ck_assert_int_eq(hitl_pool_classes(&K, pool), HITL_OK);
+    ck_assert_uint_eq(K, 0);
+    ck_assert_int_eq(hitl_pool_set_label(pool, 3, 12), HITL_OK);
+    ck_assert_int_eq(hitl_pool_set_classes(pool, 10), HITL_EINVAL);
+    ck_assert_ptr_nonnull(strstr(hitl_error_message(), "item 3 (id 1003) has label 12"));
+    ck_assert_int_eq(hitl_pool_set_state(pool, 3, HITL_ITEM_UNLABELED), HITL_OK);
+    ck_assert_int_eq(hitl_pool_set_classes(pool, 1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_pool_set_classes(pool, 65537), HITL_EINVAL);
+    ck_assert_int_eq(hitl_pool_set_classes(NULL, 3), HITL_EINVAL);
+    ck_assert_int_eq(hitl_pool_classes(NULL, pool), HITL_EINVAL);
+    ck_assert_int_eq(hitl_pool_set_classes(pool, 10), HITL_OK);
+    ck_assert_int_eq(hitl_pool_classes(&K, pool), HITL_OK);
+    ck_assert_uint_eq(K, 10);
+    ck_assert_int_eq(hitl_pool_set_label(pool, 2, 10), HITL_EINVAL);
+    ck_assert_ptr_nonnull(strstr(hitl_error_message(), "not below the pool's 10 classes"));
+    expect_item(pool, 1002, HITL_ITEM_UNLABELED, -1);
+    ck_assert_int_eq(hitl_feedback_label(fb, 1002, 1, 10), HITL_EINVAL);
+    ck_assert_ptr_nonnull(strstr(hitl_error_message(), "label 10 is not below the pool's 10"));
+    ck_assert_int_eq(hitl_feedback_set_gold(NULL, fb, 1002, 11, 1, HITL_TIME_NOW), HITL_EINVAL);
+    ck_assert_uint_eq(count(fb), 0);
+    expect_item(pool, 1002, HITL_ITEM_UNLABELED, -1);
+    ck_assert_int_eq(hitl_feedback_label(fb, 1002, 1, 9), HITL_OK);
+    expect_item(pool, 1002, HITL_ITEM_LABELED, 9);
+    /* Dawid-Skene's class count is the pool's */
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_DAWID_SKENE), HITL_OK);
+    double em_k;
+    ck_assert_int_eq(hitl_feedback_get_info(&em_k, fb, HITL_FEEDBACK_EM_CLASSES), HITL_OK);
+    ck_assert_double_eq(em_k, 10);
+    ck_assert_int_eq(hitl_pool_set_classes(pool, 0), HITL_OK);       /* forgotten */
+    ck_assert_int_eq(hitl_pool_set_label(pool, 0, 40), HITL_OK);
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+/* Roles under injected allocation failures: a failed call changes nothing. */
+START_TEST(out_of_memory_roles)
+{
+    oom_install();
+    hitl_pool *pool = make_pool(8);
+    hitl_feedback *fb;
+    ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    for (uint64_t a = 0; a < 3; a++)
+        ck_assert_int_eq(hitl_feedback_label(fb, 1000 + a, a, 1), HITL_OK);
+    for (uint64_t who = 0; who < 40; who++) {
+        int rc;
+        long fail_at = 0;
+        do {
+            oom_arm(fail_at++);
+            rc = hitl_feedback_set_role(fb, who, HITL_ROLE_REVIEWER);
+            oom_arm(-1);
+            int32_t level;
+            ck_assert_int_eq(hitl_feedback_role(&level, fb, who), HITL_OK);
+            if (rc != HITL_OK) {
+                ck_assert_int_eq(rc, HITL_ENOMEM);
+                ck_assert_int_eq(level, 0);
+            } else {
+                ck_assert_int_eq(level, HITL_ROLE_REVIEWER);
+            }
+        } while (rc != HITL_OK);
+    }
+    expect_settled(fb, 1000, HITL_SETTLED_AUTHORITY, 0);
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+    oom_uninstall();
+}
+END_TEST
+
 static Suite *feedback_suite(void)
 {
     Suite *s = suite_create("feedback");
@@ -934,6 +1223,15 @@ static Suite *feedback_suite(void)
     tcase_add_test(ev, answers_accessor);
     tcase_add_test(ev, out_of_memory_events);
     suite_add_tcase(s, ev);
+    TCase *au = tcase_create("authority");
+    tcase_set_timeout(au, 60);
+    tcase_add_test(au, authority_settles);
+    tcase_add_test(au, settlement_and_roles_checks);
+    tcase_add_test(au, history);
+    tcase_add_test(au, authority_fixes_dawid_skene);
+    tcase_add_test(au, pool_class_count);
+    tcase_add_test(au, out_of_memory_roles);
+    suite_add_tcase(s, au);
     return s;
 }
 

@@ -230,6 +230,22 @@ static void same_state(const hitl_feedback *a, const hitl_pool *pa,
         ck_assert_int_eq(st1, st2);
         ck_assert_int_eq(pl1, pl2);
         ck_assert_float_eq(pa->weight[id], pb->weight[id]);
+        hitl_settlement h1, h2;
+        uint64_t by1, by2, t1[256], t2[256];
+        ck_assert_int_eq(hitl_feedback_settlement(&h1, &by1, a, id), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_settlement(&h2, &by2, b, id), HITL_OK);
+        ck_assert_msg(h1 == h2 && by1 == by2, "item %" PRIu64 " settled %d by %" PRIu64
+                      " vs %d by %" PRIu64, id, (int)h1, by1, (int)h2, by2);
+        ck_assert_int_eq(hitl_feedback_history(&n1, t1, 256, a, id), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_history(&n2, t2, 256, b, id), HITL_OK);
+        ck_assert_uint_eq(n1, n2);
+        ck_assert_mem_eq(t1, t2, (n1 < 256 ? n1 : 256) * sizeof *t1);
+    }
+    for (uint64_t who = 0; who < 8; who++) {
+        int32_t r1, r2;
+        ck_assert_int_eq(hitl_feedback_role(&r1, a, who), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_role(&r2, b, who), HITL_OK);
+        ck_assert_msg(r1 == r2, "annotator %" PRIu64 ": role %d vs %d", who, (int)r1, (int)r2);
     }
     uint64_t ids[64], ids2[64];
     size_t na, nb;
@@ -426,7 +442,7 @@ static void prop_step(hitl_feedback *fb, int K)
     int32_t label = (int32_t)prop_below((uint64_t)K);
     uint64_t id;
     ck_assert_int_eq(hitl_feedback_count(&n_ev, fb), HITL_OK);
-    switch (prop_below(20)) {
+    switch (prop_below(23)) {
     case 0: case 1: case 2: case 3: case 4: case 5:
         (void)hitl_feedback_label(fb, item, who, label);
         break;
@@ -473,8 +489,19 @@ static void prop_step(hitl_feedback *fb, int K)
         (void)hitl_feedback_set_param(fb, HITL_PARAM_N_CLASSES,
                                       prop_below(2) ? 0 : (double)(K + (int)prop_below(2)));
         break;
-    default:
+    case 19:
         (void)hitl_feedback_set_param(fb, HITL_PARAM_EM_MAX_ITER, 3 + (double)prop_below(60));
+        break;
+    case 20: case 21: {
+        static const int32_t level[] = {HITL_ROLE_ANNOTATOR, HITL_ROLE_REVIEWER,
+                                        HITL_ROLE_ADJUDICATOR, 150};
+        (void)hitl_feedback_set_role(fb, who, level[prop_below(4)]);
+        break;
+    }
+    default:
+        (void)hitl_feedback_record(&id, fb, HITL_EVENT_GOLD, item, who,
+                                   prop_below(3) ? label : -1, NAN, -1, NAN, HITL_TIME_NOW,
+                                   "known from the source");
         break;
     }
 }

@@ -30,6 +30,7 @@ struct hitl_pool {
     int32_t *label;    /* -1 when none */
     float *weight;     /* sample weight, default 1 */
     size_t count[3];   /* items per state */
+    size_t classes;    /* declared class count, or 0 */
     /* open-addressing map id -> index+1 (0 = empty slot); absent (map_cap 0)
        while every item's id equals its index */
     uint64_t *map_keys;

@@ -514,7 +514,37 @@ int hitl_pool_set_label(hitl_pool *pool, size_t index, int32_t label)
     if (label < 0)
         return hitl__fail(HITL_EINVAL, "label %" PRId32 " of item %zu is < 0",
                           label, index);
+    if (pool->classes && (size_t)label >= pool->classes)
+        return hitl__fail(HITL_EINVAL,
+                          "label %" PRId32 " of item %zu is not below the pool's %zu "
+                          "classes", label, index, pool->classes);
     move_item(pool, index, HITL_ITEM_LABELED, label);
+    return HITL_OK;
+}
+
+int hitl_pool_set_classes(hitl_pool *pool, size_t n_classes)
+{
+    if (!pool)
+        return hitl__fail(HITL_EINVAL, "pool is NULL");
+    if (n_classes == 1 || n_classes > 65536)
+        return hitl__fail(HITL_EINVAL, "n_classes %zu is not 0 or in [2, 65536]",
+                          n_classes);
+    for (size_t i = 0; n_classes && i < pool->n; i++)
+        if (pool->label[i] >= 0 && (size_t)pool->label[i] >= n_classes)
+            return hitl__fail(HITL_EINVAL,
+                              "item %zu (id %" PRIu64 ") has label %" PRId32
+                              ", not below n_classes %zu",
+                              i, pool->ids[i],
+                              pool->label[i], n_classes);
+    pool->classes = n_classes;
+    return HITL_OK;
+}
+
+int hitl_pool_classes(size_t *n_classes, const hitl_pool *pool)
+{
+    if (!n_classes || !pool)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", n_classes ? "pool" : "n_classes");
+    *n_classes = pool->classes;
     return HITL_OK;
 }
 

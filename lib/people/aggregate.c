@@ -20,8 +20,12 @@
 
 size_t hitl__fb_classes(const hitl_feedback *fb)
 {
+    size_t declared = 0;
+    hitl_pool_classes(&declared, fb->pool);
     if (fb->par.n_classes)
         return fb->par.n_classes;
+    if (declared && (int64_t)declared > fb->max_label)  /* never below a label */
+        return declared;
     return fb->max_label >= 1 ? (size_t)fb->max_label + 1 : 2;
 }
 
@@ -129,18 +133,20 @@ static void aggregate(hitl_feedback *fb, hitl__fb_item *it)
             if ((size_t)it->votes[v].label >= fb->ds.K)
                 ds_fits = 0;
         }
-    int32_t label = -1;
-    double conf = NAN;
-    if (n > 0 && ds_fits) {
+    uint64_t by;
+    int32_t label = hitl__fb_fixed_class(fb, it, &by);
+    double conf = 1;
+    int how = it->gold >= 0 ? HITL_SETTLED_GOLD : HITL_SETTLED_AUTHORITY;
+    if (label < 0 && n > 0 && ds_fits) {
         double lse = ds_scores(&fb->ds, it, fb->post);
         label = ds_pick(it, fb->post, fb->ds.K);
         conf = exp(fb->post[label] - lse);
-    } else if (n > 0) {
+        how = HITL_SETTLED_MODEL;
+    } else if (label < 0 && n > 0) {
         vote(fb, it, fb->par.method == HITL_AGGREGATE_WEIGHTED, &label, &conf);
-    }
-    if (it->gold >= 0) {
-        label = it->gold;
-        conf = 1;
+        how = HITL_SETTLED_VOTE;
+    } else if (label < 0) {
+        conf = NAN;
     }
     size_t agree = 0;
     for (size_t v = 0; v < it->n_votes; v++)
@@ -153,12 +159,16 @@ static void aggregate(hitl_feedback *fb, hitl__fb_item *it)
         it->status = HITL_CONSENSUS_GOLD;
     else if (n == 0)
         it->status = HITL_CONSENSUS_NONE;
-    else if (n >= fb->par.min_annotators &&
-             it->agreement + SLACK >= fb->par.min_agreement &&
-             it->confidence + SLACK >= fb->par.min_confidence)
+    else if (how == HITL_SETTLED_AUTHORITY ||
+             (n >= fb->par.min_annotators &&
+              it->agreement + SLACK >= fb->par.min_agreement &&
+              it->confidence + SLACK >= fb->par.min_confidence))
         it->status = HITL_CONSENSUS_RESOLVED;
     else
         it->status = HITL_CONSENSUS_PENDING;
+    int settled = it->status == HITL_CONSENSUS_GOLD || it->status == HITL_CONSENSUS_RESOLVED;
+    it->how = (uint8_t)(settled ? how : HITL_SETTLED_NONE);
+    it->settled_by = settled ? by : NO_EVENT;
 }
 
 /* ---- annotator counters ------------------------------------------------------ */
@@ -331,8 +341,9 @@ static double m_step(hitl__fb_ds *ds, const hitl_feedback *fb,
     return logp;
 }
 
-/* E-step: posteriors into T (gold items stay fixed); returns the
- * log-likelihood of the answers (for gold items, jointly with the class). */
+/* E-step: posteriors into T (items of a known class, gold or settled by
+ * authority, stay fixed); returns the log-likelihood of the answers (for
+ * those items, jointly with the class). */
 static double e_step(const hitl__fb_ds *ds, const hitl_feedback *fb,
                      const size_t *items, size_t n_items, double *T,
                      double *s)
@@ -342,8 +353,10 @@ static double e_step(const hitl__fb_ds *ds, const hitl_feedback *fb,
     for (size_t i = 0; i < n_items; i++) {
         const hitl__fb_item *it = &fb->items[items[i]];
         double lse = ds_scores(ds, it, s), *t = T + i * K;
-        if (it->gold >= 0) {
-            ll += s[it->gold];
+        uint64_t by;
+        int32_t fixed = hitl__fb_fixed_class(fb, it, &by);
+        if (fixed >= 0) {
+            ll += s[fixed];
             continue;
         }
         ll += lse;
@@ -353,7 +366,7 @@ static double e_step(const hitl__fb_ds *ds, const hitl_feedback *fb,
     return ll;
 }
 
-/* Start: each item's vote shares; a gold item is its gold class. */
+/* Start: each item's vote shares; an item of a known class is that class. */
 static void init_posteriors(const hitl_feedback *fb, const size_t *items,
                             size_t n_items, size_t K, double *T)
 {
@@ -361,8 +374,10 @@ static void init_posteriors(const hitl_feedback *fb, const size_t *items,
     for (size_t i = 0; i < n_items; i++) {
         const hitl__fb_item *it = &fb->items[items[i]];
         double *t = T + i * K;
-        if (it->gold >= 0) {
-            t[it->gold] = 1;
+        uint64_t by;
+        int32_t fixed = hitl__fb_fixed_class(fb, it, &by);
+        if (fixed >= 0) {
+            t[fixed] = 1;
             continue;
         }
         double w = 1.0 / (double)labels_of(it);

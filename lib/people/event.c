@@ -171,8 +171,21 @@ size_t hitl__control_encode(unsigned char *buf, int kind, hitl_param param, doub
     return hitl__event_encode(buf, &c, next_id);
 }
 
+size_t hitl__role_encode(unsigned char *buf, uint64_t annotator, int32_t level,
+                         uint64_t next_id, int64_t time)
+{
+    hitl__fb_event c = { .annotator = annotator, .target = HITL_NO_EVENT, .time = time,
+                         .label = level, .shown_label = -1, .confidence = NAN,
+                         .shown_confidence = NAN, .kind = HITL__CTRL_ROLE };
+    return hitl__event_encode(buf, &c, next_id);
+}
+
 int hitl__control_check(const hitl__fb_event *e, const char *fn)
 {
+    if (e->kind == HITL__CTRL_ROLE && e->item == 0 && e->target == HITL_NO_EVENT &&
+        e->label >= 0 && e->label <= HITL_AUTHORITY_MAX && e->shown_label == -1 &&
+        isnan(e->confidence) && isnan(e->shown_confidence) && e->reason_len == 0)
+        return HITL_OK;
     int fields_plain = e->annotator == 0 && e->target == HITL_NO_EVENT && e->label == -1 &&
                        e->shown_label == -1 && isnan(e->shown_confidence) &&
                        e->reason_len == 0;

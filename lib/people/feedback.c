@@ -70,6 +70,8 @@ void hitl_feedback_free(hitl_feedback *fb)
         return;
     hitl__records_close(&fb->journal, 1, __func__);
     hitl__fb_reset(fb);
+    hitl__free(fb->roles);
+    hitl__idmap_free(&fb->role_map);
     hitl__fb_ds_free(&fb->ds);
     hitl__free(fb->post);
     hitl__free(fb);
@@ -173,13 +175,16 @@ static void unstage(stage *s)
 
 /* ---- committing ----------------------------------------------------------------- */
 
+/* Append the event to the log and to its item's trail. */
 static hitl__fb_event *push_event(hitl_feedback *fb, const hitl__fb_event *e,
-                                  stage *s)
+                                  stage *s, hitl__fb_item *it)
 {
-    hitl__fb_event *dst = &fb->ev[fb->n_ev++];
+    hitl__fb_event *dst = &fb->ev[fb->n_ev];
     *dst = *e;
     dst->reason = s->reason;
     dst->retracted_by = dst->prev = NO_EVENT;
+    dst->item_prev = it->last_event;
+    it->last_event = fb->n_ev++;
     s->reason = NULL;
     int32_t label = e->kind == HITL_EVENT_RETRACT ? -1 : e->label;
     if (label > fb->max_label)
@@ -193,8 +198,9 @@ static hitl__fb_item *commit_item(hitl_feedback *fb, const stage *s,
     if (s->new_item) {
         fb->items[s->item] = (hitl__fb_item){
             .id = id, .index = s->index, .votes = s->votes,
-            .cap_votes = s->cap_votes, .gold = -1, .label = -1,
-            .confidence = NAN, .agreement = NAN};
+            .cap_votes = s->cap_votes, .gold = -1, .gold_event = NO_EVENT,
+            .last_event = NO_EVENT, .label = -1, .confidence = NAN,
+            .agreement = NAN, .settled_by = NO_EVENT};
         hitl__idmap_put(&fb->item_map, s->index, s->item);
         fb->n_items++;
     }
@@ -224,7 +230,8 @@ static void commit_answer(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
     hitl__fb_item *it = commit_item(fb, s, e->item);
     if (s->new_annot) {
         fb->annots[s->annot] = (hitl__fb_annot){
-            .id = e->annotator, .refs = s->refs, .cap_refs = s->cap_refs};
+            .id = e->annotator, .authority = hitl__fb_role_of(fb, e->annotator),
+            .refs = s->refs, .cap_refs = s->cap_refs};
         hitl__idmap_put(&fb->annot_map, e->annotator, s->annot);
         fb->n_annots++;
     }
@@ -237,7 +244,7 @@ static void commit_answer(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
     hitl__fb_item_begin(fb, it);
     hitl__fb_vote *v = &it->votes[s->vote];
     uint64_t id = fb->n_ev;
-    push_event(fb, e, s)->prev = v->last;
+    push_event(fb, e, s, it)->prev = v->last;
     v->last = id;
     set_current(fb, v, id);
     hitl__fb_item_end(fb, it);
@@ -247,7 +254,8 @@ static void commit_gold(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
 {
     hitl__fb_item *it = commit_item(fb, s, e->item);
     hitl__fb_item_begin(fb, it);
-    push_event(fb, e, s);
+    it->gold_event = fb->n_ev;
+    push_event(fb, e, s, it);
     it->gold = e->label;
     hitl__fb_item_end(fb, it);
 }
@@ -262,7 +270,7 @@ static void commit_retract(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
         &it->votes[find_vote(it, hitl__idmap_get(&fb->annot_map, t->annotator))];
     hitl__fb_item_begin(fb, it);
     uint64_t id = fb->n_ev;
-    push_event(fb, e, s);
+    push_event(fb, e, s, it);
     t->retracted_by = id;
     if (v->eff == e->target) {
         uint64_t back = t->prev;
@@ -312,16 +320,33 @@ static int check_state(hitl_feedback *fb, const hitl__fb_event *e, stage *s,
                              "label %" PRId32
                              " is not below HITL_PARAM_N_CLASSES = %zu",
                              e->label, fb->par.n_classes);
+    size_t declared = 0;
+    hitl_pool_classes(&declared, fb->pool);
+    if (declared && e->label >= 0 && (size_t)e->label >= declared)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "label %" PRId32 " is not below the pool's %zu classes",
+                             e->label, declared);
     return HITL_OK;
 }
 
-static int append_raw_control(hitl_feedback *fb, int kind, hitl_param param, double value,
+/* A control record: `key` is the parameter (PARAM) or the annotator
+ * (ROLE, whose level is `value`). */
+static int append_raw_control(hitl_feedback *fb, int kind, uint64_t key, double value,
                               const char *fn)
 {
-    unsigned char frame[HITL__RECORD_OVERHEAD + HITL__EVENT_MAX];
-    size_t n = hitl__control_encode(frame + HITL__RECORD_HEAD, kind, param, value, fb->n_ev,
-                                    now_us());
+    unsigned char frame[HITL__RECORD_OVERHEAD + HITL__EVENT_MAX], *p = frame + HITL__RECORD_HEAD;
+    size_t n = kind == HITL__CTRL_ROLE
+                   ? hitl__role_encode(p, key, (int32_t)value, fb->n_ev, now_us())
+                   : hitl__control_encode(p, kind, (hitl_param)key, value, fb->n_ev, now_us());
     return hitl__records_append(&fb->journal, frame, n, fn);
+}
+
+static int any_role(const hitl_feedback *fb)
+{
+    for (size_t r = 0; r < fb->n_roles; r++)
+        if (fb->roles[r].level != 0)
+            return 1;
+    return 0;
 }
 
 /* The order in which a snapshot restores the parameters: those a fit reads
@@ -350,11 +375,16 @@ int hitl__fb_journal_params(hitl_feedback *fb, int upgrade, const char *fn)
     double now[N_SNAPSHOT], was[N_SNAPSHOT];
     snapshot_values(now, &fb->par);
     snapshot_values(was, &def);
-    int any = memcmp(now, was, sizeof now) != 0, rc = HITL_OK;
+    int any = memcmp(now, was, sizeof now) != 0 || any_role(fb), rc = HITL_OK;
     if (!any && (!upgrade || j->version >= hitl__journal_format.newest))
         return HITL_OK;
     if (j->version < hitl__journal_format.newest)
         rc = hitl__records_set_version(j, hitl__journal_format.newest, fn);
+    /* roles first: a fit the parameters call for sees them, as it did live */
+    for (size_t r = 0; rc == HITL_OK && r < fb->n_roles; r++)
+        if (fb->roles[r].level != 0)
+            rc = append_raw_control(fb, HITL__CTRL_ROLE, fb->roles[r].annotator,
+                                    fb->roles[r].level, fn);
     for (size_t i = 0; rc == HITL_OK && i < N_SNAPSHOT; i++)
         if (memcmp(&now[i], &was[i], sizeof now[i]) != 0)
             rc = append_raw_control(fb, HITL__CTRL_PARAM, SNAPSHOT[i], now[i], fn);
@@ -364,7 +394,7 @@ int hitl__fb_journal_params(hitl_feedback *fb, int upgrade, const char *fn)
 /* A control record at the journal's end.  The first one of a format-1 file
  * makes it format 2, whose replay starts from the default parameters: the
  * parameters that differ from them are written first. */
-static int append_control(hitl_feedback *fb, int kind, hitl_param param, double value,
+static int append_control(hitl_feedback *fb, int kind, uint64_t key, double value,
                           const char *fn)
 {
     if (fb->journal.version < hitl__journal_format.newest) {
@@ -372,7 +402,7 @@ static int append_control(hitl_feedback *fb, int kind, hitl_param param, double 
         if (rc != HITL_OK)
             return rc;
     }
-    return append_raw_control(fb, kind, param, value, fn);
+    return append_raw_control(fb, kind, key, value, fn);
 }
 
 /* Before the first record after an aggregation the file does not show (from
@@ -456,13 +486,12 @@ int hitl_feedback_record(uint64_t *event_id, hitl_feedback *fb,
                          int32_t shown_label, double shown_confidence,
                          int64_t timestamp, const char *reason)
 {
-    if (!hitl__is_answer((int)kind))
+    if (!hitl__is_answer((int)kind) && kind != HITL_EVENT_GOLD)
         return hitl__fail(HITL_EINVAL,
-                          "kind %d is not LABEL, OVERRIDE, CONFIRM or SKIP%s",
+                          "kind %d is not LABEL, OVERRIDE, CONFIRM, SKIP or GOLD%s",
                           (int)kind,
-                          kind == HITL_EVENT_RETRACT || kind == HITL_EVENT_GOLD
-                              ? " (use hitl_feedback_retract or _set_gold)"
-                              : "");
+                          kind == HITL_EVENT_RETRACT ? " (use hitl_feedback_retract)"
+                                                     : "");
     if (kind == HITL_EVENT_CONFIRM && label == -1)
         label = shown_label;
     hitl__fb_event e = {
@@ -715,7 +744,7 @@ static int effect(const hitl__fb_params *next, hitl_param param)
 }
 
 /* Write a control record to the open journal (not while replaying one). */
-static int journal_control(hitl_feedback *fb, int kind, hitl_param param, double value,
+static int journal_control(hitl_feedback *fb, int kind, uint64_t key, double value,
                            const char *fn)
 {
     if (fb->journal.fd < 0 || fb->replaying)
@@ -723,7 +752,7 @@ static int journal_control(hitl_feedback *fb, int kind, hitl_param param, double
     if (fb->journal.failed)
         return hitl__fail_in(HITL_EIO, fn, "%s", HITL__JOURNAL_FAILED);
     int rc = record_pending(fb, fn);
-    return rc != HITL_OK ? rc : append_control(fb, kind, param, value, fn);
+    return rc != HITL_OK ? rc : append_control(fb, kind, key, value, fn);
 }
 
 int hitl__fb_set_param(hitl_feedback *fb, hitl_param param, double value, const char *fn)
@@ -763,6 +792,44 @@ int hitl__fb_aggregate(hitl_feedback *fb, const char *fn)
         hitl__fb_commit(fb, &same, &ds);
     }
     return rc;
+}
+
+int hitl__fb_set_role(hitl_feedback *fb, uint64_t annotator, int32_t level, const char *fn)
+{
+    if (level < 0 || level > HITL_AUTHORITY_MAX)
+        return hitl__fail_in(HITL_EINVAL, fn, "authority %" PRId32 " is not in [0, %d]",
+                             level, HITL_AUTHORITY_MAX);
+    if (hitl__fb_role_of(fb, annotator) == level)
+        return HITL_OK;
+    if (hitl__fb_role_reserve(fb, annotator) != 0)
+        return hitl__fail_in(HITL_ENOMEM, fn, "out of memory for the role of annotator %"
+                             PRIu64, annotator);
+    int rc = journal_control(fb, HITL__CTRL_ROLE, annotator, level, fn);
+    if (rc != HITL_OK)
+        return rc;
+    hitl__fb_role_put(fb, annotator, level);
+    size_t a = hitl__idmap_get(&fb->annot_map, annotator);
+    for (size_t r = 0; a != HITL__NO_SLOT && r < fb->annots[a].n_refs; r++) {
+        hitl__fb_item *it = &fb->items[fb->annots[a].refs[r].item];
+        hitl__fb_item_begin(fb, it);
+        hitl__fb_item_end(fb, it);
+    }
+    return HITL_OK;
+}
+
+int hitl_feedback_set_role(hitl_feedback *fb, uint64_t annotator, int32_t authority)
+{
+    if (!fb)
+        return hitl__fail(HITL_EINVAL, "feedback is NULL");
+    return hitl__fb_set_role(fb, annotator, authority, __func__);
+}
+
+int hitl_feedback_role(int32_t *authority, const hitl_feedback *fb, uint64_t annotator)
+{
+    if (!authority || !fb)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", authority ? "feedback" : "authority");
+    *authority = hitl__fb_role_of(fb, annotator);
+    return HITL_OK;
 }
 
 int hitl_feedback_set_param(hitl_feedback *fb, hitl_param param, double value)
@@ -806,21 +873,37 @@ int hitl_feedback_aggregate(hitl_feedback *fb)
 
 /* ---- items and annotators ------------------------------------------------------------ */
 
+/* What the handle knows of an item of the pool without events. */
+static const hitl__fb_item NO_ITEM = {
+    .gold = -1, .gold_event = NO_EVENT, .last_event = NO_EVENT, .label = -1,
+    .confidence = NAN, .agreement = NAN, .settled_by = NO_EVENT};
+
+/* The item of a caller id (NO_ITEM for one without events): HITL_OK,
+ * HITL_EINVAL (NULL feedback), or HITL_ENOTFOUND when the pool has no such
+ * item. */
+static int find_item(const hitl__fb_item **it, const hitl_feedback *fb, uint64_t item_id,
+                     const char *fn)
+{
+    if (!fb)
+        return hitl__fail_in(HITL_EINVAL, fn, "feedback is NULL");
+    size_t index;
+    int rc = hitl_pool_find(&index, fb->pool, item_id);
+    if (rc != HITL_OK)
+        return hitl__fail_in(rc, fn, "no item of the pool has id %" PRIu64, item_id);
+    size_t slot = hitl__idmap_get(&fb->item_map, index);
+    *it = slot == HITL__NO_SLOT ? &NO_ITEM : &fb->items[slot];
+    return HITL_OK;
+}
+
 int hitl_feedback_item(hitl_consensus *status, int32_t *label,
                        double *confidence, double *agreement,
                        size_t *n_labels, const hitl_feedback *fb,
                        uint64_t item_id)
 {
-    if (!fb)
-        return hitl__fail(HITL_EINVAL, "feedback is NULL");
-    size_t index;
-    int rc = hitl_pool_find(&index, fb->pool, item_id);
+    const hitl__fb_item *it = &NO_ITEM;
+    int rc = find_item(&it, fb, item_id, __func__);
     if (rc != HITL_OK)
-        return hitl__fail(rc, "no item of the pool has id %" PRIu64, item_id);
-    size_t slot = hitl__idmap_get(&fb->item_map, index);
-    const hitl__fb_item none = {.label = -1, .confidence = NAN,
-                                .agreement = NAN};
-    const hitl__fb_item *it = slot == HITL__NO_SLOT ? &none : &fb->items[slot];
+        return rc;
     if (status)
         *status = (hitl_consensus)it->status;
     if (label)
@@ -831,6 +914,20 @@ int hitl_feedback_item(hitl_consensus *status, int32_t *label,
         *agreement = it->agreement;
     if (n_labels)
         *n_labels = it->n_labels;
+    return HITL_OK;
+}
+
+int hitl_feedback_settlement(hitl_settlement *how, uint64_t *event_id,
+                             const hitl_feedback *fb, uint64_t item_id)
+{
+    const hitl__fb_item *it = &NO_ITEM;
+    int rc = find_item(&it, fb, item_id, __func__);
+    if (rc != HITL_OK)
+        return rc;
+    if (how)
+        *how = (hitl_settlement)it->how;
+    if (event_id)
+        *event_id = it->settled_by;
     return HITL_OK;
 }
 
@@ -887,6 +984,26 @@ int hitl_feedback_answers(size_t *count, uint64_t *item_ids,
             n++;
         }
     }
+    *count = n;
+    return HITL_OK;
+}
+
+int hitl_feedback_history(size_t *count, uint64_t *event_ids, size_t capacity,
+                          const hitl_feedback *fb, uint64_t item_id)
+{
+    int rc = check_list(count, fb, capacity, event_ids != NULL, __func__);
+    const hitl__fb_item *it = &NO_ITEM;
+    if (rc != HITL_OK || (rc = find_item(&it, fb, item_id, __func__)) != HITL_OK)
+        return rc;
+    /* the trail runs newest first: count it, then fill from the back */
+    uint64_t head = it->last_event;
+    size_t n = 0;
+    for (uint64_t e = head; e != NO_EVENT; e = fb->ev[e].item_prev)
+        n++;
+    size_t i = n;
+    for (uint64_t e = head; e != NO_EVENT; e = fb->ev[e].item_prev)
+        if (--i < capacity)
+            event_ids[i] = e;
     *count = n;
     return HITL_OK;
 }

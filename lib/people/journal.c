@@ -34,6 +34,8 @@ static int apply_control(replay *rp, const hitl__fb_event *e)
     rp->controls++;
     if (e->kind == HITL__CTRL_AGGREGATE)
         return hitl__fb_aggregate(rp->fb, rp->fn);
+    if (e->kind == HITL__CTRL_ROLE)
+        return hitl__fb_set_role(rp->fb, e->annotator, e->label, rp->fn);
     return hitl__fb_set_param(rp->fb, (hitl_param)e->item, e->confidence, rp->fn);
 }
 
@@ -77,6 +79,10 @@ typedef struct before {
     hitl__fb_params par;
     hitl__fb_ds ds;
     hitl__pool_marks marks;
+    hitl__fb_role *roles;     /* a version 2 replay starts without roles */
+    size_t n_roles, cap_roles;
+    hitl__idmap role_map;
+    int took_roles;
 } before;
 
 static int save_before(before *b, hitl_feedback *fb, const char *fn)
@@ -87,7 +93,21 @@ static int save_before(before *b, hitl_feedback *fb, const char *fn)
                              fb->pool->n);
     b->ds = fb->ds;
     fb->ds = (hitl__fb_ds){0};
+    b->took_roles = 0;
     return HITL_OK;
+}
+
+/* A version 2 replay starts without roles: the handle's are kept aside. */
+static void take_roles(before *b, hitl_feedback *fb)
+{
+    b->took_roles = 1;
+    b->roles = fb->roles;
+    b->n_roles = fb->n_roles;
+    b->cap_roles = fb->cap_roles;
+    b->role_map = fb->role_map;
+    fb->roles = NULL;
+    fb->n_roles = fb->cap_roles = 0;
+    fb->role_map = (hitl__idmap){0};
 }
 
 static void restore_before(before *b, hitl_feedback *fb)
@@ -96,6 +116,13 @@ static void restore_before(before *b, hitl_feedback *fb)
     hitl__fb_ds_free(&fb->ds);
     fb->ds = b->ds;
     fb->par = b->par;
+    if (b->took_roles) {
+        hitl__fb_roles_clear(fb);
+        fb->roles = b->roles;
+        fb->n_roles = b->n_roles;
+        fb->cap_roles = b->cap_roles;
+        fb->role_map = b->role_map;
+    }
     hitl__pool_marks_restore(fb->pool, &b->marks);
 }
 
@@ -109,9 +136,12 @@ static int open_existing(hitl_feedback *fb, uint64_t size, const char *fn)
     int rc = save_before(&b, fb, fn);
     if (rc != HITL_OK)
         return rc;
-    /* format 2 records every parameter that differs from its default */
-    if (j->version >= hitl__journal_format.newest)
+    /* format 2 records every parameter that differs from its default, and
+       every role */
+    if (j->version >= hitl__journal_format.newest) {
         hitl__fb_params_default(&fb->par);
+        take_roles(&b, fb);
+    }
     replay rp = { fb, 0, 0, fn };
     fb->replaying = 1;
     rc = hitl__records_read(j, size, apply_record, is_later, &rp, &end, fn);
@@ -130,6 +160,10 @@ static int open_existing(hitl_feedback *fb, uint64_t size, const char *fn)
     }
     hitl__fb_ds_free(&b.ds);
     hitl__pool_marks_free(&b.marks);
+    if (b.took_roles) {
+        hitl__free(b.roles);
+        hitl__idmap_free(&b.role_map);
+    }
     j->end = end;
     j->replayed = fb->n_ev;
     if (implicit) {

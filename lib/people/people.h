@@ -2,7 +2,8 @@
  * The people layer: what the people in the loop say and how far they agree.
  * Feedback events, each on its own (event.c: field checks, record form) and
  * what they imply for the pool (feedback.c); their aggregation into one
- * label per item (aggregate.c); annotator drift (drift.c); the crash-safe
+ * label per item (aggregate.c), where authority settles first
+ * (authority.c); annotator drift (drift.c); the crash-safe
  * journal (journal.c); and agreement metrics (agreement.c).  Uses the layers below; writes answers
  * into the pool through its public setters.
  */
@@ -28,6 +29,8 @@ typedef struct hitl__fb_event {
     uint64_t retracted_by;  /* the RETRACT that removed it, or NO_EVENT */
     uint64_t prev;          /* previous answer of the same annotator on the
                                same item, or NO_EVENT */
+    uint64_t item_prev;     /* previous event of any kind on the same item,
+                               or NO_EVENT: the item's audit trail */
     int64_t time;           /* microseconds since the Unix epoch */
     double confidence, shown_confidence;   /* NaN: none */
     int32_t label, shown_label;            /* -1: none */
@@ -50,9 +53,13 @@ typedef struct hitl__fb_item {
     hitl__fb_vote *votes;
     size_t n_votes, cap_votes;
     int32_t gold;           /* known answer, or -1 */
+    uint64_t gold_event;    /* the GOLD event that set it */
+    uint64_t last_event;    /* latest event about the item */
     /* the aggregation result, kept current */
     int32_t label;          /* -1 when there is no label */
     uint8_t status;         /* hitl_consensus */
+    uint8_t how;            /* hitl_settlement */
+    uint64_t settled_by;    /* deciding event (AUTHORITY, GOLD) or NO_EVENT */
     uint32_t n_labels;      /* effective labels (skips not counted) */
     double confidence, agreement;
 } hitl__fb_item;
@@ -61,6 +68,8 @@ typedef struct hitl__fb_ref { size_t item, vote; } hitl__fb_ref;
 
 typedef struct hitl__fb_annot {
     uint64_t id;
+    int32_t authority;      /* their role's level, kept equal to the role
+                               table's */
     hitl__fb_ref *refs;     /* the votes of this annotator, one per item */
     size_t n_refs, cap_refs;
     /* counters over effective answers, kept current */
@@ -90,6 +99,13 @@ typedef struct hitl__fb_ds {
     double objective;       /* log posterior at the returned estimates */
     int converged;
 } hitl__fb_ds;
+
+/* An annotator's authority level (hitl_feedback_set_role); annotators
+ * without an entry have level 0. */
+typedef struct hitl__fb_role {
+    uint64_t annotator;
+    int32_t level;
+} hitl__fb_role;
 
 /* The parameters of a feedback handle (HITL_PARAM_4xx). */
 typedef struct hitl__fb_params {
@@ -124,6 +140,9 @@ struct hitl_feedback {
     hitl__fb_tally *tally;  /* per-item aggregation scratch, one entry per
                                vote of the busiest item */
     size_t cap_tally;
+    hitl__fb_role *roles;   /* every annotator ever given a role */
+    size_t n_roles, cap_roles;
+    hitl__idmap role_map;   /* annotator id -> role slot */
 };
 
 /* ---- event.c --------------------------------------------------------------------- */
@@ -146,20 +165,39 @@ size_t hitl__event_encode(unsigned char *buf, const hitl__fb_event *e, uint64_t 
  * the sizes disagree. */
 int hitl__event_decode(hitl__fb_event *e, uint64_t *id, const unsigned char *p, size_t n);
 /* Control records of the journal (format 2): not events, but the points
- * where the live handle changed a parameter or re-aggregated, so that replay
- * does the same at the same place.  Encoded in the event layout: id = the
- * next event's id (not consumed), kind, item = the parameter, confidence =
- * its value; every other field as an event without it (-1, NaN, 0). */
-enum { HITL__CTRL_PARAM = 0x81, HITL__CTRL_AGGREGATE = 0x82 };
+ * where the live handle changed a parameter or a role or re-aggregated, so
+ * that replay does the same at the same place.  Encoded in the event
+ * layout: id = the next event's id (not consumed), kind, item = the
+ * parameter, confidence = its value (a role: annotator = whose, label = the
+ * level); every other field as an event without it (-1, NaN, 0). */
+enum { HITL__CTRL_PARAM = 0x81, HITL__CTRL_AGGREGATE = 0x82, HITL__CTRL_ROLE = 0x83 };
 static inline int hitl__is_control(int kind)
 {
-    return kind == HITL__CTRL_PARAM || kind == HITL__CTRL_AGGREGATE;
+    return kind >= HITL__CTRL_PARAM && kind <= HITL__CTRL_ROLE;
 }
 size_t hitl__control_encode(unsigned char *buf, int kind, hitl_param param, double value,
                             uint64_t next_id, int64_t time);
+/* A role change: annotator = whose, label = the level. */
+size_t hitl__role_encode(unsigned char *buf, uint64_t annotator, int32_t level,
+                         uint64_t next_id, int64_t time);
 /* HITL_OK if a decoded control record's fields are in place, else
  * HITL_EINVAL. */
 int hitl__control_check(const hitl__fb_event *e, const char *fn);
+
+/* ---- authority.c ------------------------------------------------------------------ */
+
+int32_t hitl__fb_role_of(const hitl_feedback *fb, uint64_t annotator);
+/* Room for one more role (a no-op for an annotator who has one); 0 or -1
+ * (out of memory), the handle unchanged either way. */
+int hitl__fb_role_reserve(hitl_feedback *fb, uint64_t annotator);
+/* Set a role whose room was reserved; the annotator's level follows. */
+void hitl__fb_role_put(hitl_feedback *fb, uint64_t annotator, int32_t level);
+/* Forget every role (a version 2 replay starts without). */
+void hitl__fb_roles_clear(hitl_feedback *fb);
+/* The class an item is known to have, which a fit does not estimate: its
+ * gold label, else the label its highest authority gave (see "Authority" in
+ * hitl.h), else -1.  *by gets the deciding event (NO_EVENT with -1). */
+int32_t hitl__fb_fixed_class(const hitl_feedback *fb, const hitl__fb_item *it, uint64_t *by);
 
 /* ---- drift.c ------------------------------------------------------------------------ */
 
@@ -192,6 +230,9 @@ int hitl__fb_journal_params(hitl_feedback *fb, int upgrade, const char *fn);
  * both, so that replay does what the live handle did. */
 int hitl__fb_set_param(hitl_feedback *fb, hitl_param param, double value, const char *fn);
 int hitl__fb_aggregate(hitl_feedback *fb, const char *fn);
+/* Give an annotator a role (live, then journaled; or from a journal's
+ * control record) and re-decide the items they answered. */
+int hitl__fb_set_role(hitl_feedback *fb, uint64_t annotator, int32_t level, const char *fn);
 /* Forget every event, item and annotator; parameters, the Dawid-Skene fit
  * and the journal stay (a failed replay into an empty handle undoes itself). */
 void hitl__fb_reset(hitl_feedback *fb);

@@ -52,7 +52,7 @@ from .pool import Pool, Item
 from .model import Model, LogisticRegression, CustomModel
 from .strategy import Strategy, QueryResult, query
 from .committee import Committee, disagreement
-from .feedback import Feedback, Event, ItemConsensus
+from .feedback import Feedback, Event, ItemConsensus, ItemSettlement
 from .agreement import (cohen_kappa, fleiss_kappa, fleiss_kappa_counts,
                         krippendorff_alpha, accuracy)
 from .router import Router, Routing
@@ -77,7 +77,7 @@ __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",
            "FileIOError", "FormatError", "CallbackError", "NotFound",
            "error_class", "Pool", "Item", "Model", "LogisticRegression",
            "CustomModel", "Strategy", "QueryResult", "query", "Committee",
-           "disagreement", "Feedback", "Event", "ItemConsensus",
+           "disagreement", "Feedback", "Event", "ItemConsensus", "ItemSettlement",
            "cohen_kappa", "fleiss_kappa", "fleiss_kappa_counts",
            "krippendorff_alpha", "accuracy", "Router", "Routing",
            "ActiveLearner"] + sorted(_ENUMS)

@@ -9,11 +9,12 @@ import numpy as np
 from ._ffi import ffi, lib
 from ._base import (Handle, Params, check, size_arg, int_arg, u64_arg,
                     i32_arg, float_arg, path_arg, enum_value)
-from ._enums import EventKind, Consensus, AnnotatorInfo, FeedbackInfo
+from ._enums import (EventKind, Consensus, AnnotatorInfo, FeedbackInfo, Role,
+                     Settlement)
 from .errors import InvalidArgument
 from . import _arrays
 
-__all__ = ["Feedback", "Event", "ItemConsensus"]
+__all__ = ["Feedback", "Event", "ItemConsensus", "ItemSettlement"]
 
 Event = collections.namedtuple(
     "Event", "id kind item_id annotator label confidence shown_label "
@@ -28,6 +29,11 @@ ItemConsensus = collections.namedtuple(
 ItemConsensus.__doc__ = """An item's aggregation (hitl_feedback_item):
 status (hitl.Consensus), label (-1 for NONE), confidence and agreement
 (NaN without labels), n_labels."""
+
+ItemSettlement = collections.namedtuple("ItemSettlement", "how event_id")
+ItemSettlement.__doc__ = """How an item's label was settled
+(hitl_feedback_settlement): how (hitl.Settlement: NONE, VOTE, MODEL,
+AUTHORITY, GOLD) and the deciding event's id (AUTHORITY, GOLD) or None."""
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -113,7 +119,7 @@ class Feedback(Params, Handle):
                timestamp=None, reason=None):
         """Record an answer (hitl_feedback_record): kind LABEL, OVERRIDE,
         CONFIRM or SKIP (a hitl.EventKind, value or name) about item
-        `item_id`.  confidence / shown_confidence: None for none;
+        `item_id`, or GOLD (its known answer; label -1 clears it).  confidence / shown_confidence: None for none;
         shown_label: the model's pre-annotation or -1; timestamp: None for
         now, a datetime, or microseconds since the epoch; reason: text.
         Returns the event id."""
@@ -170,9 +176,14 @@ class Feedback(Params, Handle):
                                         _timestamp(timestamp), _reason(reason)))
         return ev[0]
 
-    def set_gold(self, item_id, label, annotator=0, timestamp=None):
-        """Declare item `item_id`'s known answer (None or -1 clears it).
-        Returns the GOLD event's id."""
+    def set_gold(self, item_id, label, annotator=0, timestamp=None,
+                 reason=None):
+        """Declare item `item_id`'s known answer (None or -1 clears it),
+        with an optional reason.  Returns the GOLD event's id."""
+        if reason is not None:
+            return self.record(item_id, EventKind.GOLD,
+                               -1 if label is None else label, annotator,
+                               timestamp=timestamp, reason=reason)
         ev = ffi.new("uint64_t *")
         check(lib.hitl_feedback_set_gold(
             ev, self._ptr, u64_arg(item_id, "item_id"),
@@ -240,6 +251,57 @@ class Feedback(Params, Handle):
                                      u64_arg(item_id, "item_id")))
         return ItemConsensus(Consensus(status[0]), label[0], conf[0],
                              agree[0], n[0])
+
+    def settlement(self, item_id):
+        """ItemSettlement(how, event_id): how the item's label was settled
+        (by a vote, a model of the annotators, an authority or gold) and by
+        which event."""
+        how, ev = ffi.new("hitl_settlement *"), ffi.new("uint64_t *")
+        check(lib.hitl_feedback_settlement(how, ev, self._ptr,
+                                           u64_arg(item_id, "item_id")))
+        return ItemSettlement(Settlement(how[0]),
+                              None if ev[0] == lib.HITL_NO_EVENT else ev[0])
+
+    def history(self, item_id):
+        """The audit trail of item `item_id`: every event about it (answers,
+        retractions, gold), oldest first, as hitl.Event records (who:
+        annotator, when: timestamp, what: kind and label, why: reason, and
+        retracted_by).
+
+        >>> fb.set_role(7, "reviewer")
+        >>> fb.record(3, "override", label=2, annotator=7, shown_label=1,
+        ...           reason="the invoice says refund")
+        >>> [(e.annotator, e.kind.name, e.label) for e in fb.history(3)]
+        """
+        count = ffi.new("size_t *")
+        iid = u64_arg(item_id, "item_id")
+        check(lib.hitl_feedback_history(count, ffi.NULL, 0, self._ptr, iid))
+        ids = ffi.new("uint64_t[]", max(count[0], 1))
+        check(lib.hitl_feedback_history(count, ids, count[0], self._ptr, iid))
+        return [self.event(ids[i]) for i in range(count[0])]
+
+    def set_role(self, annotator, role):
+        """Give `annotator` an authority level: a hitl.Role ("annotator",
+        "reviewer", "adjudicator") or an int in [0, 65535].  An answer of
+        the highest level above 0 among an item's labels settles it,
+        whatever the votes say; the annotator's items are re-decided now.
+        Returns self."""
+        if isinstance(role, str):
+            role = enum_value(Role, role, "role")
+        check(lib.hitl_feedback_set_role(self._ptr, u64_arg(annotator, "annotator"),
+                                         i32_arg(role, "role")))
+        return self
+
+    def role(self, annotator):
+        """The authority level of `annotator`: a hitl.Role when it is one of
+        the named levels, else the int (0 for anyone never given a role)."""
+        level = ffi.new("int32_t *")
+        check(lib.hitl_feedback_role(level, self._ptr,
+                                     u64_arg(annotator, "annotator")))
+        try:
+            return Role(level[0])
+        except ValueError:
+            return level[0]
 
     def _list(self, fn, *arrays):
         """Call a count/capacity function twice: size, then fill."""

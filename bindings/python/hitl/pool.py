@@ -137,8 +137,31 @@ class Pool(Handle):
         return np.frombuffer(ffi.buffer(p[0], 4 * self._dim),
                              dtype=np.float32).copy()
 
+    @property
+    def n_classes(self):
+        """The declared class count (0: none declared, any label >= 0).
+
+        Setting it (2 .. 65536, or 0 to forget it) makes set_label and
+        every Feedback of the pool refuse larger labels before anything is
+        written; InvalidArgument if an item already has a larger label.
+
+        >>> pool = hitl.Pool.from_array(np.zeros((3, 2), np.float32))
+        >>> pool.n_classes = 2
+        >>> pool.set_label(0, 5)
+        Traceback (most recent call last):
+        hitl.errors.InvalidArgument: ...not below the pool's 2 classes...
+        """
+        k = ffi.new("size_t *")
+        check(lib.hitl_pool_classes(k, self._ptr))
+        return k[0]
+
+    @n_classes.setter
+    def n_classes(self, value):
+        check(lib.hitl_pool_set_classes(self._ptr, size_arg(value, "n_classes")))
+
     def set_label(self, index, label):
-        """Mark item `index` LABELED with class `label` (>= 0)."""
+        """Mark item `index` LABELED with class `label` (>= 0, and below
+        n_classes when that is declared)."""
         check(lib.hitl_pool_set_label(self._ptr, size_arg(index, "index"),
                                       i32_arg(label, "label")))
 

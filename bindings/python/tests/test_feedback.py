@@ -224,3 +224,68 @@ def test_journal_replays(tmp_path):
         assert len(fb) == 0
         with pytest.raises(hitl.StateError):
             fb.sync()                                     # no journal
+
+
+# -- authority, settlement, the audit trail ----------------------------------
+@pytest.mark.parametrize("aggregation", ["majority", "weighted", "dawid_skene"])
+def test_reviewer_override_settles(aggregation):
+    X, _ = blobs(12, 3, 3, seed=2)
+    pool = hitl.Pool.from_array(X)
+    fb = hitl.Feedback(pool, aggregation=aggregation)
+    for a in (1, 2, 3):
+        for i in range(12):
+            fb.label(i, i % 3, annotator=a)
+    fb.aggregate()
+    assert fb.item(4).label == 1
+    assert fb.settlement(4).how in (hitl.Settlement.VOTE, hitl.Settlement.MODEL)
+    fb.set_role(9, "reviewer")
+    assert fb.role(9) is hitl.Role.REVIEWER and fb.role(1) is hitl.Role.ANNOTATOR
+    e = fb.record(4, "override", label=2, annotator=9, shown_label=1,
+                  reason="the scan shows a 2")
+    fb.aggregate()
+    assert fb.item(4).label == 2 and pool.item(4).label == 2
+    assert fb.item(4).status is Consensus.RESOLVED
+    assert fb.settlement(4) == (hitl.Settlement.AUTHORITY, e)
+    fb.set_role(9, 0)                      # demoted: the vote again
+    assert fb.item(4).label == 1
+    fb.set_role(9, 300)                    # a numeric level
+    assert fb.role(9) == 300 and fb.item(4).label == 2
+    with pytest.raises(hitl.InvalidArgument, match="authority 70000"):
+        fb.set_role(9, 70000)
+    with pytest.raises(hitl.InvalidArgument, match="unknown role 'boss'"):
+        fb.set_role(9, "boss")
+    pool.close()
+
+
+def test_history_and_gold_reason(fb):
+    e0 = fb.label(101, 1, annotator=1) or 0
+    e1 = fb.record(101, "override", label=2, annotator=2, shown_label=1,
+                   reason="second look")
+    e2 = fb.retract(e0, annotator=2, reason="duplicate")
+    e3 = fb.set_gold(101, 2, annotator=5, reason="from the ledger")
+    fb.label(102, 0, annotator=1)
+    trail = fb.history(101)
+    assert [e.id for e in trail] == [e0, e1, e2, e3]
+    assert [e.kind for e in trail] == [EventKind.LABEL, EventKind.OVERRIDE,
+                                       EventKind.RETRACT, EventKind.GOLD]
+    assert trail[0].retracted_by == e2 and trail[3].reason == "from the ledger"
+    assert fb.settlement(101) == (hitl.Settlement.GOLD, e3)
+    assert fb.history(103) == []
+    with pytest.raises(hitl.NotFound):
+        fb.history(5)
+
+
+def test_pool_class_count_refuses_before_writing(fb):
+    pool = fb.pool
+    assert pool.n_classes == 0
+    pool.n_classes = 3
+    with pytest.raises(hitl.InvalidArgument, match="not below the pool's 3 classes"):
+        pool.set_label(0, 3)
+    with pytest.raises(hitl.InvalidArgument, match="label 3 is not below the pool's 3"):
+        fb.label(100, 3, annotator=1)
+    assert len(fb) == 0 and pool.item(0).label == -1
+    fb.label(100, 2, annotator=1)
+    assert pool.item(0).label == 2
+    with pytest.raises(hitl.InvalidArgument, match="has label 2"):
+        pool.n_classes = 2
+    assert pool.n_classes == 3
