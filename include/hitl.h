@@ -951,9 +951,9 @@ typedef enum hitl_cold_start {
  * WEIGHTED or DAWID_SKENE.
  *
  * Threads: one thread at a time per handle, and the pool must not be used by
- * another thread while a call that records events, sets a parameter,
- * aggregates or opens a journal runs.  Calls marked "concurrent reads" only
- * read the handle. */
+ * another thread while a call that records events, sets a parameter or a
+ * role, aggregates or opens a journal runs.  Calls marked "concurrent reads"
+ * only read the handle. */
 
 typedef struct hitl_feedback hitl_feedback;
 
