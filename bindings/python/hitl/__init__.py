@@ -49,7 +49,7 @@ from .errors import (Error, InvalidArgument, OutOfMemory, StateError,
                      NumericError, FileIOError, FormatError, CallbackError,
                      NotFound, error_class)
 from .pool import Pool, Item
-from .model import Model, LogisticRegression, CustomModel
+from .model import Model, LogisticRegression, CustomModel, NotFittedError
 from .strategy import Strategy, QueryResult, query
 from .committee import Committee, disagreement
 from .feedback import Feedback, Event, ItemConsensus, ItemSettlement
@@ -75,7 +75,7 @@ RAW_ONLY = {
 __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",
            "InvalidArgument", "OutOfMemory", "StateError", "NumericError",
            "FileIOError", "FormatError", "CallbackError", "NotFound",
-           "error_class", "Pool", "Item", "Model", "LogisticRegression",
+           "error_class", "NotFittedError", "Pool", "Item", "Model", "LogisticRegression",
            "CustomModel", "Strategy", "QueryResult", "query", "Committee",
            "disagreement", "Feedback", "Event", "ItemConsensus", "ItemSettlement",
            "cohen_kappa", "fleiss_kappa", "fleiss_kappa_counts",
