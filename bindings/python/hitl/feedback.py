@@ -3,6 +3,7 @@ over several annotators, consensus control and the journal (audit trail)."""
 import collections
 import datetime
 import math
+import os
 
 import numpy as np
 
@@ -85,6 +86,7 @@ class Feedback(Params, Handle):
     _c_free = "hitl_feedback_free"
     _c_set_param = "hitl_feedback_set_param"
     _c_get_param = "hitl_feedback_get_param"
+    journal_path = None     # the open journal's path, set by open_journal
 
     def __init__(self, pool, **params):
         out = ffi.new("hitl_feedback **")
@@ -363,10 +365,12 @@ class Feedback(Params, Handle):
     def open_journal(self, path, fsync_every=1):
         """Attach the journal file at `path`: replay it if it has records,
         else write the events held so far.  fsync_every: 0 never, 1 every
-        event, N every N-th.  Returns self."""
+        event, N every N-th.  Returns self.  journal_path then names the
+        file (a saved learner session copies it)."""
         check(lib.hitl_feedback_open_journal(
             self._ptr, path_arg(path),
             int_arg(fsync_every, "fsync_every", 0, 2 ** 32 - 1)))
+        self.journal_path = os.fspath(path)
         return self
 
     def sync(self):
@@ -376,6 +380,7 @@ class Feedback(Params, Handle):
     def close_journal(self):
         """Sync (unless the policy is 0) and close the journal."""
         check(lib.hitl_feedback_close_journal(self._ptr))
+        self.journal_path = None
 
     def _describe(self):
         return "events=%d" % len(self)

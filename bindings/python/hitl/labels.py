@@ -172,8 +172,9 @@ class LabelMap(_KeyMap):
         return np.asarray(idx, dtype=np.int32), new
 
     def _unknown(self, value):
-        return InvalidArgument("label %r is not one of the classes %s"
-                               % (value, self._keys))
+        keys = self._keys if len(self._keys) <= 12 else self._keys[:12] + ["..."]
+        return InvalidArgument("label %r is not a class of the model (classes "
+                               "%s): nothing was recorded" % (value, keys))
 
 
 class IdMap(_KeyMap):

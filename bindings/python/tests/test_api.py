@@ -82,7 +82,7 @@ def test_enums_are_intenums():
 
 
 def test_learner_needs_what_it_wraps():
-    with pytest.raises(hitl.InvalidArgument, match="n_classes"):
+    with pytest.raises(hitl.InvalidArgument, match="no fit method"):
         hitl.ActiveLearner(object(), "margin")
     learner = hitl.ActiveLearner(hitl.LogisticRegression(2, 2), "margin")
     with pytest.raises(hitl.InvalidArgument, match="pool"):
