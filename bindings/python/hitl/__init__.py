@@ -3,9 +3,13 @@
     import numpy as np, hitl
     X = np.random.default_rng(0).normal(size=(1000, 16)).astype(np.float32)
     pool = hitl.Pool.from_array(X, borrow=True)      # zero-copy
-    learner = hitl.ActiveLearner(hitl.LogisticRegression(16, 3), "margin", pool)
+    learner = hitl.ActiveLearner(hitl.LogisticRegression(), "margin", pool)
     idx, ids, scores = learner.query(pool, k=10)     # ask a person about these
-    learner.teach(ids, answers)                      # then refit
+    learner.teach(ids, answers)                      # any labels; then refit
+    learner.save("session.zip")                      # ActiveLearner.load() resumes
+
+hitl.LogisticRegression is also a scikit-learn classifier (fit(X, y),
+clone, Pipeline, GridSearchCV, cross_val_score), whose C is scikit-learn's.
 
 Objects one to one with the C API (include/hitl.h is the reference manual):
 Pool (hitl_pool), Model / LogisticRegression / CustomModel (hitl_model),

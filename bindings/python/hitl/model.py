@@ -25,10 +25,20 @@ class Model(Params, Handle):
     """A libhitl model (hitl_model).  Create one with LogisticRegression(),
     CustomModel() or Model.load()/Model.from_bytes().
 
+        model = hitl.Model.load("triage.model")      # hitl_model_save's format
+        model.fit(pool)                              # the pool's labeled items
+        proba = model.predict_proba(X)               # (n, n_classes) float32
+
     Thread-safety: fit(), set_param() and close() need the model to
-    themselves; predict_proba(), predict_proba_pool(), info() and queries
-    using the model may run from several Python threads at once (libhitl's
-    "concurrent reads"; they release the GIL while in C)."""
+    themselves; predict_proba(), predict_proba_pool(), info(), to_bytes()
+    and queries using the model may run from several Python threads at once
+    (libhitl's "concurrent reads"; they release the GIL while in C).
+
+    Borrowed: nothing is kept from the calls.  fit(pool) reads the pool
+    during the call only; predict_proba reads float32 C-contiguous X in
+    place during the call (other arrays are converted first); results are
+    new arrays.  A Committee that adds the model keeps it alive, and
+    closing the model closes that committee first."""
     _c_free = "hitl_model_free"
     _c_set_param = "hitl_model_set_param"
     _c_get_param = "hitl_model_get_param"
@@ -237,9 +247,11 @@ class LogisticRegression(Model):
 
     Thread-safety: fit, set_params, set_param and close need the object
     to themselves; predict_proba, predict, decision_function, score and
-    queries may run from several threads at once.  Nothing is borrowed:
-    fit copies X (as float32) into a temporary pool freed before it
-    returns; predict reads float32 C-contiguous X in place during the call.
+    queries may run from several threads at once.
+
+    Borrowed: nothing.  fit copies X (as float32) into a temporary pool
+    freed before it returns; predict reads float32 C-contiguous X in place
+    during the call only; fit_pool reads the pool during the call only.
     Pickling and clone() work (the fitted model travels as its saved
     bytes)."""
 
@@ -724,7 +736,21 @@ class CustomModel(Model):
     estimator or a wrapper around a PyTorch network.  Every strategy,
     committee and learner then works with it.
 
+        model = hitl.CustomModel(SGDClassifier(loss="log_loss"), dim=64, n_classes=10)
+        model.fit(pool)                              # calls the estimator's fit
+        r = hitl.query(hitl.Strategy("margin"), model, pool, 10)
+
     CustomModel(estimator, dim, n_classes, threads=1, trained=False)
+
+    Borrowed: the estimator is yours and is kept alive (not copied) by the
+    model; libhitl calls it back from fit, predict_proba and queries.  The
+    X it receives in predict_proba is libhitl's memory, valid only during
+    that call (copy what you keep); fit receives copies.
+
+    Thread-safety: as for Model (fit and close need the model to
+    themselves), and the estimator is called from libhitl's scoring
+    threads only when threads != 1 (see below).  Not saved by to_bytes()
+    (the C library cannot serialise Python code): pickle the estimator.
 
     - fit receives float32 X (n, dim) and int32 labels y in [0, n_classes)
       (copies it may keep), and, when some labeled item's weight is not 1,

@@ -151,3 +151,14 @@ def test_refused_inputs():
         hitl.LogisticRegression().predict(X)
     with pytest.raises(ValueError, match="inconsistent"):
         hitl.LogisticRegression().fit(X, y[:-1])
+
+
+@pytest.mark.parametrize("cls", [hitl.LogisticRegression, hitl.CustomModel,
+                                 hitl.Model, hitl.ActiveLearner])
+def test_help_says_threads_borrowing_and_shows_an_example(cls):
+    doc = cls.__doc__
+    assert "Thread-safety" in doc and "Borrowed" in doc
+    # a three-line example, indented as a code block
+    example = [line for line in doc.splitlines() if line.startswith("        ")
+               and "=" in line or line.startswith("        ") and "(" in line]
+    assert len(example) >= 3, doc
