@@ -74,7 +74,13 @@ def ids(values, n, name="ids"):
     """None (NULL), or n caller ids as uint64 (see ints)."""
     if values is None:
         return None, ffi.NULL
-    return ints(values, "uint64_t", name, n)
+    a = values if isinstance(values, np.ndarray) else np.asarray(values)
+    if a.size and a.dtype.kind not in "iu":
+        raise InvalidArgument(
+            "%s of a pool are uint64 integers, got dtype %s: for str or other "
+            "hashable ids, hitl.ActiveLearner(..., pool=X, ids=...) maps them "
+            "to the pool's" % (name, a.dtype))
+    return ints(a, "uint64_t", name, n)
 
 
 def out(shape, dtype, ctype):

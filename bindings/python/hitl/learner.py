@@ -232,7 +232,8 @@ class ActiveLearner:
     def teach(self, ids, labels, annotator=None):
         """Record that the annotator labeled items `ids` with `labels` (any
         hashable labels, see the class help), then refit the model on
-        every labeled item.  Everything is checked first: an unknown id, a
+        every labeled item (if no item is labeled yet, as when the feedback
+        waits for more annotators, the refit waits too).  Everything is checked first: an unknown id, a
         label the model cannot take or a length mismatch raises and records
         nothing.  Returns self."""
         if self.feedback is None:
@@ -260,6 +261,8 @@ class ActiveLearner:
         self._declare_classes(K)
         self.feedback.label_many(pool_ids, index, annotator)
         self.labels.commit(new)
+        if not self.pool.count(ItemState.LABELED):
+            return self     # answers wait for consensus (min_annotators > 1)
         return self.fit()
 
     def fit(self):

@@ -207,3 +207,46 @@ def test_damaged_sessions_are_refused(tmp_path):
         f.write(b"not a session")
     with pytest.raises(hitl.FormatError):
         hitl.ActiveLearner.load(bad)
+
+
+def test_an_estimator_grows_its_classes_and_resumes(tmp_path):
+    from sklearn.linear_model import LogisticRegression as SkLR
+    X, y, ids = _docs(200, 3, seed=8)
+    learner = hitl.ActiveLearner(SkLR(), "margin", pool=X, ids=ids)
+    two = [i for i in range(200) if y[i] != "eggs"][:6]
+    learner.teach([ids[i] for i in two], y[two])
+    assert learner.model.n_classes == 2
+    eggs = [i for i in range(200) if y[i] == "eggs"][:3]
+    learner.teach([ids[i] for i in eggs], y[eggs])
+    assert isinstance(learner.model, hitl.CustomModel) and learner.model.n_classes == 3
+    path = tmp_path / "s"
+    learner.save(path)
+    with pytest.raises(hitl.InvalidArgument, match="model=estimator"):
+        hitl.ActiveLearner.load(path)
+    again = hitl.ActiveLearner.load(path, model=SkLR())
+    assert list(again.query(k=4).ids) == list(learner.query(k=4).ids)
+    assert list(again.predict(X[:20])) == list(learner.predict(X[:20]))
+    again.close()
+    learner.close()
+
+
+def test_a_pool_says_where_string_ids_go():
+    with pytest.raises(hitl.InvalidArgument, match="ActiveLearner"):
+        hitl.Pool.from_array(np.zeros((2, 3), np.float32), ids=["a", "b"])
+
+
+def test_feedback_parameters_and_pending_answers_resume(tmp_path):
+    X, y = blobs(60, 3, 2, seed=1)
+    fb = hitl.Feedback(hitl.Pool.from_array(X), min_annotators=2)
+    learner = hitl.ActiveLearner(hitl.LogisticRegression(), "margin", feedback=fb)
+    learner.teach([1, 2], ["a", "b"])         # one answer each: not labeled yet
+    assert fb.pool.count("labeled") == 0 and not learner.model.fitted
+    learner.save(tmp_path / "s")
+    again = hitl.ActiveLearner.load(tmp_path / "s")
+    assert again.feedback.get_param("min_annotators") == 2
+    assert len(again.feedback) == 2 and again.classes_.tolist() == ["a", "b"]
+    again.teach([1, 2], ["a", "b"], annotator=5)     # the second annotator
+    assert again.pool.count("labeled") == 2 and again.model.fitted
+    again.close()
+    learner.close()
+    fb.close()
