@@ -6,10 +6,11 @@
 """
 import numpy as np
 
+from ._base import u64_arg
 from ._enums import ItemState
 from .errors import InvalidArgument
 from .feedback import Feedback
-from .labels import LabelMap, IdMap, _key_array
+from .labels import LabelMap, IdMap
 from .model import Model, CustomModel, LogisticRegression
 from .pool import Pool
 from .committee import Committee
@@ -64,9 +65,12 @@ class ActiveLearner:
     (see save).
 
     Thread-safety: one thread at a time (queries update the strategy,
-    teach writes the pool).  Borrowed: the pool, model, strategy and
-    feedback you pass stay yours (close() closes only what the learner
-    created); an array given as pool is copied.
+    teach writes the pool).
+
+    Borrowed: the pool, model, strategy and feedback you pass stay yours
+    (close() closes only what the learner created); the learner declares
+    its class count on the pool (Pool.n_classes, raised only) so that the
+    library refuses other labels too.  An array given as pool is copied.
     """
 
     def __init__(self, model=None, strategy="margin", pool=None, n_classes=None,
@@ -183,7 +187,7 @@ class ActiveLearner:
         K, dim = self._n_model_classes(), self.pool.dim
         m = self.model
         if isinstance(m, LogisticRegression) and not self._fixed_k:
-            if m._h is None or m._n_classes != K or m._dim != dim:
+            if m._h is None or m._n_classes < K or m._dim != dim:
                 m._create(dim, K)
         elif self._estimator is not None and (m is None or m.n_classes != K):
             fresh = CustomModel(self._estimator, dim, K, threads=self._threads)
@@ -232,12 +236,15 @@ class ActiveLearner:
     def teach(self, ids, labels, annotator=None):
         """Record that the annotator labeled items `ids` with `labels` (any
         hashable labels, see the class help), then refit the model on
-        every labeled item (if no item is labeled yet, as when the feedback
-        waits for more annotators, the refit waits too).  Everything is checked first: an unknown id, a
-        label the model cannot take or a length mismatch raises and records
-        nothing.  Returns self."""
+        every labeled item (while none is labeled, as when the feedback
+        waits for more annotators, the refit waits too).  Everything is
+        checked first: an unknown id, a label the model cannot take, a bad
+        annotator or a length mismatch raises and records nothing.
+        Returns self."""
         if self.feedback is None:
             raise InvalidArgument("no pool: query() or construct with pool=")
+        annotator = u64_arg(self.annotator if annotator is None else annotator,
+                            "annotator")
         pool_ids = self._pool_ids(ids)
         if isinstance(labels, np.ndarray):
             labs = labels.reshape(-1).tolist()
@@ -252,12 +259,9 @@ class ActiveLearner:
             labs, grow=not self._fixed_k or len(self.labels) < self._fixed_k)
         K = self._n_model_classes(len(new))
         if self._fixed_k and len(self.labels) + len(new) > self._fixed_k:
-            raise InvalidArgument("label %r is not a class of the model (%s): "
-                                  "nothing was recorded"
-                                  % (new[0], _describe(self.labels)))
+            raise self.labels._unknown(new[0])
         if K > _MAX_CLASSES:
             raise InvalidArgument("more than %d classes" % _MAX_CLASSES)
-        annotator = self.annotator if annotator is None else annotator
         self._declare_classes(K)
         self.feedback.label_many(pool_ids, index, annotator)
         self.labels.commit(new)
@@ -281,21 +285,27 @@ class ActiveLearner:
         """(n, len(classes_)) probabilities, columns in classes_ order."""
         P = self.model.predict_proba(X)
         n = len(self.labels)
-        if n and n < P.shape[1]:        # one class so far: the placeholder goes
+        if n and n < P.shape[1]:        # columns of no label (see above) go
             P = P[:, :n]
             P = P / np.maximum(P.sum(axis=1, keepdims=True), np.finfo(P.dtype).tiny)
         return P
 
+    def _predict_index(self, X):
+        # columns past the known labels (the second class a model needs
+        # before a second label arrives, or a pool's larger declared count)
+        # are no answer anyone gave
+        P = self.model.predict_proba(X)
+        return np.argmax(P[:, :max(len(self.labels), 1)], axis=1)
+
     def predict(self, X):
         """The most probable label of each row (from classes_)."""
-        idx = np.argmax(self.model.predict_proba(X)[:, :max(len(self.labels), 1)],
-                        axis=1)
+        idx = self._predict_index(X)
         return self.labels.decode(idx) if len(self.labels) else idx
 
     def score(self, X, y):
         """Mean accuracy on rows X with true labels y (labels never taught
         count as wrong)."""
-        idx = np.argmax(self.model.predict_proba(X), axis=1)
+        idx = self._predict_index(X)
         truth = [self.labels._index.get(_safe_norm(v), -1) for v in
                  (y.reshape(-1).tolist() if isinstance(y, np.ndarray) else list(y))]
         return float(np.mean(idx == np.asarray(truth)))
@@ -330,13 +340,6 @@ def _safe_norm(v):
         return normalize_label(v)
     except InvalidArgument:
         return object()
-
-
-def _describe(labels):
-    keys = labels.keys()
-    if len(keys) > 12:
-        return "%d classes: %s ..." % (len(keys), keys[:12])
-    return "classes %s" % (keys,)
 
 
 def _max_label(pool):

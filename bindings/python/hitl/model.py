@@ -445,9 +445,14 @@ class LogisticRegression(Model):
         if not isinstance(pool, Pool):
             raise InvalidArgument("fit_pool takes a hitl.Pool, got %s: for "
                                   "arrays use fit(X, y)" % type(pool).__name__)
-        if self._h is None:
-            K = self.n_classes or pool.n_classes or max(2, _max_label(pool) + 1)
-            self._create(self.dim or pool.dim, K)
+        if self.n_classes is None:
+            # sized by the pool; classes only grow, so that a loop adding
+            # labels keeps its warm start until a new class arrives
+            K = pool.n_classes or max(2, _max_label(pool) + 1)
+            if self._h is None or self._dim != pool.dim or self._n_classes < K:
+                self._create(self.dim or pool.dim, K)
+        elif self._h is None:
+            self._create(self.dim or pool.dim, self.n_classes)
         self._fit_C(pool, self._dim, self._n_classes)
         self._fitted_as_pool_model()
         return self

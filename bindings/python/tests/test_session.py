@@ -2,7 +2,6 @@
 learner on an existing Feedback, and whole sessions saved and resumed."""
 import os
 import subprocess
-import sys
 import textwrap
 import zipfile
 
@@ -250,3 +249,29 @@ def test_feedback_parameters_and_pending_answers_resume(tmp_path):
     again.close()
     learner.close()
     fb.close()
+
+
+def test_a_pool_declaring_more_classes_keeps_the_warm_start():
+    X, y = blobs(120, 3, 2, seed=3)
+    pool = hitl.Pool.from_array(X)
+    pool.n_classes = 5
+    learner = hitl.ActiveLearner(hitl.LogisticRegression(), "margin", pool)
+    learner.teach([0, 1, 2, 3], ["x", "y", "x", "y"])
+    model_handle = learner.model._h
+    learner.teach([4, 5], ["y", "x"])
+    assert learner.model._h is model_handle          # not rebuilt
+    assert learner.predict_proba(X).shape == (120, 2)
+    assert set(learner.predict(X)) <= {"x", "y"}
+    learner.close()
+    pool.close()
+
+
+def test_a_bad_annotator_is_refused_before_anything_changes():
+    X, y = blobs(30, 3, 2, seed=2)
+    learner = hitl.ActiveLearner(hitl.LogisticRegression(), "margin", pool=X)
+    learner.teach([0, 1], ["a", "b"])
+    before = _snapshot(learner), learner.pool.n_classes
+    with pytest.raises(hitl.InvalidArgument, match="annotator"):
+        learner.teach([2], ["c"], annotator=-1)     # a new class, refused
+    assert (_snapshot(learner), learner.pool.n_classes) == before
+    learner.close()
