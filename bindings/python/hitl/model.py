@@ -353,14 +353,20 @@ class LogisticRegression(Model):
                                  "valid parameters: %s"
                                  % (key, type(self).__name__,
                                     ", ".join(_LOGREG_PARAMS)))
+        old = self.get_params()
         for key, value in params.items():
             setattr(self, key, value)
         if self._h is not None:
             if self.dim not in (None, self._dim) or \
                     self.n_classes not in (None, self._n_classes):
                 self.close()
-            else:
+                return self
+            try:
                 self._push_params(self, self._n_classes)
+            except BaseException:   # the C model refused: keep both as they were
+                self.__dict__.update(old)
+                self._push_params(self, self._n_classes)
+                raise
         return self
 
     def __repr__(self):

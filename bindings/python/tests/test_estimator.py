@@ -162,3 +162,20 @@ def test_help_says_threads_borrowing_and_shows_an_example(cls):
     example = [line for line in doc.splitlines() if line.startswith("        ")
                and "=" in line or line.startswith("        ") and "(" in line]
     assert len(example) >= 3, doc
+
+
+def test_set_params_refused_by_the_library_changes_nothing():
+    clf = hitl.LogisticRegression(3, 2, C=2.0, max_iter=50)
+    with pytest.raises(hitl.InvalidArgument):
+        clf.set_params(max_iter=100, tol=-1.0)
+    assert clf.get_params()["max_iter"] == 50 and clf.get_params()["tol"] == 1e-6
+    assert clf.get_param("max_iter") == 50 and clf.get_param("l2") == 1.0
+    clf.set_params(C=4.0)                  # a binary model: lambda = 2/C
+    assert clf.get_param("l2") == 0.5
+
+
+def test_grid_search_in_worker_processes():
+    X, y = blobs(150, 4, 3, seed=13)
+    grid = GridSearchCV(hitl.LogisticRegression(threads=1), {"C": [0.1, 10.0]},
+                        cv=3, n_jobs=2).fit(X, y)
+    assert grid.best_estimator_.score(X, y) > 0.7
