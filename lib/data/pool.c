@@ -635,7 +635,7 @@ int hitl_pool_items(uint64_t *ids, hitl_item_state *states, int32_t *labels,
                     const hitl_pool *pool, size_t first, size_t n)
 {
     int st = check_range(__func__, pool, first, n, NULL, NULL);
-    if (st != HITL_OK)
+    if (st != HITL_OK || n == 0)    /* n == 0: the arrays may be NULL */
         return st;
     if (ids)
         memcpy(ids, pool->ids + first, n * sizeof *ids);
@@ -650,7 +650,7 @@ int hitl_pool_weights(float *weights, const hitl_pool *pool, size_t first,
                       size_t n)
 {
     int st = check_range(__func__, pool, first, n, weights, "weights");
-    if (st != HITL_OK)
+    if (st != HITL_OK || n == 0)
         return st;
     memcpy(weights, pool->weight + first, n * sizeof *weights);
     return HITL_OK;

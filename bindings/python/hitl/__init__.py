@@ -31,6 +31,13 @@ when garbage-collected.  Objects keep alive what the library borrows (a
 pool keeps its borrowed arrays, a feedback its pool, a custom model its
 estimator).
 
+Pickling: pickle and copy.deepcopy rebuild a Pool (its rows, copied out
+even when borrowed, ids, states, labels, weights, class count), a Model (the
+built-in one bit-exactly through its saved bytes, a CustomModel through its
+estimator, which must pickle), a Strategy and a Router (their kind and
+parameters; a router's last report is not kept), a Committee (parameters
+and members).  A Feedback refuses: its journal is its saved form.
+
 Threads: calls into the library release the GIL, so several Python threads
 can score or query at once.  No object is safe to change from two threads at
 once: Pool (add, borrow, set_*), Model and Committee (fit, set_param, close),

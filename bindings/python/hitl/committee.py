@@ -130,6 +130,10 @@ class Committee(Params, Handle):
     def predict(self, X):
         return np.argmax(self.predict_proba(X), axis=1)
 
+    def __reduce__(self):
+        from ._pickle import reduce_committee
+        return reduce_committee(self)
+
     def _describe(self):
         return "dim=%d n_classes=%d members=%d" % (self._dim, self._n_classes,
                                                   len(self))

@@ -377,5 +377,15 @@ class Feedback(Params, Handle):
         """Sync (unless the policy is 0) and close the journal."""
         check(lib.hitl_feedback_close_journal(self._ptr))
 
+    def __reduce__(self):
+        raise TypeError(
+            "hitl.Feedback cannot be pickled or copied: it is an append-only "
+            "log bound to one Pool, which it keeps writing, and to the "
+            "journal file it appends to; a copy would either write the same "
+            "journal twice or lose the link.  Its journal is its saved form: "
+            "open_journal(path) on the live handle, then to resume, "
+            "hitl.Feedback(copy_of_pool).open_journal(path) replays it "
+            "(copy_of_pool: the pool as it was before the first answer)")
+
     def _describe(self):
         return "events=%d" % len(self)

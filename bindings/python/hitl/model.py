@@ -139,6 +139,12 @@ class Model(Params, Handle):
         return "dim=%d n_classes=%d fitted=%s" % (self._dim, self._n_classes,
                                                  self.fitted)
 
+    def __reduce__(self):
+        """pickle/deepcopy: the built-in model through to_bytes() (bit-exact),
+        a CustomModel through its estimator (which must pickle)."""
+        from ._pickle import reduce_model
+        return reduce_model(self, LogisticRegression, CustomModel)
+
 
 class LogisticRegression(Model):
     """libhitl's built-in multinomial logistic regression with L2 penalty
@@ -338,6 +344,7 @@ class CustomModel(Model):
             lib._hitl_py_predict, handle))
         self._own(out[0], keep=(handle, self._cb))
         self._dim, self._n_classes = dim, n_classes
+        self._trained = bool(trained)
         try:
             self.set_param(Param.THREADS, threads)
         except BaseException:

@@ -26,6 +26,10 @@ class Pool(Handle):
     Indices are pool positions 0..len(pool)-1; ids are the caller's names for
     items (the index itself unless ids are given).
 
+    pickle/copy.deepcopy give a pool that owns copies of the rows (a
+    borrowed pool included: the caller's array is not referenced), with the
+    same ids, states, labels, weights and n_classes.
+
     Not thread-safe: one thread at a time may change a pool; reading calls
     (len, find, item, count, scoring it through a model or a query) may run
     in several threads at once when nothing changes it meanwhile.
@@ -254,6 +258,10 @@ class Pool(Handle):
                                   "numbers, got %s %s" % (n, w.dtype, w.shape))
         w = np.ascontiguousarray(w, dtype=np.float32)
         check(lib.hitl_pool_set_weights(self._ptr, pi, ffi.from_buffer("float[]", w), n))
+
+    def __reduce__(self):
+        from ._pickle import reduce_pool
+        return reduce_pool(self)
 
     def _describe(self):
         return "dim=%d size=%d labeled=%d" % (

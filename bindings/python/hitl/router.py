@@ -123,5 +123,9 @@ class Router(Params, Handle):
                                          pool._ptr, first, n), model)
         return Routing(acc.view(np.bool_), lab, conf, n_acc[0])
 
+    def __reduce__(self):
+        from ._pickle import reduce_router
+        return reduce_router(self)
+
     def _describe(self):
         return "n_classes=%d threshold=%g" % (self._n_classes, self.threshold)

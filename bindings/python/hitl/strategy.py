@@ -52,6 +52,10 @@ class Strategy(Params, Handle):
         """Pick up to k unlabeled items of `pool` (see hitl.query)."""
         return query(self, model, pool, k)
 
+    def __reduce__(self):
+        from ._pickle import reduce_strategy
+        return reduce_strategy(self)
+
     def _describe(self):
         return self.kind.name.lower()
 
