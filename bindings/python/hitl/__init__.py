@@ -64,6 +64,7 @@ from .agreement import (cohen_kappa, fleiss_kappa, fleiss_kappa_counts,
                         krippendorff_alpha, accuracy)
 from .router import Router, Routing
 from .learner import ActiveLearner
+from .evaluation import evaluate, Evaluation
 
 globals().update(_ENUMS)
 
@@ -87,4 +88,4 @@ __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",
            "disagreement", "Feedback", "Event", "ItemConsensus", "ItemSettlement",
            "cohen_kappa", "fleiss_kappa", "fleiss_kappa_counts",
            "krippendorff_alpha", "accuracy", "Router", "Routing",
-           "ActiveLearner"] + sorted(_ENUMS)
+           "ActiveLearner", "evaluate", "Evaluation"] + sorted(_ENUMS)
