@@ -7,6 +7,13 @@
     idx, ids, scores = learner.query(pool, k=10)     # ask a person about these
     learner.teach(ids, answers)                      # then refit
 
+Three lines that run (the tests run every example of help(hitl.X)):
+
+    >>> X = np.random.default_rng(0).normal(size=(500, 4)); y = (X[:, 0] > X[:, 1]).astype(int)
+    >>> pool = hitl.Pool.from_array(X); pool.set_labels(range(20), y[:20])
+    >>> hitl.Strategy("margin").query(hitl.LogisticRegression(4, 2).fit(pool), pool, k=3).indices
+    array([169, 135, 465])
+
 Objects one to one with the C API (include/hitl.h is the reference manual):
 Pool (hitl_pool), Model / LogisticRegression / CustomModel (hitl_model),
 Strategy and query() (hitl_strategy, hitl_query, hitl_query_committee),
@@ -37,6 +44,11 @@ built-in one bit-exactly through its saved bytes, a CustomModel through its
 estimator, which must pickle), a Strategy and a Router (their kind and
 parameters; a router's last report is not kept), a Committee (parameters
 and members).  A Feedback refuses: its journal is its saved form.
+
+Borrowed: a Pool reads borrowed arrays in place and keeps them alive; a
+Feedback writes its Pool for as long as it lives; a Committee keeps the
+models given to it; a CustomModel keeps its estimator.  Everything else is
+read only during a call.  Each class's help() says what it borrows.
 
 Threads: calls into the library release the GIL, so several Python threads
 can score or query at once.  No object is safe to change from two threads at

@@ -51,9 +51,17 @@ def evaluate(X, y, strategies=("random", "margin", "default"), budget=200,
     (200 rounds or more) when stderr is a terminal; without python3-tqdm
     there is no bar.
 
+    Thread-safe: evaluate makes its own pools, models and strategies (a
+    model or strategy you pass is copied), and only reads X and y, so runs
+    may go on in several threads at once.
+
     >>> X, y = sklearn.datasets.load_digits(return_X_y=True)
-    >>> result = hitl.evaluate(X, y, ["random", "margin"], budget=100)
-    >>> print(result); result.plot("curves.png")
+    >>> result = hitl.evaluate(X, y, ["random", "margin"], budget=60, seeds=[0, 1])
+    >>> print(result); result.plot("curves.png")    # doctest: +ELLIPSIS
+    strategy ... labels to reach ...
+    random ...
+    margin ...
+    'curves.png'
     """
     X = np.ascontiguousarray(X, dtype=np.float32)
     if X.ndim != 2 or X.shape[0] == 0:

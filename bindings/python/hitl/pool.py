@@ -30,9 +30,21 @@ class Pool(Handle):
     borrowed pool included: the caller's array is not referenced), with the
     same ids, states, labels, weights and n_classes.
 
+    Borrowed: rows given to borrow() (or from_array(borrow=True)) stay the
+    caller's memory; the pool keeps a reference to the array and reads it
+    in place, so it must not change.  Models, strategies and queries only
+    read the pool during a call; a Feedback borrows it for its lifetime
+    (closing the pool closes its Feedback objects first).
+
     Not thread-safe: one thread at a time may change a pool; reading calls
-    (len, find, item, count, scoring it through a model or a query) may run
-    in several threads at once when nothing changes it meanwhile.
+    (len, find, item, count, labels/states/weights/rows, scoring it through
+    a model or a query) may run in several threads at once when nothing
+    changes it meanwhile.
+
+    >>> pool = hitl.Pool.from_array(np.eye(3, dtype=np.float32), ids=[7, 8, 9])
+    >>> pool.set_labels([0, 2], [1, 0])           # by index, all or nothing
+    >>> pool.labels(), pool.find(9)
+    (array([ 1, -1,  0], dtype=int32), 2)
     """
     _c_free = "hitl_pool_free"
 
