@@ -109,3 +109,13 @@ def test_bad_data():
         hitl.evaluate(np.zeros((5, 2)), [1] * 5)
     with pytest.raises(hitl.InvalidArgument, match="3 labels"):
         hitl.evaluate(np.zeros((5, 2)), [0, 1, 0])
+
+
+def test_progress_bar(data, capsys):
+    pytest.importorskip("tqdm")
+    X, y = data
+    hitl.evaluate(X, y, "random", budget=20, batch=10, seeds=[0],
+                  progress=True)
+    assert "hitl.evaluate" in capsys.readouterr().err
+    hitl.evaluate(X, y, "random", budget=20, batch=10, seeds=[0])
+    assert capsys.readouterr().err == ""        # short run: no bar
