@@ -375,6 +375,50 @@ HITL_API int hitl_pool_set_weight(hitl_pool *pool, size_t index, float weight);
 HITL_API int hitl_pool_weight(float *weight, const hitl_pool *pool,
                               size_t index);
 
+/* hitl_pool_items: the ids, states and labels of items first .. first+n-1
+ * into n-entry arrays (entry i is item first+i; a label is -1 unless the
+ * item is LABELED); any of the three may be NULL.  One call instead of n
+ * calls of hitl_pool_item, for bindings and snapshots.
+ * Returns HITL_OK; HITL_EINVAL (NULL pool, the range leaves the pool).
+ * Nothing is written on failure.  Concurrent reads. */
+HITL_API int hitl_pool_items(uint64_t *ids, hitl_item_state *states,
+                             int32_t *labels, const hitl_pool *pool,
+                             size_t first, size_t n);
+
+/* hitl_pool_weights: the sample weights of items first .. first+n-1 into
+ * weights[0 .. n-1].
+ * Returns HITL_OK; HITL_EINVAL (NULL pool, NULL weights with n > 0, the
+ * range leaves the pool).  Nothing is written on failure.  Concurrent
+ * reads. */
+HITL_API int hitl_pool_weights(float *weights, const hitl_pool *pool,
+                               size_t first, size_t n);
+
+/* hitl_pool_copy_rows: copy the features of items first .. first+n-1 into
+ * rows, n rows of dim floats one after another (row i is item first+i),
+ * whether the pool copied or borrowed them.
+ * Returns HITL_OK; HITL_EINVAL (NULL pool, NULL rows with n > 0, the range
+ * leaves the pool).  Nothing is written on failure.  Concurrent reads. */
+HITL_API int hitl_pool_copy_rows(float *rows, const hitl_pool *pool,
+                                 size_t first, size_t n);
+
+/* hitl_pool_set_labels: hitl_pool_set_label(pool, indices[i], labels[i])
+ * for i = 0 .. n-1, in that order (an index given twice keeps its last
+ * label), all or nothing: every index and label is checked before the
+ * first item changes.
+ * Returns HITL_OK; HITL_EINVAL (NULL pool, NULL indices or labels with
+ * n > 0, an index >= the pool size, a label < 0 or >= the pool's class
+ * count: the message names the entry), and then the pool is unchanged. */
+HITL_API int hitl_pool_set_labels(hitl_pool *pool, const size_t *indices,
+                                  const int32_t *labels, size_t n);
+
+/* hitl_pool_set_weights: hitl_pool_set_weight(pool, indices[i], weights[i])
+ * for i = 0 .. n-1 in that order, all or nothing like hitl_pool_set_labels.
+ * Returns HITL_OK; HITL_EINVAL (NULL pool, NULL indices or weights with
+ * n > 0, an index >= the pool size, a weight <= 0 or not finite: the
+ * message names the entry), and then the pool is unchanged. */
+HITL_API int hitl_pool_set_weights(hitl_pool *pool, const size_t *indices,
+                                   const float *weights, size_t n);
+
 /* ------------------------------------------------------------------------- */
 /* Model: logistic regression, or the caller's own model                      */
 /* ------------------------------------------------------------------------- */

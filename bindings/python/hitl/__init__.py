@@ -11,6 +11,13 @@
 hitl.LogisticRegression is also a scikit-learn classifier (fit(X, y),
 clone, Pipeline, GridSearchCV, cross_val_score), whose C is scikit-learn's.
 
+Three lines that run (the tests run every example of help(hitl.X)):
+
+    >>> X = np.random.default_rng(0).normal(size=(500, 4)); y = (X[:, 0] > X[:, 1]).astype(int)
+    >>> pool = hitl.Pool.from_array(X); pool.set_labels(range(20), y[:20])
+    >>> hitl.Strategy("margin").query(hitl.LogisticRegression(4, 2).fit(pool), pool, k=3).indices
+    array([ 68, 319, 135])
+
 Objects one to one with the C API (include/hitl.h is the reference manual):
 Pool (hitl_pool), Model / LogisticRegression / CustomModel (hitl_model),
 Strategy and query() (hitl_strategy, hitl_query, hitl_query_committee),
@@ -34,6 +41,18 @@ Lifetime: close() or `with` frees a handle at once; otherwise it is freed
 when garbage-collected.  Objects keep alive what the library borrows (a
 pool keeps its borrowed arrays, a feedback its pool, a custom model its
 estimator).
+
+Pickling: pickle and copy.deepcopy rebuild a Pool (its rows, copied out
+even when borrowed, ids, states, labels, weights, class count), a Model (the
+built-in one bit-exactly through its saved bytes, a CustomModel through its
+estimator, which must pickle), a Strategy and a Router (their kind and
+parameters; a router's last report is not kept), a Committee (parameters
+and members).  A Feedback refuses: its journal is its saved form.
+
+Borrowed: a Pool reads borrowed arrays in place and keeps them alive; a
+Feedback writes its Pool for as long as it lives; a Committee keeps the
+models given to it; a CustomModel keeps its estimator.  Everything else is
+read only during a call.  Each class's help() says what it borrows.
 
 Threads: calls into the library release the GIL, so several Python threads
 can score or query at once.  No object is safe to change from two threads at
@@ -62,6 +81,7 @@ from .agreement import (cohen_kappa, fleiss_kappa, fleiss_kappa_counts,
 from .router import Router, Routing
 from .learner import ActiveLearner
 from .labels import LabelMap
+from .evaluation import evaluate, Evaluation
 
 globals().update(_ENUMS)
 
@@ -85,4 +105,4 @@ __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",
            "disagreement", "Feedback", "Event", "ItemConsensus", "ItemSettlement",
            "cohen_kappa", "fleiss_kappa", "fleiss_kappa_counts",
            "krippendorff_alpha", "accuracy", "Router", "Routing",
-           "ActiveLearner", "LabelMap"] + sorted(_ENUMS)
+           "ActiveLearner", "LabelMap", "evaluate", "Evaluation"] + sorted(_ENUMS)

@@ -103,7 +103,8 @@ def view(ptr, n, stride, dim, dtype=np.float32, writable=False):
     return a
 
 
-_INT_TYPES = {"int32_t": np.int32, "uint32_t": np.uint32, "uint64_t": np.uint64}
+_INT_TYPES = {"int32_t": np.int32, "uint32_t": np.uint32, "uint64_t": np.uint64,
+              "size_t": np.uintp}
 
 
 def ints(values, ctype, name, n=None):

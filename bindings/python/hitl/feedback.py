@@ -80,9 +80,19 @@ class Feedback(Params, Handle):
     (aggregation, min_annotators, min_agreement, min_confidence, n_classes,
     em_max_iter, em_tol, confidence_weights).
 
-    The Feedback keeps its pool alive; closing the pool closes the Feedback
-    first.  Not thread-safe: one thread at a time, and the pool must not be
-    used elsewhere while answers are recorded or aggregated."""
+    Borrowed: the pool, for the Feedback's whole life: every answer also
+    writes the pool's state, label and weight.  The Feedback keeps its pool
+    alive; closing the pool closes the Feedback first.  It does not pickle:
+    its journal (open_journal) is its saved form.
+
+    Not thread-safe: one thread at a time, and the pool must not be
+    used elsewhere while answers are recorded or aggregated.
+
+    >>> pool = hitl.Pool.from_array(np.zeros((4, 2)), ids=[10, 11, 12, 13])
+    >>> fb = hitl.Feedback(pool); fb.label(11, 1, annotator=1); fb.label(11, 1, annotator=2)
+    >>> len(fb), pool.item(pool.find(11))
+    (2, Item(id=11, state=<ItemState.LABELED: 1>, label=1))
+    """
     _c_free = "hitl_feedback_free"
     _c_set_param = "hitl_feedback_set_param"
     _c_get_param = "hitl_feedback_get_param"
@@ -270,10 +280,13 @@ class Feedback(Params, Handle):
         annotator, when: timestamp, what: kind and label, why: reason, and
         retracted_by).
 
-        >>> fb.set_role(7, "reviewer")
+        >>> fb = hitl.Feedback(hitl.Pool.from_array(np.zeros((5, 2))))
+        >>> fb.label(3, 1, annotator=1); _ = fb.set_role(7, "reviewer")
         >>> fb.record(3, "override", label=2, annotator=7, shown_label=1,
         ...           reason="the invoice says refund")
+        1
         >>> [(e.annotator, e.kind.name, e.label) for e in fb.history(3)]
+        [(1, 'LABEL', 1), (7, 'OVERRIDE', 2)]
         """
         count = ffi.new("size_t *")
         iid = u64_arg(item_id, "item_id")
@@ -381,6 +394,16 @@ class Feedback(Params, Handle):
         """Sync (unless the policy is 0) and close the journal."""
         check(lib.hitl_feedback_close_journal(self._ptr))
         self.journal_path = None
+
+    def __reduce__(self):
+        raise TypeError(
+            "hitl.Feedback cannot be pickled or copied: it is an append-only "
+            "log bound to one Pool, which it keeps writing, and to the "
+            "journal file it appends to; a copy would either write the same "
+            "journal twice or lose the link.  Its journal is its saved form: "
+            "open_journal(path) on the live handle, then to resume, "
+            "hitl.Feedback(copy_of_pool).open_journal(path) replays it "
+            "(copy_of_pool: the pool as it was before the first answer)")
 
     def _describe(self):
         return "events=%d" % len(self)

@@ -156,6 +156,12 @@ class Model(Params, Handle):
         return "dim=%d n_classes=%d fitted=%s" % (self._dim, self._n_classes,
                                                  self.fitted)
 
+    def __reduce__(self):
+        """pickle/deepcopy: the built-in model through to_bytes() (bit-exact),
+        a CustomModel through its estimator (which must pickle)."""
+        from ._pickle import reduce_model
+        return reduce_model(self, LogisticRegression, CustomModel)
+
 
 class NotFittedError(StateError, ValueError, AttributeError):
     """A model was asked to predict before it was fitted (scikit-learn's
@@ -376,7 +382,15 @@ class LogisticRegression(Model):
                      else v != (1.0 if k == "C" else defaults.get(k)))]
         return "%s(%s)" % (type(self).__name__, ", ".join(shown))
 
+    def close(self):
+        if self._h is not None:
+            self._released = True       # pickling it now would lose the fit
+        super().close()
+
     def __reduce__(self):
+        if self._h is None and getattr(self, "_released", False):
+            raise StateError("this LogisticRegression is closed: pickle it "
+                             "before close()")
         data = self.to_bytes() if self._h is not None else None
         fitted = {k: v for k, v in self.__dict__.items()
                   if k.endswith("_") and not k.startswith("_")}
@@ -802,6 +816,7 @@ class CustomModel(Model):
             lib._hitl_py_predict, handle))
         self._own(out[0], keep=(handle, self._cb))
         self._dim, self._n_classes = dim, n_classes
+        self._trained = bool(trained)
         try:
             self.set_param(Param.THREADS, threads)
         except BaseException:

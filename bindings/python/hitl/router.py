@@ -27,8 +27,19 @@ class Router(Params, Handle):
     ece_bins).  Probability tables are (n, n_classes) float32, read in place
     when C-contiguous float32, else converted once; labels are converted to
     int32 once.  Every labeled-set call replaces the report (report()).
+
+    Borrowed: nothing; the *_pool calls read the model and pool only during
+    the call.  pickle/deepcopy copy the parameters (threshold and
+    temperature included), not the last report.
+
     Thread-safety: route()/route_pool()/info() are concurrent reads; the
-    others change the router."""
+    others change the router.
+
+    >>> router = hitl.Router(2, threshold=0.9)        # or calibrate() it
+    >>> decision = router.route([[0.95, 0.05], [0.6, 0.4]])
+    >>> decision.accept, decision.labels
+    (array([ True, False]), array([0, 0], dtype=int32))
+    """
     _c_free = "hitl_router_free"
     _c_set_param = "hitl_router_set_param"
     _c_get_param = "hitl_router_get_param"
@@ -122,6 +133,10 @@ class Router(Params, Handle):
         check(lib.hitl_router_route_pool(n_acc, *ptrs, self._ptr, model._ptr,
                                          pool._ptr, first, n), model)
         return Routing(acc.view(np.bool_), lab, conf, n_acc[0])
+
+    def __reduce__(self):
+        from ._pickle import reduce_router
+        return reduce_router(self)
 
     def _describe(self):
         return "n_classes=%d threshold=%g" % (self._n_classes, self.threshold)
