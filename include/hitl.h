@@ -279,9 +279,12 @@ typedef enum hitl_param {
                                            integer in [2, 2^53]; default 200 */
     HITL_PARAM_ROUTE_DETECTOR_FOLDS = 564, /* cross-fitting folds, integer in
                                            [2, 20]; default 5 */
-    HITL_PARAM_ROUTE_DETECTOR_NEIGHBOURS = 565 /* labeled neighbours of its
+    HITL_PARAM_ROUTE_DETECTOR_NEIGHBOURS = 565, /* labeled neighbours of its
                                            novelty features, integer in
                                            [1, 100]; default 10 */
+    HITL_PARAM_ROUTE_DETECTOR_EVENTS = 566 /* model errors the detector needs
+                                           per feature it fits, integer in
+                                           [0, 1000]; default 10 */
 } hitl_param;
 
 /* ------------------------------------------------------------------------- */
@@ -1964,7 +1967,9 @@ HITL_API int hitl_router_get_costs(double *costs, const hitl_router *router);
  * distance) to the nearest LABELED pool item outside the range, log(1 + mean
  * distance) to its DETECTOR_NEIGHBOURS nearest (low where labels are dense)
  * and the share of those labeled with the predicted class; the predicted
- * class (as indicators, up to 64 classes).  The LABELED items outside the
+ * class (as indicators, up to 64 classes, and only when the errors number
+ * at least DETECTOR_EVENTS per feature, indicators included: logistic
+ * regression with few errors per feature overfits).  The LABELED items outside the
  * range at the time of the call are copied as the detector's reference
  * (memory: their rows).  Features are standardised; the items are dealt
  * into DETECTOR_FOLDS folds round-robin in hashed-id order (a fold depends
@@ -1975,7 +1980,8 @@ HITL_API int hitl_router_get_costs(double *costs, const hitl_router *router);
  * whose pool id is a reviewed item's is scored only by the model of its
  * own fold, which never saw it: routing or calibrating on the reviewed
  * items themselves is honest.  With fewer than DETECTOR_MIN reviewed items,
- * or fewer errors or correct items than folds, no detector is kept (the
+ * fewer than DETECTOR_EVENTS errors per base feature (6 of them), or fewer
+ * errors or correct items than folds, no detector is kept (the
  * previous one is dropped) and the DETECTOR score falls back to the
  * confidence; read DETECTOR_ACTIVE.  With a detector and the DETECTOR score,
  * only the _pool forms can route, calibrate or evaluate (the array forms

@@ -1569,6 +1569,52 @@ START_TEST(test_detector_cross_fitted)
 }
 END_TEST
 
+/* Out of memory in the new paths: costs, a capacity batch, the detector's
+ * fit and its scoring; every failure is HITL_ENOMEM with the router as it
+ * was. */
+static int call_costs(hitl_router *r, const void *ctx)
+{
+    return hitl_router_set_costs(r, ctx, 3, 3);
+}
+
+START_TEST(test_oom_issue)
+{
+    static int32_t truth[DET_N];
+    static const double C[9] = { 0, 1, 5, 1, 0, 1, 5, 1, 0 };
+    hitl_pool *pool;
+    hitl_model *model;
+    oom_install();
+    blobs(&pool, &model, truth);
+    hitl_router *r = new_router(3);
+    oom_keeps_router(r, call_costs, C);
+    set(r, HITL_PARAM_ROUTE_MODE, HITL_ROUTE_CAPACITY);
+    set(r, HITL_PARAM_ROUTE_CAPACITY, 0.3);
+    set(r, HITL_PARAM_ROUTE_DECISION, HITL_ROUTE_DECIDE_COST);
+    pool_call ev = { hitl_router_evaluate_pool, model, pool, DET_TRAIN,
+                     DET_N - DET_TRAIN };
+    oom_keeps_router(r, call_pool, &ev);
+    long fail_at = 0;
+    for (;; fail_at++) {
+        oom_arm(fail_at);
+        int rc = hitl_router_fit_detector(r, model, pool, DET_TRAIN,
+                                          DET_N - DET_TRAIN);
+        oom_arm(-1);
+        if (rc == HITL_OK)
+            break;
+        ck_assert_int_eq(rc, HITL_ENOMEM);
+        ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_ACTIVE), 0);
+    }
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_ACTIVE), 1);
+    set(r, HITL_PARAM_ROUTE_SCORE, HITL_ROUTE_SCORE_DETECTOR);
+    oom_keeps_router(r, call_pool, &ev);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_USED), 1);
+    hitl_router_free(r);
+    hitl_model_free(model);
+    hitl_pool_free(pool);
+    oom_uninstall();
+}
+END_TEST
+
 static Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -1592,6 +1638,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_capacity_mode);
     tcase_add_test(tc, test_budget_mode);
     tcase_add_test(tc, test_detector_cross_fitted);
+    tcase_add_test(tc, test_oom_issue);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, test_params);

@@ -6,6 +6,7 @@
 #include "route/route.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,11 @@ struct hitl__detector {
     int32_t *ref_y;
     size_t n_ref;
 };
+
+size_t hitl__detector_features(size_t k, int one_hot)
+{
+    return BASE_FEATURES + (one_hot && k <= MAX_ONE_HOT ? k : 0);
+}
 
 size_t hitl__detector_items(const hitl__detector *d, size_t *n_wrong)
 {
@@ -222,14 +228,14 @@ static int copy_reference(hitl__detector *d, const hitl_pool *pool,
 }
 
 static hitl__detector *detector_new(size_t k, size_t dim, size_t folds,
-                                    size_t neighbours)
+                                    size_t neighbours, int one_hot)
 {
     hitl__detector *d = hitl__calloc(1, sizeof *d);
     if (!d)
         return NULL;
     *d = (hitl__detector){ .k = k, .dim = dim, .folds = folds,
                            .neighbours = neighbours,
-                           .n_feat = BASE_FEATURES + (k <= MAX_ONE_HOT ? k : 0) };
+                           .n_feat = BASE_FEATURES + (one_hot ? k : 0) };
     d->mean = hitl__calloc(d->n_feat, sizeof *d->mean);
     d->sd = hitl__calloc(d->n_feat, sizeof *d->sd);
     d->w = hitl__calloc(folds, (d->n_feat + 1) * sizeof *d->w);
@@ -307,9 +313,11 @@ static int fit_folds(hitl__detector *d, const train *t)
 int hitl__detector_fit(hitl__detector **out, const char *fn, size_t k,
                        const hitl_pool *pool, const float *proba,
                        const size_t *index, size_t n, size_t first,
-                       size_t range, size_t folds, size_t neighbours)
+                       size_t range, size_t folds, size_t neighbours,
+                       int one_hot)
 {
-    hitl__detector *d = detector_new(k, pool->dim, folds, neighbours);
+    hitl__detector *d = detector_new(k, pool->dim, folds, neighbours,
+                                     one_hot && k <= MAX_ONE_HOT);
     if (!d)
         return hitl__fail_in(HITL_ENOMEM, fn, "no memory for a detector");
     train t = { 0 };
@@ -326,10 +334,11 @@ int hitl__detector_fit(hitl__detector **out, const char *fn, size_t k,
     train_free(&t);
     if (rc) {
         hitl__detector_free(d);
-        return rc == HITL_ENOMEM
-                   ? hitl__fail_in(rc, fn, "no memory for the detector of %zu items", n)
-                   : hitl__fail_in(rc, fn, "fitting the detector failed: %s",
-                                   hitl_error_message());
+        if (rc == HITL_ENOMEM)
+            return hitl__fail_in(rc, fn, "no memory for the detector of %zu items", n);
+        char why[256];   /* the fold fit's message, copied before it is replaced */
+        snprintf(why, sizeof why, "%s", hitl_error_message());
+        return hitl__fail_in(rc, fn, "fitting the detector failed: %s", why);
     }
     *out = d;
     return HITL_OK;

@@ -37,6 +37,7 @@ struct hitl_router {
     int mode, score, decision, fallback, guard;
     double capacity, capacity_items, budget;
     size_t det_min, det_folds, det_neighbours;
+    double det_events;
     double *costs;          /* k x k, NULL: 0 on the diagonal, 1 elsewhere */
     double cost_max;        /* the largest entry (1 for 0/1) */
     hitl__detector *det;    /* NULL until fitted on enough items */
@@ -393,6 +394,7 @@ int hitl_router_create(hitl_router **out, size_t n_classes)
                         .ece_bins = 15, .guard = 1, .capacity = 1,
                         .capacity_items = MAX_ITEMS, .budget = 0.01,
                         .det_min = 200, .det_folds = 5, .det_neighbours = 10,
+                        .det_events = 10,
                         .cost_max = 1 };
     hitl__handle_acquire();
     *out = r;
@@ -433,6 +435,7 @@ static int set_int(hitl_router *r, hitl_param param, double value)
         { HITL_PARAM_ROUTE_DETECTOR_MIN, "detector minimum", 2, MAX_ITEMS },
         { HITL_PARAM_ROUTE_DETECTOR_FOLDS, "detector folds", 2, 20 },
         { HITL_PARAM_ROUTE_DETECTOR_NEIGHBOURS, "detector neighbours", 1, 100 },
+        { HITL_PARAM_ROUTE_DETECTOR_EVENTS, "detector errors per feature", 0, 1000 },
     };
     for (size_t t = 0; t < sizeof tab / sizeof tab[0]; t++) {
         if (tab[t].p != param)
@@ -450,6 +453,7 @@ static int set_int(hitl_router *r, hitl_param param, double value)
         case HITL_PARAM_ROUTE_CAPACITY_ITEMS: r->capacity_items = value; break;
         case HITL_PARAM_ROUTE_DETECTOR_MIN: r->det_min = (size_t)value; break;
         case HITL_PARAM_ROUTE_DETECTOR_FOLDS: r->det_folds = (size_t)value; break;
+        case HITL_PARAM_ROUTE_DETECTOR_EVENTS: r->det_events = value; break;
         default: r->det_neighbours = (size_t)value; break;
         }
         return HITL_OK;
@@ -529,6 +533,7 @@ int hitl_router_get_param(double *value, const hitl_router *router,
     case HITL_PARAM_ROUTE_DETECTOR_NEIGHBOURS:
         *value = (double)r->det_neighbours;
         break;
+    case HITL_PARAM_ROUTE_DETECTOR_EVENTS: *value = r->det_events; break;
     default:
         return hitl__fail(HITL_EINVAL, "parameter %d is not a router parameter",
                           (int)param);
@@ -1153,13 +1158,19 @@ int hitl_router_fit_detector(hitl_router *router, const hitl_model *model,
     for (size_t i = 0; i < g.count; i++)
         wrong += row_argmax(g.proba + i * router->n_classes,
                             router->n_classes) != g.labels[i];
-    /* Too few items, errors or correct ones for every fold: no detector,
-     * the score falls back to the confidence. */
+    /* Logistic regression needs some errors per feature (DETECTOR_EVENTS):
+     * the class indicators only with enough of them, no detector with too
+     * few even for the base features (the score falls back to the
+     * confidence), nor with fewer errors or correct items than folds. */
+    size_t k = router->n_classes;
+    double epv = router->det_events;
+    int one_hot = (double)wrong >= epv * (double)hitl__detector_features(k, 1);
     if (g.count >= router->det_min && wrong >= router->det_folds &&
-        g.count - wrong >= router->det_folds)
-        rc = hitl__detector_fit(&d, __func__, router->n_classes, pool, g.proba,
-                                g.index, g.count, first, n, router->det_folds,
-                                router->det_neighbours);
+        g.count - wrong >= router->det_folds &&
+        (double)wrong >= epv * (double)hitl__detector_features(k, 0))
+        rc = hitl__detector_fit(&d, __func__, k, pool, g.proba, g.index,
+                                g.count, first, n, router->det_folds,
+                                router->det_neighbours, one_hot);
     if (rc == HITL_OK) {
         hitl__detector_free(router->det);
         router->det = d;

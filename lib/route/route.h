@@ -42,11 +42,15 @@ typedef struct hitl__detector hitl__detector;
 /* Fit on the n reviewed items index[0..n-1] of the pool (LABELED, their
  * model probabilities in proba, n x k); the LABELED items outside
  * [first, first+range) are the reference the novelty features measure
- * against.  Statuses carry messages naming fn. */
+ * against; one_hot adds the predicted class's indicators.  Statuses carry messages naming fn. */
 int hitl__detector_fit(hitl__detector **out, const char *fn, size_t k,
                        const hitl_pool *pool, const float *proba,
                        const size_t *index, size_t n, size_t first,
-                       size_t range, size_t folds, size_t neighbours);
+                       size_t range, size_t folds, size_t neighbours,
+                       int one_hot);
+/* Features of a detector for k classes, with or without the predicted
+ * class's indicators (there are none beyond 64 classes). */
+size_t hitl__detector_features(size_t k, int one_hot);
 void hitl__detector_free(hitl__detector *d);
 /* Items it was fitted on (and, in *n_wrong, the errors among them). */
 size_t hitl__detector_items(const hitl__detector *d, size_t *n_wrong);
