@@ -1674,8 +1674,10 @@ HITL_API int hitl_agreement_accuracy(double *accuracy, size_t *n_scored,
  * least expected cost under hitl_router_set_costs' matrix), and
  * HITL_PARAM_ROUTE_MODE whether a batch is cut by the threshold alone, by a
  * reviewer capacity, or by a cost budget (see hitl_route_mode for the
- * guarantee of each).  A batch is the rows of one route call, or the
- * labeled set of calibrate/evaluate.
+ * guarantee of each).  A batch is the rows of one route call (or the range
+ * of one route_pool call), or the labeled set of calibrate/evaluate, whose
+ * report then counts the batch's decisions.  Calibration always sets the
+ * threshold by the precision rule, on the chosen score, whatever the mode.
  *
  * Temperature scaling (hitl_router_fit_temperature) sets T to the minimiser
  * of the mean negative log-likelihood -(1/n) sum_i log q_{i,y_i} on a

@@ -191,9 +191,11 @@ static int ranked_cmp(const void *pa, const void *pb)
 }
 
 /* accept[i] for n items with scores and expected costs, by the router's
- * mode.  Returns the number accepted, or SIZE_MAX without memory. */
+ * mode; v is scratch of n entries (allocated beforehand, so that deciding
+ * cannot fail once outputs are written).  Returns the number accepted. */
 static size_t select_batch(uint8_t *accept, const hitl_router *r,
-                           const double *score, const double *cost, size_t n)
+                           const double *score, const double *cost, size_t n,
+                           ranked *v)
 {
     size_t taken = 0;
     if (r->mode == HITL_ROUTE_PRECISION) {
@@ -201,9 +203,6 @@ static size_t select_batch(uint8_t *accept, const hitl_router *r,
             taken += accept[i] = score[i] >= r->threshold;
         return taken;
     }
-    ranked *v = hitl__calloc(n ? n : 1, sizeof *v);
-    if (!v)
-        return SIZE_MAX;
     int capacity = r->mode == HITL_ROUTE_CAPACITY;
     for (size_t i = 0; i < n; i++)
         v[i] = (ranked){ capacity ? score[i] : cost[i], i };
@@ -232,7 +231,6 @@ static size_t select_batch(uint8_t *accept, const hitl_router *r,
             accept[v[j].i] = (uint8_t)yes;
         }
     }
-    hitl__free(v);
     return taken;
 }
 
@@ -356,10 +354,14 @@ static int report_of(report *rep, const char *fn, const hitl_router *r,
                      .nll = s->nll, .ece_raw = s->ece_raw, .ece = s->ece,
                      .detector_used = detector_on(r) };
     uint8_t *accept = hitl__calloc(s->n, sizeof *accept);
-    if (!accept || select_batch(accept, r, s->conf, s->cost, s->n) == SIZE_MAX) {
+    ranked *v = hitl__calloc(s->n, sizeof *v);
+    if (!accept || !v) {
         hitl__free(accept);
+        hitl__free(v);
         return hitl__fail_in(HITL_ENOMEM, fn, "no memory for %zu items", s->n);
     }
+    select_batch(accept, r, s->conf, s->cost, s->n, v);
+    hitl__free(v);
     for (size_t i = 0; i < s->n; i++) {
         rep->cost += s->paid[i];
         if (accept[i]) {
@@ -950,38 +952,44 @@ static size_t route_rows(const hitl_router *r, const float *proba, size_t n,
 typedef struct batch {
     double *score, *cost;
     uint8_t *accept;
+    ranked *v;
 } batch;
+
+static void batch_free(batch *b, uint8_t *accept)
+{
+    hitl__free(b->score);
+    hitl__free(b->cost);
+    hitl__free(b->v);
+    if (b->accept != accept)
+        hitl__free(b->accept);
+}
 
 static int batch_new(batch *b, const char *fn, const hitl_router *r, size_t n,
                      uint8_t *accept)
 {
-    *b = (batch){ NULL, NULL, accept };
+    *b = (batch){ NULL, NULL, accept, NULL };
     if (r->mode == HITL_ROUTE_PRECISION)
         return HITL_OK;
-    b->score = hitl__calloc(n ? n : 1, sizeof *b->score);
-    b->cost = hitl__calloc(n ? n : 1, sizeof *b->cost);
+    size_t m = n ? n : 1;
+    b->score = hitl__calloc(m, sizeof *b->score);
+    b->cost = hitl__calloc(m, sizeof *b->cost);
+    b->v = hitl__calloc(m, sizeof *b->v);
     if (!accept)
-        b->accept = hitl__calloc(n ? n : 1, 1);
-    if (b->score && b->cost && b->accept)
+        b->accept = hitl__calloc(m, 1);
+    if (b->score && b->cost && b->v && b->accept)
         return HITL_OK;
-    hitl__free(b->score);
-    hitl__free(b->cost);
-    if (b->accept != accept)
-        hitl__free(b->accept);
+    batch_free(b, accept);
     return hitl__fail_in(HITL_ENOMEM, fn, "no memory for a batch of %zu items", n);
 }
 
-/* Apply the batch rule (if any); returns the number accepted. */
+/* Apply the batch rule (if any) to n decided items (0 after a failure);
+ * returns the number accepted. */
 static size_t batch_end(batch *b, const hitl_router *r, size_t n, size_t taken,
                         uint8_t *accept)
 {
-    if (b->score) {
-        taken = select_batch(b->accept, r, b->score, b->cost, n);
-        if (b->accept != accept)
-            hitl__free(b->accept);
-    }
-    hitl__free(b->score);
-    hitl__free(b->cost);
+    if (b->score)
+        taken = select_batch(b->accept, r, b->score, b->cost, n, b->v);
+    batch_free(b, accept);
     return taken;
 }
 
@@ -1012,8 +1020,6 @@ int hitl_router_route(size_t *n_accepted, uint8_t *accept, int32_t *label,
     size_t taken = route_rows(router, proba, n, NULL, 0, &o, q);
     taken = batch_end(&b, router, n, taken, accept);
     hitl__free(q);
-    if (taken == SIZE_MAX)
-        return hitl__fail(HITL_ENOMEM, "no memory for a batch of %zu items", n);
     if (n_accepted)
         *n_accepted = taken;
     return HITL_OK;
@@ -1266,8 +1272,6 @@ int hitl_router_route_pool(size_t *n_accepted, uint8_t *accept, int32_t *label,
         taken += jobs[w].taken;
     jobs_free(jobs, states, workers);
     taken = batch_end(&b, router, rc ? 0 : n, taken, accept);
-    if (rc == HITL_OK && taken == SIZE_MAX)
-        rc = hitl__fail(HITL_ENOMEM, "no memory for a batch of %zu items", n);
     if (rc == HITL_OK && n_accepted)
         *n_accepted = taken;
     return rc;
