@@ -1962,13 +1962,25 @@ HITL_API int hitl_router_set_costs(hitl_router *router, const double *costs,
  * Returns HITL_OK; HITL_EINVAL (NULL).  Concurrent reads. */
 HITL_API int hitl_router_get_costs(double *costs, const hitl_router *router);
 
+/* hitl_router_set_committee: a committee (fitted, n_classes classes) whose
+ * doubt about the model's label is a feature of the detector: used by the
+ * next hitl_router_fit_detector, and needed (the same one, or one like it)
+ * wherever that detector scores; NULL drops it.  Borrowed: it must stay
+ * valid while the router may use it.  The _pool forms then compute the
+ * committee's consensus of their range first (range x n_classes floats).
+ * Returns HITL_OK; HITL_EINVAL (NULL router, classes differ). */
+HITL_API int hitl_router_set_committee(hitl_router *router,
+                                       const hitl_committee *committee);
+
 /* hitl_router_fit_detector: learn where the model errs from reviewed items:
  * the LABELED items among pool items first .. first+n-1 (use items the model
  * was not fitted on), "wrong" meaning argmax p != label.  Features of an
  * item: its top probability, margin and entropy under the model; log(1 +
  * distance) to the nearest LABELED pool item outside the range, log(1 + mean
  * distance) to its DETECTOR_NEIGHBOURS nearest (low where labels are dense)
- * and the share of those labeled with the predicted class; the predicted
+ * and the share of those labeled with the predicted class; with a committee
+ * (hitl_router_set_committee), 1 - its consensus probability of the
+ * predicted class (its disagreement with the model); the predicted
  * class (as indicators, up to 64 classes, and only when the errors number
  * at least DETECTOR_EVENTS per feature, indicators included: logistic
  * regression with few errors per feature overfits).  The LABELED items outside the
@@ -1987,7 +1999,8 @@ HITL_API int hitl_router_get_costs(double *costs, const hitl_router *router);
  * previous one is dropped) and the DETECTOR score falls back to the
  * confidence; read DETECTOR_ACTIVE.  With a detector and the DETECTOR score,
  * only the _pool forms can route, calibrate or evaluate (the array forms
- * have no feature rows and return HITL_EINVAL).  Time O(n n_ref dim) for
+ * have no feature rows and return HITL_EINVAL), and a detector fitted with
+ * a committee needs one set (HITL_EINVAL otherwise).  Time O(n n_ref dim) for
  * the neighbours plus the fits; routing an item costs O(n_ref dim).
  * Returns as hitl_router_calibrate_pool.  On failure the router is
  * unchanged. */

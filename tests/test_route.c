@@ -1569,12 +1569,88 @@ START_TEST(test_detector_cross_fitted)
 }
 END_TEST
 
+/* With a committee, its doubt about the model's label is one more feature:
+ * scores change, need the committee wherever they are computed, and the
+ * committee's classes must match. */
+START_TEST(test_detector_committee)
+{
+    static int32_t truth[DET_N];
+    static float plain[DET_N - DET_TRAIN], with[DET_N - DET_TRAIN];
+    hitl_pool *pool, *train;
+    hitl_model *model;
+    hitl_committee *com, *wrong;
+    blobs(&pool, &model, truth);
+    ck_assert_int_eq(hitl_pool_create(&train, 2), HITL_OK);
+    for (size_t i = 0; i < DET_TRAIN; i++) {
+        const float *row;
+        ck_assert_int_eq(hitl_pool_row(&row, pool, i), HITL_OK);
+        ck_assert_int_eq(hitl_pool_add(train, row, 1, 2, NULL), HITL_OK);
+        ck_assert_int_eq(hitl_pool_set_label(train, i, truth[i]), HITL_OK);
+    }
+    ck_assert_int_eq(hitl_committee_create(&com, 2, 3), HITL_OK);
+    ck_assert_int_eq(hitl_committee_create(&wrong, 2, 4), HITL_OK);
+    for (int m = 0; m < 3; m++)
+        ck_assert_int_eq(hitl_committee_add_logreg(com, 1.0), HITL_OK);
+    ck_assert_int_eq(hitl_committee_fit(com, train), HITL_OK);
+    hitl_router *r = new_router(3);
+    set(r, HITL_PARAM_ROUTE_SCORE, HITL_ROUTE_SCORE_DETECTOR);
+    ck_assert_int_eq(hitl_router_fit_detector(r, model, pool, DET_TRAIN,
+                                              DET_N - DET_TRAIN), HITL_OK);
+    ck_assert_int_eq(hitl_router_route_pool(NULL, NULL, NULL, plain, r, model, pool,
+                                            DET_TRAIN, DET_N - DET_TRAIN), HITL_OK);
+    ck_assert_int_eq(hitl_router_set_committee(r, wrong), HITL_EINVAL);
+    msg_has("4 classes");
+    ck_assert_int_eq(hitl_router_set_committee(NULL, com), HITL_EINVAL);
+    ck_assert_int_eq(hitl_router_set_committee(r, com), HITL_OK);
+    ck_assert_int_eq(hitl_router_fit_detector(r, model, pool, DET_TRAIN,
+                                              DET_N - DET_TRAIN), HITL_OK);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_ACTIVE), 1);
+    ck_assert_int_eq(hitl_router_route_pool(NULL, NULL, NULL, with, r, model, pool,
+                                            DET_TRAIN, DET_N - DET_TRAIN), HITL_OK);
+    size_t moved = 0;
+    for (size_t i = 0; i < DET_N - DET_TRAIN; i++)
+        moved += plain[i] != with[i];
+    ck_assert_uint_gt(moved, (DET_N - DET_TRAIN) / 2);
+    ck_assert_int_eq(hitl_router_evaluate_pool(r, model, pool, DET_TRAIN,
+                                               DET_N - DET_TRAIN), HITL_OK);
+    ck_assert_int_eq(hitl_router_set_committee(r, NULL), HITL_OK);
+    ck_assert_int_eq(hitl_router_route_pool(NULL, NULL, NULL, with, r, model, pool,
+                                            DET_TRAIN, DET_N - DET_TRAIN), HITL_EINVAL);
+    msg_has("committee");
+    ck_assert_int_eq(hitl_router_evaluate_pool(r, model, pool, DET_TRAIN,
+                                               DET_N - DET_TRAIN), HITL_EINVAL);
+    hitl_router_free(r);
+    hitl_committee_free(com);
+    hitl_committee_free(wrong);
+    hitl_model_free(model);
+    hitl_pool_free(train);
+    hitl_pool_free(pool);
+}
+END_TEST
+
 /* Out of memory in the new paths: costs, a capacity batch, the detector's
  * fit and its scoring; every failure is HITL_ENOMEM with the router as it
  * was. */
 static int call_costs(hitl_router *r, const void *ctx)
 {
     return hitl_router_set_costs(r, ctx, 3, 3);
+}
+
+/* Fit the detector under every allocation failure until it succeeds; the
+ * router keeps its detector (active or not) on each failure. */
+static void oom_fit_detector(hitl_router *r, const hitl_model *model,
+                             const hitl_pool *pool, double active)
+{
+    for (long fail_at = 0;; fail_at++) {
+        oom_arm(fail_at);
+        int rc = hitl_router_fit_detector(r, model, pool, DET_TRAIN,
+                                          DET_N - DET_TRAIN);
+        oom_arm(-1);
+        if (rc == HITL_OK)
+            break;
+        ck_assert_int_eq(rc, HITL_ENOMEM);
+        ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_ACTIVE), active);
+    }
 }
 
 START_TEST(test_oom_issue)
@@ -1593,22 +1669,33 @@ START_TEST(test_oom_issue)
     pool_call ev = { hitl_router_evaluate_pool, model, pool, DET_TRAIN,
                      DET_N - DET_TRAIN };
     oom_keeps_router(r, call_pool, &ev);
-    long fail_at = 0;
-    for (;; fail_at++) {
-        oom_arm(fail_at);
-        int rc = hitl_router_fit_detector(r, model, pool, DET_TRAIN,
-                                          DET_N - DET_TRAIN);
-        oom_arm(-1);
-        if (rc == HITL_OK)
-            break;
-        ck_assert_int_eq(rc, HITL_ENOMEM);
-        ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_ACTIVE), 0);
-    }
+    oom_fit_detector(r, model, pool, 0);
     ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_ACTIVE), 1);
     set(r, HITL_PARAM_ROUTE_SCORE, HITL_ROUTE_SCORE_DETECTOR);
     oom_keeps_router(r, call_pool, &ev);
     ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_USED), 1);
+    /* With a committee: its consensus is one more allocation per call. */
+    hitl_committee *com;
+    ck_assert_int_eq(hitl_committee_create(&com, 2, 3), HITL_OK);
+    ck_assert_int_eq(hitl_committee_add_logreg(com, 1.0), HITL_OK);
+    ck_assert_int_eq(hitl_committee_add_logreg(com, 2.0), HITL_OK);
+    ck_assert_int_eq(hitl_committee_fit(com, pool), HITL_OK);
+    ck_assert_int_eq(hitl_router_set_committee(r, com), HITL_OK);
+    oom_fit_detector(r, model, pool, 1);
+    oom_keeps_router(r, call_pool, &ev);
+    for (long fail_at = 0;; fail_at++) {
+        size_t taken = 12345;
+        oom_arm(fail_at);
+        int rc = hitl_router_route_pool(&taken, NULL, NULL, NULL, r, model, pool,
+                                        DET_TRAIN, DET_N - DET_TRAIN);
+        oom_arm(-1);
+        if (rc == HITL_OK)
+            break;
+        ck_assert_int_eq(rc, HITL_ENOMEM);
+        ck_assert_uint_eq(taken, 12345);
+    }
     hitl_router_free(r);
+    hitl_committee_free(com);
     hitl_model_free(model);
     hitl_pool_free(pool);
     oom_uninstall();
@@ -1638,6 +1725,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_capacity_mode);
     tcase_add_test(tc, test_budget_mode);
     tcase_add_test(tc, test_detector_cross_fitted);
+    tcase_add_test(tc, test_detector_committee);
     tcase_add_test(tc, test_oom_issue);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");

@@ -11,11 +11,13 @@
 #include <string.h>
 
 #define BASE_FEATURES 6
+#define MAX_FEATURES (BASE_FEATURES + 1 + MAX_ONE_HOT)   /* + committee */
 #define MAX_ONE_HOT 64      /* predicted-class indicators up to this many classes */
 #define SEED 0x6465746563746f72ull
 
 struct hitl__detector {
     size_t k, dim, n_feat, folds, neighbours;
+    int committee;                   /* a committee's doubt is feature 6 */
     double *mean, *sd;               /* standardisation, per feature */
     double *w;                       /* fold f's logit of "wrong" minus
                                         "right": w[f*(n_feat+1) + j], the
@@ -28,9 +30,14 @@ struct hitl__detector {
     size_t n_ref;
 };
 
-size_t hitl__detector_features(size_t k, int one_hot)
+size_t hitl__detector_features(size_t k, int one_hot, int committee)
 {
-    return BASE_FEATURES + (one_hot && k <= MAX_ONE_HOT ? k : 0);
+    return BASE_FEATURES + (committee != 0) + (one_hot && k <= MAX_ONE_HOT ? k : 0);
+}
+
+int hitl__detector_committee(const hitl__detector *d)
+{
+    return d->committee;
 }
 
 size_t hitl__detector_items(const hitl__detector *d, size_t *n_wrong)
@@ -59,10 +66,11 @@ void hitl__detector_free(hitl__detector *d)
 /* Unstandardised features of one item: its top probability, margin and
  * entropy; log(1 + distance) to the nearest labeled item and log(1 + mean
  * distance) to its `neighbours` nearest (low where labels are dense); the
- * share of those neighbours labeled with the predicted class; and the
- * predicted class as indicators.  best is scratch of 2 x neighbours. */
+ * share of those neighbours labeled with the predicted class; with a
+ * committee, 1 - its consensus probability (cons) of the predicted class;
+ * and the predicted class as indicators.  best is scratch of 2 x neighbours. */
 static void features(double *f, const hitl__detector *d, const float *p,
-                     const float *x, double *best)
+                     const float *x, const float *cons, double *best)
 {
     size_t k = d->k, top = 0, nb = d->neighbours;
     for (size_t c = 1; c < k; c++)
@@ -103,8 +111,11 @@ static void features(double *f, const hitl__detector *d, const float *p,
     f[3] = have ? log1p(sqrt(best[0])) : 0;
     f[4] = have ? log1p(mean / (double)have) : 0;
     f[5] = have ? agree / (double)have : 0;
-    for (size_t c = 0; c + BASE_FEATURES < d->n_feat; c++)
-        f[BASE_FEATURES + c] = c == top;
+    size_t at = BASE_FEATURES;
+    if (d->committee)   /* the committee's doubt about the model's label */
+        f[at++] = 1 - (double)cons[top];
+    for (size_t c = 0; at + c < d->n_feat; c++)
+        f[at + c] = c == top;
 }
 
 static void standardise(float *out, const hitl__detector *d, const double *f)
@@ -177,7 +188,7 @@ static int fit_fold(double *wf, const hitl__detector *d, const train *t,
         rc = hitl_model_create_logreg(&model, d->n_feat, 2);
     if (!rc)
         rc = hitl_model_fit(model, pool);
-    double W[2 * (BASE_FEATURES + MAX_ONE_HOT)], b[2];
+    double W[2 * MAX_FEATURES], b[2];
     if (!rc)
         rc = hitl_model_get_coef(W, b, model);
     if (!rc) {
@@ -228,14 +239,16 @@ static int copy_reference(hitl__detector *d, const hitl_pool *pool,
 }
 
 static hitl__detector *detector_new(size_t k, size_t dim, size_t folds,
-                                    size_t neighbours, int one_hot)
+                                    size_t neighbours, int one_hot,
+                                    int committee)
 {
     hitl__detector *d = hitl__calloc(1, sizeof *d);
     if (!d)
         return NULL;
     *d = (hitl__detector){ .k = k, .dim = dim, .folds = folds,
                            .neighbours = neighbours,
-                           .n_feat = BASE_FEATURES + (one_hot ? k : 0) };
+                           .committee = committee,
+                           .n_feat = hitl__detector_features(k, one_hot, committee) };
     d->mean = hitl__calloc(d->n_feat, sizeof *d->mean);
     d->sd = hitl__calloc(d->n_feat, sizeof *d->sd);
     d->w = hitl__calloc(folds, (d->n_feat + 1) * sizeof *d->w);
@@ -250,7 +263,7 @@ static hitl__detector *detector_new(size_t k, size_t dim, size_t folds,
  * indices) come from the caller. */
 static int train_features(train *t, const hitl__detector *d,
                           const hitl_pool *pool, const float *proba,
-                          const size_t *index, size_t n)
+                          const float *cons, const size_t *index, size_t n)
 {
     t->n = n;
     t->f = hitl__calloc(n, d->n_feat * sizeof *t->f);
@@ -263,7 +276,8 @@ static int train_features(train *t, const hitl__detector *d,
     }
     for (size_t i = 0; i < n; i++) {
         const float *p = proba + i * d->k;
-        features(t->f + i * d->n_feat, d, p, hitl__pool_row(pool, index[i]), best);
+        features(t->f + i * d->n_feat, d, p, hitl__pool_row(pool, index[i]),
+                 cons ? cons + i * d->k : NULL, best);
         size_t top = 0;
         for (size_t c = 1; c < d->k; c++)
             if (p[c] > p[top])
@@ -314,16 +328,16 @@ int hitl__detector_fit(hitl__detector **out, const char *fn, size_t k,
                        const hitl_pool *pool, const float *proba,
                        const size_t *index, size_t n, size_t first,
                        size_t range, size_t folds, size_t neighbours,
-                       int one_hot)
+                       int one_hot, const float *cons)
 {
     hitl__detector *d = detector_new(k, pool->dim, folds, neighbours,
-                                     one_hot && k <= MAX_ONE_HOT);
+                                     one_hot && k <= MAX_ONE_HOT, cons != NULL);
     if (!d)
         return hitl__fail_in(HITL_ENOMEM, fn, "no memory for a detector");
     train t = { 0 };
     int rc = copy_reference(d, pool, first, range);
     if (!rc)
-        rc = train_features(&t, d, pool, proba, index, n);
+        rc = train_features(&t, d, pool, proba, cons, index, n);
     if (!rc) {
         for (size_t i = 0; i < n; i++)
             d->n_wrong += t.wrong[i];
@@ -359,12 +373,12 @@ size_t hitl__detector_scratch(const hitl__detector *d)
 }
 
 void hitl__detector_score(double *p_wrong, const hitl__detector *d,
-                         const float *p, const float *x, int has_id,
-                         uint64_t id, double *scratch)
+                          const float *p, const float *x, const float *cons,
+                          int has_id, uint64_t id, double *scratch)
 {
     double *f = scratch + 2 * d->neighbours;
-    float row[BASE_FEATURES + MAX_ONE_HOT];
-    features(f, d, p, x, scratch);
+    float row[MAX_FEATURES];
+    features(f, d, p, x, cons, scratch);
     standardise(row, d, f);
     int own = has_id ? fold_of(d, id) : -1;
     double sum = 0;

@@ -41,6 +41,7 @@ struct hitl_router {
     double *costs;          /* k x k, NULL: 0 on the diagonal, 1 elsewhere */
     double cost_max;        /* the largest entry (1 for 0/1) */
     hitl__detector *det;    /* NULL until fitted on enough items */
+    const hitl_committee *committee;   /* borrowed, for the detector */
     size_t det_items, det_wrong;
     int has_report;
     report rep;
@@ -161,10 +162,12 @@ static decision decide(const hitl_router *r, const float *p, double beta,
 
 /* The detector's score replaces d's when it is on: 1 - P(wrong). */
 static void detect(decision *d, const hitl_router *r, const float *p,
-                   const float *x, const uint64_t *id, double *scratch)
+                   const float *x, const float *cons, const uint64_t *id,
+                   double *scratch)
 {
     double wrong;
-    hitl__detector_score(&wrong, r->det, p, x, id != NULL, id ? *id : 0, scratch);
+    hitl__detector_score(&wrong, r->det, p, x, cons, id != NULL, id ? *id : 0,
+                         scratch);
     d->score = 1 - wrong;
 }
 
@@ -281,6 +284,8 @@ static void bin_add(double *bins, size_t n_bins, double conf, int ok)
 typedef struct origin {
     const hitl_pool *pool;
     const size_t *index;
+    const float *cons;     /* committee consensus of items first.., or NULL */
+    size_t first;
 } origin;
 
 static int labeled_alloc(labeled *s, const char *fn, size_t n, double **bins,
@@ -324,6 +329,7 @@ static int labeled_eval(labeled *s, const char *fn, const hitl_router *r,
         if (detector_on(r)) {
             size_t at = from->index[i];
             detect(&d, r, p, hitl__pool_row(from->pool, at),
+                   from->cons ? from->cons + (at - from->first) * k : NULL,
                    &from->pool->ids[at], q + k);
         }
         int ok = d.label == labels[i];
@@ -651,6 +657,18 @@ int hitl_router_set_costs(hitl_router *router, const double *costs,
     return HITL_OK;
 }
 
+int hitl_router_set_committee(hitl_router *router,
+                              const hitl_committee *committee)
+{
+    if (!router)
+        return hitl__fail(HITL_EINVAL, "router is NULL");
+    if (committee && hitl__committee_classes(committee) != router->n_classes)
+        return hitl__fail(HITL_EINVAL, "committee has %zu classes, router %zu",
+                          hitl__committee_classes(committee), router->n_classes);
+    router->committee = committee;
+    return HITL_OK;
+}
+
 int hitl_router_get_costs(double *costs, const hitl_router *router)
 {
     if (!costs || !router)
@@ -921,8 +939,8 @@ typedef struct sink {
  * start at the given pointers.  Returns the number accepted by the
  * threshold (meaningful in precision mode). */
 static size_t route_rows(const hitl_router *r, const float *proba, size_t n,
-                         const hitl_pool *pool, size_t first, const sink *o,
-                         double *q)
+                         const hitl_pool *pool, size_t first, const float *cons,
+                         const sink *o, double *q)
 {
     size_t k = r->n_classes, taken = 0;
     double beta = router_beta(r);
@@ -931,7 +949,7 @@ static size_t route_rows(const hitl_router *r, const float *proba, size_t n,
         decision d = decide(r, p, beta, q);
         if (detector_on(r))
             detect(&d, r, p, hitl__pool_row(pool, first + i),
-                   &pool->ids[first + i], q + k);
+                   cons ? cons + i * k : NULL, &pool->ids[first + i], q + k);
         int yes = d.score >= r->threshold;
         taken += yes;
         if (o->accept)
@@ -1017,7 +1035,7 @@ int hitl_router_route(size_t *n_accepted, uint8_t *accept, int32_t *label,
         return rc;
     }
     sink o = { b.accept, label, confidence, b.score, b.cost };
-    size_t taken = route_rows(router, proba, n, NULL, 0, &o, q);
+    size_t taken = route_rows(router, proba, n, NULL, 0, NULL, &o, q);
     taken = batch_end(&b, router, n, taken, accept);
     hitl__free(q);
     if (n_accepted)
@@ -1118,6 +1136,38 @@ out:
     return rc;
 }
 
+/* The committee's consensus for items [first, first+n) (n x k floats),
+ * when the detector needs it (or, with `fitting`, when the router has a
+ * committee); NULL otherwise. */
+static int consensus(float **out, const char *fn, const hitl_router *r,
+                     const hitl_pool *pool, size_t first, size_t n, int fitting)
+{
+    *out = NULL;
+    int need = fitting ? r->committee != NULL
+                       : detector_on(r) && hitl__detector_committee(r->det);
+    if (!need || n == 0)
+        return HITL_OK;
+    if (!r->committee)
+        return hitl__fail_in(HITL_EINVAL, fn, "the detector was fitted with a "
+                             "committee's doubt: set one with "
+                             "hitl_router_set_committee");
+    size_t cells;
+    if (hitl__mul_size(&cells, n, r->n_classes) || cells > SIZE_MAX / sizeof(float))
+        return hitl__fail_in(HITL_ENOMEM, fn, "%zu x %zu consensus values do "
+                             "not fit", n, r->n_classes);
+    float *c = hitl__malloc(cells * sizeof *c);
+    if (!c)
+        return hitl__fail_in(HITL_ENOMEM, fn, "no memory for the committee's "
+                             "consensus of %zu items", n);
+    int rc = hitl_committee_predict_pool(c, r->committee, pool, first, n);
+    if (rc) {
+        hitl__free(c);
+        return rc;
+    }
+    *out = c;
+    return HITL_OK;
+}
+
 static int use_pool(hitl_router *r, const char *fn, int what,
                     const hitl_model *m, const hitl_pool *pool, size_t first,
                     size_t n)
@@ -1126,8 +1176,11 @@ static int use_pool(hitl_router *r, const char *fn, int what,
     int rc = gather_labeled(&g, fn, r, m, pool, first, n);
     if (rc)
         return rc;
-    origin from = { pool, g.index };
-    rc = use_set(r, fn, what, g.proba, g.labels, g.count, &from);
+    origin from = { pool, g.index, NULL, first };
+    rc = consensus((float **)&from.cons, fn, r, pool, first, n, 0);
+    if (rc == HITL_OK)
+        rc = use_set(r, fn, what, g.proba, g.labels, g.count, &from);
+    hitl__free((void *)from.cons);
     gathered_free(&g);
     return rc;
 }
@@ -1170,13 +1223,22 @@ int hitl_router_fit_detector(hitl_router *router, const hitl_model *model,
      * confidence), nor with fewer errors or correct items than folds. */
     size_t k = router->n_classes;
     double epv = router->det_events;
-    int one_hot = (double)wrong >= epv * (double)hitl__detector_features(k, 1);
+    int com = router->committee != NULL;
+    int one_hot = (double)wrong >= epv * (double)hitl__detector_features(k, 1, com);
+    float *cons = NULL;
     if (g.count >= router->det_min && wrong >= router->det_folds &&
         g.count - wrong >= router->det_folds &&
-        (double)wrong >= epv * (double)hitl__detector_features(k, 0))
-        rc = hitl__detector_fit(&d, __func__, k, pool, g.proba, g.index,
-                                g.count, first, n, router->det_folds,
-                                router->det_neighbours, one_hot);
+        (double)wrong >= epv * (double)hitl__detector_features(k, 0, com)) {
+        rc = consensus(&cons, __func__, router, pool, first, n, 1);
+        for (size_t i = 0; cons && i < g.count; i++)   /* the labeled rows */
+            memmove(cons + i * k, cons + (g.index[i] - first) * k,
+                    k * sizeof *cons);
+        if (rc == HITL_OK)
+            rc = hitl__detector_fit(&d, __func__, k, pool, g.proba, g.index,
+                                    g.count, first, n, router->det_folds,
+                                    router->det_neighbours, one_hot, cons);
+    }
+    hitl__free(cons);
     if (rc == HITL_OK) {
         hitl__detector_free(router->det);
         router->det = d;
@@ -1191,6 +1253,7 @@ int hitl_router_fit_detector(hitl_router *router, const hitl_model *model,
 typedef struct route_job {
     const hitl_router *r;
     const hitl_pool *pool;
+    const float *cons;     /* consensus of items first.., or NULL */
     size_t first;          /* pool index of output position 0 */
     sink out;
     double *q;             /* scratch */
@@ -1209,7 +1272,8 @@ static int route_block(void *state, size_t first, size_t n,
                   o->confidence ? o->confidence + at : NULL,
                   o->score ? o->score + at : NULL,
                   o->cost ? o->cost + at : NULL };
-    j->taken += route_rows(j->r, proba, n, j->pool, first, &here, j->q);
+    const float *cons = j->cons ? j->cons + at * j->r->n_classes : NULL;
+    j->taken += route_rows(j->r, proba, n, j->pool, first, cons, &here, j->q);
     return HITL_OK;
 }
 
@@ -1252,16 +1316,23 @@ int hitl_router_route_pool(size_t *n_accepted, uint8_t *accept, int32_t *label,
     route_job *jobs = NULL;
     void **states = NULL;
     batch b;
-    if ((rc = batch_new(&b, __func__, router, n, accept)))
+    float *cons = NULL;
+    if ((rc = consensus(&cons, __func__, router, pool, first, n, 0)))
         return rc;
+    if ((rc = batch_new(&b, __func__, router, n, accept))) {
+        hitl__free(cons);
+        return rc;
+    }
     if (jobs_new(&jobs, &states, workers, router)) {
         jobs_free(jobs, states, workers);
         batch_end(&b, router, 0, 0, accept);
+        hitl__free(cons);
         return hitl__fail(HITL_ENOMEM, "no memory for %zu workers", workers);
     }
     for (size_t w = 0; w < workers; w++) {
         jobs[w].r = router;
         jobs[w].pool = pool;
+        jobs[w].cons = cons;
         jobs[w].first = first;
         jobs[w].out = (sink){ b.accept, label, confidence, b.score, b.cost };
     }
@@ -1271,6 +1342,7 @@ int hitl_router_route_pool(size_t *n_accepted, uint8_t *accept, int32_t *label,
     for (size_t w = 0; w < workers; w++)
         taken += jobs[w].taken;
     jobs_free(jobs, states, workers);
+    hitl__free(cons);
     taken = batch_end(&b, router, rc ? 0 : n, taken, accept);
     if (rc == HITL_OK && n_accepted)
         *n_accepted = taken;

@@ -42,26 +42,32 @@ typedef struct hitl__detector hitl__detector;
 /* Fit on the n reviewed items index[0..n-1] of the pool (LABELED, their
  * model probabilities in proba, n x k); the LABELED items outside
  * [first, first+range) are the reference the novelty features measure
- * against; one_hot adds the predicted class's indicators.  Statuses carry messages naming fn. */
+ * against; one_hot adds the predicted class's indicators; cons (n x k, or
+ * NULL) is a committee's consensus for the items, whose doubt about the
+ * predicted class becomes a feature.  Statuses carry messages naming fn. */
 int hitl__detector_fit(hitl__detector **out, const char *fn, size_t k,
                        const hitl_pool *pool, const float *proba,
                        const size_t *index, size_t n, size_t first,
                        size_t range, size_t folds, size_t neighbours,
-                       int one_hot);
+                       int one_hot, const float *cons);
 /* Features of a detector for k classes, with or without the predicted
- * class's indicators (there are none beyond 64 classes). */
-size_t hitl__detector_features(size_t k, int one_hot);
+ * class's indicators (there are none beyond 64 classes) and a committee's
+ * doubt. */
+size_t hitl__detector_features(size_t k, int one_hot, int committee);
+/* 1 if the detector was fitted with a committee's consensus. */
+int hitl__detector_committee(const hitl__detector *d);
 void hitl__detector_free(hitl__detector *d);
 /* Items it was fitted on (and, in *n_wrong, the errors among them). */
 size_t hitl__detector_items(const hitl__detector *d, size_t *n_wrong);
 /* Doubles of scratch hitl__detector_score needs. */
 size_t hitl__detector_scratch(const hitl__detector *d);
-/* P(wrong) of an item with probabilities p and feature row x: the mean of
+/* P(wrong) of an item with probabilities p, feature row x and (if the
+ * detector has a committee) consensus row cons: the mean of
  * the fold models, or, for an item with the id of a reviewed item
  * (has_id), only the model of the fold that left it out. */
 void hitl__detector_score(double *p_wrong, const hitl__detector *d,
-                          const float *p, const float *x, int has_id,
-                          uint64_t id, double *scratch);
+                          const float *p, const float *x, const float *cons,
+                          int has_id, uint64_t id, double *scratch);
 /* The fold of the reviewed item with this id, or -1 (for tests). */
 int hitl__detector_fold(const hitl__detector *d, uint64_t id);
 

@@ -154,6 +154,18 @@ class Router(Params, Handle):
                                         C.shape[0], C.shape[1]))
         return self
 
+    @property
+    def committee(self):
+        """The committee whose doubt the detector uses (None); assign a
+        fitted hitl.Committee or None.  The router keeps a reference."""
+        return getattr(self, "_committee", None)
+
+    @committee.setter
+    def committee(self, committee):
+        check(lib.hitl_router_set_committee(
+            self._ptr, ffi.NULL if committee is None else committee._ptr))
+        self._committee = committee
+
     def fit_detector(self, model, pool, first=0, n=None):
         """Fit the learned error detector on the pool's LABELED items
         first..first+n-1 (reviewed items the model was not fitted on);

@@ -209,3 +209,33 @@ def test_detector_and_report_table():
         r.set_param("score", "confidence")
         curve = r.report(P, y[700:])
         np.testing.assert_allclose(curve.errors_caught, conf_curve.errors_caught)
+
+
+def test_detector_with_a_committee():
+    rng = np.random.default_rng(8)
+    n, k = 1200, 3
+    y = rng.integers(0, k, size=n)
+    X = (rng.normal(size=(n, 2)) + np.stack([1.2 * y, (y == 1) * 1.0], 1)).astype(np.float32)
+    with hitl.Pool(2) as pool, hitl.LogisticRegression(2, k) as m, \
+            hitl.Committee(2, k, l2=(0.5, 1.0, 2.0)) as com, \
+            hitl.Router(k, score="detector") as r:
+        pool.add(X)
+        for i in range(700):
+            pool.set_label(i, int(y[i]))
+        m.fit(pool)
+        com.fit(pool)
+        for i in range(700, n):
+            pool.set_label(i, int(y[i]))
+        r.committee = com
+        assert r.committee is com
+        r.fit_detector(m, pool, 700)
+        assert r.info("detector_active") == 1
+        with_com = r.route_pool(m, pool, 700).confidence
+        r.committee = None
+        with pytest.raises(hitl.InvalidArgument, match="committee"):
+            r.route_pool(m, pool, 700)
+        with hitl.Committee(2, k + 1, l2=(1.0,)) as other:
+            with pytest.raises(hitl.InvalidArgument):
+                r.committee = other
+        r.fit_detector(m, pool, 700)
+        assert not np.array_equal(with_com, r.route_pool(m, pool, 700).confidence)
