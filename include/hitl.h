@@ -19,7 +19,8 @@
  *   learn   models, the scorer, committees (hitl_model_*, hitl_committee_*)
  *   select  strategies (hitl_strategy_*, hitl_query*, hitl_disagreement)
  *   people  feedback, journal, agreement (hitl_feedback_*, hitl_agreement_*)
- *   route   routing by confidence (hitl_router_*)
+ *   route   routing: confidence, costs, capacity, a learned error detector
+ *           (hitl_router_*)
  *
  * The loop:  hitl_model_fit(m, pool);  hitl_query(..., s, m, pool, k);
  *            show the k items to a person;  hitl_feedback_label(fb, id, who, y);
@@ -1887,13 +1888,17 @@ HITL_API int hitl_router_evaluate(hitl_router *router, const float *proba,
 
 /* hitl_router_route: decide n items from their probability rows.  Writes,
  * to each non-NULL output of n entries: accept[i] 1 (accepted) or 0
- * (review); label[i] the predicted label (the pre-annotation to show the
- * person when the item goes to review); confidence[i] the scaled confidence
- * (rounded to float; the decision used the double).  *n_accepted (may be
+ * (review), by the router's mode with the n rows as one batch; label[i] the
+ * decided label (the pre-annotation to show the person when the item goes
+ * to review); confidence[i] the item's score (the scaled confidence unless
+ * HITL_PARAM_ROUTE_SCORE says otherwise; rounded to float, the decision
+ * used the double).  *n_accepted (may be
  * NULL) is the number accepted.  Outputs are written only on success.
  * Returns HITL_OK (also for n 0, proba may then be NULL); HITL_EINVAL (NULL
  * router or proba, a row out of range, an n whose rows could not fit in
- * memory); HITL_ENUMERIC (NaN/Inf in proba).
+ * memory, the DETECTOR score with a fitted detector: it needs feature rows,
+ * use hitl_router_route_pool); HITL_ENUMERIC (NaN/Inf in proba);
+ * HITL_ENOMEM (the CAPACITY and BUDGET modes sort the batch).
  * Concurrent reads. */
 HITL_API int hitl_router_route(size_t *n_accepted, uint8_t *accept,
                                int32_t *label, float *confidence,
