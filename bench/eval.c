@@ -470,8 +470,9 @@ static void evaluate(verdict *vd, const dataset *ds, const spec *specs, size_t n
  * confidence (T = 1); temperature-scaled (T fitted on the calibration half,
  * with the guard); expected cost (0/1 costs, least-expected-cost label: with
  * 0/1 costs this ranks like the scaled confidence, so the row shows the
- * cost machinery agrees); the learned detector (fitted on the calibration
- * half, the pool labels as its reference). */
+ * cost machinery agrees; a second figure gives the cost caught at 25%
+ * review when errors on class-0 items cost 10); the learned detector
+ * (fitted on the calibration half, the pool labels as its reference). */
 #define N_RATES 3
 #define N_METHODS 4
 static const double RATES[N_RATES] = { 0.10, 0.25, 0.30 };
@@ -481,7 +482,33 @@ static const char *METHODS[N_METHODS] = { "raw confidence", "temperature-scaled"
 typedef struct route_figs {
     double caught[N_METHODS][N_RATES], cut[N_METHODS];
     double active, errors;   /* the detector was fitted; its errors */
+    double cost_caught[2];   /* at 25% review, class-0 errors costing 10:
+                                by scaled confidence, by expected cost */
 } route_figs;
+
+#define COSTLY 10.0   /* the cost of an error on a class-0 item */
+
+/* With C[0][c] = COSTLY (c != 0) and 1 for the other errors: the share of
+ * the errors' cost caught at 25% review, ranking by the scaled confidence
+ * and by the expected cost (same labels: the most probable class). */
+static void costly_figures(double *caught, hitl_router *r, const float *p,
+                           const int32_t *y, size_t n, size_t K)
+{
+    double *C = ds_calloc(K * K, sizeof *C);
+    for (size_t t = 0; t < K; t++)
+        for (size_t c = 0; c < K; c++)
+            C[t * K + c] = t == c ? 0 : t == 0 ? COSTLY : 1;
+    CHECK(hitl_router_set_costs(r, C, K, K));
+    CHECK(hitl_router_set_param(r, HITL_PARAM_ROUTE_CAPACITY, 0.25));
+    for (int j = 0; j < 2; j++) {
+        CHECK(hitl_router_set_param(r, HITL_PARAM_ROUTE_SCORE,
+                                    j ? HITL_ROUTE_SCORE_COST : HITL_ROUTE_SCORE_CONFIDENCE));
+        CHECK(hitl_router_evaluate(r, p, y, n));
+        CHECK(hitl_router_get_info(&caught[j], r, HITL_ROUTER_INFO_COST_CAUGHT));
+    }
+    CHECK(hitl_router_set_costs(r, NULL, 0, 0));
+    free(C);
+}
 
 /* Errors caught at each rate, and the accepted error-rate cut at the last. */
 static void capacity_figures(double *caught, double *cut, hitl_router *r,
@@ -550,6 +577,7 @@ static void route_seed(route_figs *f, const dataset *ds, uint64_t seed)
     capacity_figures(f->caught[2], &f->cut[2], r, p + ev * K, y + ev, nh[1],
                      NULL, NULL, 0);
     CHECK(hitl_router_set_param(r, HITL_PARAM_ROUTE_DECISION, HITL_ROUTE_DECIDE_PROBABLE));
+    costly_figures(f->cost_caught, r, p + ev * K, y + ev, nh[1], K);
     CHECK(hitl_router_set_param(r, HITL_PARAM_ROUTE_SCORE, HITL_ROUTE_SCORE_DETECTOR));
     CHECK(hitl_router_fit_detector(r, m, pool, cal, nh[0]));
     CHECK(hitl_router_get_info(&f->active, r, HITL_ROUTER_INFO_DETECTOR_ACTIVE));
@@ -601,16 +629,22 @@ static void evaluate_routing(route_verdict *v, const dataset *ds, size_t seed0,
             v->cut30 = m[N_RATES];
         }
     }
-    double active = 0, errors = 0;
+    double active = 0, errors = 0, cc[2] = { 0, 0 };
     for (size_t s = 0; s < seeds; s++) {
         active += f[s].active;
         errors += f[s].errors / (double)seeds;
+        for (int j = 0; j < 2; j++)
+            cc[j] += f[s].cost_caught[j] / (double)seeds;
     }
     printf("(accepted err cut: 1 - error rate of the accepted items at 30%% review "
-           "/ the model's error rate;\n the detector was fitted on %.0f of %zu seeds "
-           "(%.0f errors among the reviewed items on average); on the\n others it "
-           "had too few errors and the score fell back to the scaled confidence)\n\n",
-           active, seeds, errors);
+           "/ the model's error rate;\n the detector was fitted on %.0f of %zu seeds, "
+           "with %.0f errors among the reviewed items on average%s)\n", active, seeds,
+           errors, active < (double)seeds ? ";\n on the others it had too few errors "
+           "and the score fell back to the scaled confidence" : "");
+    printf("costly errors: with an error on a class-0 item costing %.0f (1 otherwise), "
+           "25%% review\ncatches %.1f%% of the errors' cost ranked by scaled "
+           "confidence, %.1f%% ranked by expected cost\n\n", COSTLY, 100 * cc[0],
+           100 * cc[1]);
     v->name = ds->name;
     free(f);
 }
