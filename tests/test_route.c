@@ -1653,7 +1653,7 @@ static void oom_fit_detector(hitl_router *r, const hitl_model *model,
     }
 }
 
-START_TEST(test_oom_issue)
+START_TEST(test_oom_modes)
 {
     static int32_t truth[DET_N];
     static const double C[9] = { 0, 1, 5, 1, 0, 1, 5, 1, 0 };
@@ -1717,7 +1717,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_route_tempered);
     tcase_add_test(tc, test_ece_nll);
     suite_add_tcase(s, tc);
-    tc = tcase_create("issue");
+    tc = tcase_create("modes");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_small_sample_exact);
     tcase_add_test(tc, test_temperature_guard);
@@ -1726,7 +1726,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_budget_mode);
     tcase_add_test(tc, test_detector_cross_fitted);
     tcase_add_test(tc, test_detector_committee);
-    tcase_add_test(tc, test_oom_issue);
+    tcase_add_test(tc, test_oom_modes);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, test_params);
