@@ -17,7 +17,9 @@
  * (unknown to the library) who all answer every queried item, compares
  * majority vote with Dawid-Skene aggregation, estimates the annotators'
  * accuracies, measures their agreement (Fleiss' kappa), and routes new
- * items between the model and a person by calibrated confidence.  Last,
+ * items between the model and a person by calibrated confidence, then at a
+ * fixed reviewer capacity by the confidence and by the learned error
+ * detector.  Last,
  * one of three annotators gets careless halfway, and the drift check finds
  * who and from when.
  *
@@ -636,6 +638,114 @@ fail:
     return -1;
 }
 
+/* Review at a fixed capacity: the lowest-scored 10/25/30% of the
+ * evaluation half go to a person.  Scores: the raw confidence, the
+ * temperature-scaled one, and the learned error detector, fitted on the
+ * calibration half as reviewed items with the model's own labeled items
+ * (those of `labeled`) as the reference its novelty features measure
+ * against.  The routing pool holds [model's labeled items][calibration
+ * half][evaluation half]; the evaluation half is labeled only after the
+ * detector is fitted, so it never enters the reference. */
+static const double review_rates[] = {0.10, 0.25, 0.30};
+#define N_RATES (sizeof review_rates / sizeof review_rates[0])
+
+static int review_row(hitl_router *router, const char *name,
+                      const hitl_model *model, const hitl_pool *pool,
+                      size_t first, size_t n)
+{
+    printf("%-20s", name);
+    for (size_t j = 0; j < N_RATES; j++) {
+        double caught = 0;
+        TRY(hitl_router_set_param(router, HITL_PARAM_ROUTE_CAPACITY,
+                                  review_rates[j]));
+        TRY(hitl_router_evaluate_pool(router, model, pool, first, n));
+        TRY(hitl_router_get_info(&caught, router,
+                                 HITL_ROUTER_INFO_ERRORS_CAUGHT));
+        printf(" %13.1f%%", 100 * caught);
+    }
+    printf("\n");
+    return 0;
+fail:
+    return -1;
+}
+
+static int routing_pool(hitl_pool **out, size_t *n_ref, const hitl_pool *labeled,
+                        const dataset *ds, const split *sp)
+{
+    size_t n = 0, d = ds->dim, half = (sp->n_test + 1) / 2;
+    hitl_pool *pool = NULL;
+    TRY(hitl_pool_size(&n, labeled));
+    TRY(hitl_pool_create(&pool, d));
+    *n_ref = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id;
+        hitl_item_state state;
+        int32_t label;
+        const float *row;
+        TRY(hitl_pool_item(&id, &state, &label, labeled, i));
+        if (state != HITL_ITEM_LABELED)
+            continue;
+        TRY(hitl_pool_row(&row, labeled, i));
+        TRY(hitl_pool_add(pool, row, 1, d, NULL));
+        TRY(hitl_pool_set_label(pool, (*n_ref)++, label));
+    }
+    for (size_t h = 0; h < 2; h++)   /* even test positions, then odd */
+        for (size_t i = h; i < sp->n_test; i += 2)
+            TRY(hitl_pool_add(pool, sp->x_test + i * d, 1, d, NULL));
+    for (size_t i = 0; i < half; i++)
+        TRY(hitl_pool_set_label(pool, *n_ref + i, ds->y[sp->test[2 * i]]));
+    *out = pool;
+    return 0;
+fail:
+    hitl_pool_free(pool);
+    return -1;
+}
+
+static int print_review(const hitl_model *model, const hitl_pool *labeled,
+                        const dataset *ds, const split *sp)
+{
+    size_t n_ref = 0, half = (sp->n_test + 1) / 2, rest = sp->n_test - half;
+    double active = 0;
+    hitl_pool *pool = NULL;
+    hitl_router *router = NULL;
+    if (routing_pool(&pool, &n_ref, labeled, ds, sp))
+        goto fail;
+    TRY(hitl_router_create(&router, ds->n_classes));
+    TRY(hitl_router_set_param(router, HITL_PARAM_ROUTE_MODE, HITL_ROUTE_CAPACITY));
+    TRY(hitl_router_fit_detector(router, model, pool, n_ref, half));
+    TRY(hitl_router_get_info(&active, router, HITL_ROUTER_INFO_DETECTOR_ACTIVE));
+    for (size_t i = 0; i < rest; i++)
+        TRY(hitl_pool_set_label(pool, n_ref + half + i,
+                                ds->y[sp->test[2 * i + 1]]));
+    printf("\nreview at a fixed capacity: errors caught on the evaluation "
+           "half when the\nlowest-scored share goes to a person\n\n%-20s",
+           "score");
+    for (size_t j = 0; j < N_RATES; j++)
+        printf(" %9.0f%% rev.", 100 * review_rates[j]);
+    printf("\n");
+    if (review_row(router, "raw confidence", model, pool, n_ref + half, rest))
+        goto fail;
+    TRY(hitl_router_fit_temperature_pool(router, model, pool, n_ref, half));
+    if (review_row(router, "temperature-scaled", model, pool, n_ref + half, rest))
+        goto fail;
+    TRY(hitl_router_set_param(router, HITL_PARAM_ROUTE_SCORE,
+                              HITL_ROUTE_SCORE_DETECTOR));
+    if (review_row(router, active ? "learned detector" : "(detector: too few)",
+                   model, pool, n_ref + half, rest))
+        goto fail;
+    printf("(the detector: a cross-fitted logistic regression of \"the model "
+           "is wrong\" on\nthe model's probabilities, the distance to the %zu "
+           "labeled items and their\nlabels nearby, fitted on the %zu "
+           "calibration items)\n", n_ref, half);
+    hitl_router_free(router);
+    hitl_pool_free(pool);
+    return 0;
+fail:
+    hitl_router_free(router);
+    hitl_pool_free(pool);
+    return -1;
+}
+
 /* Route items by the model's confidence.  The held-out test split is
  * halved at random (its order is shuffled): the router's temperature and,
  * per target precision, its threshold are calibrated on the even positions
@@ -678,10 +788,12 @@ static int print_routing(const hitl_model *model, const dataset *ds,
            "errors caught", "precision");
     for (size_t j = 0; j < N_TARGETS; j++) {
         double met = 0, threshold = 0, review = 0, caught = 0, precision = 0;
+        double needed = 0;
         TRY(hitl_router_set_param(router, HITL_PARAM_ROUTE_TARGET,
                                   route_targets[j]));
         TRY(hitl_router_calibrate(router, p[0], y[0], n[0]));
         TRY(hitl_router_get_info(&met, router, HITL_ROUTER_INFO_TARGET_MET));
+        TRY(hitl_router_get_info(&needed, router, HITL_ROUTER_INFO_NEEDED));
         TRY(hitl_router_get_param(&threshold, router,
                                   HITL_PARAM_ROUTE_THRESHOLD));
         TRY(hitl_router_evaluate(router, p[1], y[1], n[1]));
@@ -696,8 +808,9 @@ static int print_routing(const hitl_model *model, const dataset *ds,
                    route_targets[j], threshold, 100 * review, 100 * caught,
                    precision);
         else
-            printf("%7.2f %10s %7.1f%% %13.1f%% %10s\n", route_targets[j],
-                   "none", 100 * review, 100 * caught, "-");
+            printf("%7.2f %10s %7.1f%% %13.1f%% %10s   (%.0f more correct "
+                   "accepted items would certify it)\n", route_targets[j],
+                   "none", 100 * review, 100 * caught, "-", needed);
     }
     printf("(threshold: the lowest confidence whose accepted calibration "
            "items meet the\ntarget with %.0f%% confidence; none: no "
@@ -758,7 +871,8 @@ static int section_annotators(const dataset *ds, const split *sp, size_t batch,
     printf("%-14s %12.4f %14.4f\n", "(true labels)", 1.0, test_truth);
     if (print_annotators(&cw, vs_majority) ||
         print_fleiss(&cw, ds->n_classes) ||
-        print_routing(m_ds, ds, sp))
+        print_routing(m_ds, ds, sp) ||
+        print_review(m_ds, cw.pool, ds, sp))
         goto fail;
     printf("\n");
     hitl_model_free(m_ds);

@@ -19,7 +19,8 @@
  *   learn   models, the scorer, committees (hitl_model_*, hitl_committee_*)
  *   select  strategies (hitl_strategy_*, hitl_query*, hitl_disagreement)
  *   people  feedback, journal, agreement (hitl_feedback_*, hitl_agreement_*)
- *   route   routing by confidence (hitl_router_*)
+ *   route   routing: confidence, costs, capacity, a learned error detector
+ *           (hitl_router_*)
  *
  * The loop:  hitl_model_fit(m, pool);  hitl_query(..., s, m, pool, k);
  *            show the k items to a person;  hitl_feedback_label(fb, id, who, y);
@@ -251,8 +252,40 @@ typedef enum hitl_param {
                                            0 = use the point estimate;
                                            default 0.95 */
     HITL_PARAM_ROUTE_TEMPERATURE = 553, /* T > 0, finite; default 1 */
-    HITL_PARAM_ROUTE_ECE_BINS    = 554  /* bins of the calibration error,
+    HITL_PARAM_ROUTE_ECE_BINS    = 554, /* bins of the calibration error,
                                            integer in [1, 1000]; default 15 */
+    HITL_PARAM_ROUTE_MODE        = 555, /* a hitl_route_mode; default
+                                           HITL_ROUTE_PRECISION */
+    HITL_PARAM_ROUTE_CAPACITY    = 556, /* CAPACITY mode: review at most this
+                                           share of a batch, in [0, 1];
+                                           default 1 */
+    HITL_PARAM_ROUTE_CAPACITY_ITEMS = 557, /* CAPACITY mode: and at most this
+                                           many items of a batch, integer in
+                                           [0, 2^53]; default 2^53 */
+    HITL_PARAM_ROUTE_COST_BUDGET = 558, /* BUDGET mode: the largest mean
+                                           expected cost of the accepted
+                                           items, finite, >= 0; default 0.01 */
+    HITL_PARAM_ROUTE_SCORE       = 559, /* a hitl_route_score; default
+                                           HITL_ROUTE_SCORE_CONFIDENCE */
+    HITL_PARAM_ROUTE_DECISION    = 560, /* a hitl_route_decision; default
+                                           HITL_ROUTE_DECIDE_PROBABLE */
+    HITL_PARAM_ROUTE_FALLBACK    = 561, /* 0 or 1; default 0.  1: when
+                                           calibration certifies no threshold
+                                           at LEVEL, use the point estimate's
+                                           (see "Routing") */
+    HITL_PARAM_ROUTE_TEMPERATURE_GUARD = 562, /* 0 or 1; default 1: decline a
+                                           fitted T that raises the ECE on
+                                           its own set (T stays 1) */
+    HITL_PARAM_ROUTE_DETECTOR_MIN = 563, /* reviewed items the detector needs,
+                                           integer in [2, 2^53]; default 200 */
+    HITL_PARAM_ROUTE_DETECTOR_FOLDS = 564, /* cross-fitting folds, integer in
+                                           [2, 20]; default 5 */
+    HITL_PARAM_ROUTE_DETECTOR_NEIGHBOURS = 565, /* labeled neighbours of its
+                                           novelty features, integer in
+                                           [1, 100]; default 10 */
+    HITL_PARAM_ROUTE_DETECTOR_EVENTS = 566 /* model errors the detector needs
+                                           per feature it fits, integer in
+                                           [0, 1000]; default 10 */
 } hitl_param;
 
 /* ------------------------------------------------------------------------- */
@@ -1670,6 +1703,27 @@ HITL_API int hitl_agreement_accuracy(double *accuracy, size_t *n_scored,
  * one fixed threshold; choosing the smallest of many makes it approximate,
  * so check the figures on held-out data with hitl_router_evaluate.
  *
+ * Small samples.  When no threshold can be certified the router does not
+ * stay silent: the report's NEEDED says how many more correct accepted
+ * items the best observed threshold would need (0 when one is certified;
+ * e.g. 99 for 200 correct items at P = 0.99, L = 0.95), and with
+ * HITL_PARAM_ROUTE_FALLBACK = 1 calibration uses the point-estimate
+ * threshold (the rule at L = 0) instead of +Inf and reports POINT_ESTIMATE
+ * = 1, TARGET_MET = 0: for callers who accept that the precision is only
+ * estimated.  (LEVEL = 0 asks for the point estimate always.)
+ *
+ * Scores, costs and modes.  The rule above compares a SCORE in [0, 1] with
+ * the threshold: by default the confidence; HITL_PARAM_ROUTE_SCORE picks
+ * the cost-scaled expected cost or the learned detector instead (see
+ * hitl_route_score), HITL_PARAM_ROUTE_DECISION the label (most probable or
+ * least expected cost under hitl_router_set_costs' matrix), and
+ * HITL_PARAM_ROUTE_MODE whether a batch is cut by the threshold alone, by a
+ * reviewer capacity, or by a cost budget (see hitl_route_mode for the
+ * guarantee of each).  A batch is the rows of one route call (or the range
+ * of one route_pool call), or the labeled set of calibrate/evaluate, whose
+ * report then counts the batch's decisions.  Calibration always sets the
+ * threshold by the precision rule, on the chosen score, whatever the mode.
+ *
  * Temperature scaling (hitl_router_fit_temperature) sets T to the minimiser
  * of the mean negative log-likelihood -(1/n) sum_i log q_{i,y_i} on a
  * labeled set, so that "90% confident" means right about 90% of the time
@@ -1679,7 +1733,11 @@ HITL_API int hitl_agreement_accuracy(double *accuracy, size_t *n_scored,
  * 1e-12 (relative), or after 100 steps; a minimiser at an end of the
  * interval is returned as that end.  Fit the temperature first, then
  * calibrate the threshold (the threshold applies to scaled confidences; the
- * router does not recalibrate by itself when T changes).
+ * router does not recalibrate by itself when T changes).  Minimising the
+ * NLL can raise the ECE (seen on small binary sets, on the very set T was
+ * fitted on); with HITL_PARAM_ROUTE_TEMPERATURE_GUARD (default 1) such a T
+ * is declined and T stays 1; the report gives ECE_RAW (T = 1), ECE_FITTED
+ * (the fitted T) and TEMPERATURE_DECLINED either way.
  *
  * Every call that takes a labeled set (fit_temperature, calibrate, evaluate)
  * replaces the router's REPORT: figures on that set under the router's
@@ -1703,6 +1761,55 @@ HITL_API int hitl_agreement_accuracy(double *accuracy, size_t *n_scored,
  * change it.  On failure the router (settings and report) is unchanged. */
 
 typedef struct hitl_router hitl_router;
+
+/* Which items of a batch (the rows of one route call, or one labeled set)
+ * are accepted.  Every mode uses the item's score (HITL_PARAM_ROUTE_SCORE)
+ * and threshold; each gives its own guarantee: */
+typedef enum hitl_route_mode {
+    /* Accept when score >= threshold.  Guarantee (after calibration): the
+     * accepted calibration items' precision has a one-sided exact lower
+     * bound >= TARGET at LEVEL (approximate for new items: see above); the
+     * review load is whatever that takes. */
+    HITL_ROUTE_PRECISION = 0,
+    /* Review the items with score < threshold, lowest score first, but at
+     * most floor(CAPACITY n) and at most CAPACITY_ITEMS of a batch of n
+     * (ties: the earlier item first); the rest is accepted.  Guarantee: the
+     * reviewer load never exceeds the capacity, and the items reviewed are
+     * the riskiest by the score.  The precision guarantee holds only when
+     * the capacity does not bind (with threshold +Inf the capacity always
+     * binds: exactly the capacity is reviewed). */
+    HITL_ROUTE_CAPACITY  = 1,
+    /* Accept items in order of least expected cost (ties: the earlier item
+     * first) while the mean expected cost of the accepted items stays <=
+     * COST_BUDGET; the threshold is not used.  Guarantee: by the model's
+     * (temperature-scaled) probabilities, the expected cost per accepted
+     * item is <= the budget (with 0/1 costs: the expected error rate of the
+     * accepted items); it holds for the true cost only as far as the
+     * probabilities are calibrated. */
+    HITL_ROUTE_BUDGET    = 2
+} hitl_route_mode;
+
+/* The score a router ranks items by; higher is safer to accept, in [0, 1]. */
+typedef enum hitl_route_score {
+    HITL_ROUTE_SCORE_CONFIDENCE = 0, /* q of the decided label (for the most
+                                        probable class: conf above) */
+    HITL_ROUTE_SCORE_COST       = 1, /* 1 - E / Cmax: E the expected cost of
+                                        accepting the decided label,
+                                        sum_y q_y C[y][label], Cmax the
+                                        largest cost (1 when all are 0); with
+                                        0/1 costs it ranks like CONFIDENCE */
+    HITL_ROUTE_SCORE_DETECTOR   = 2  /* 1 - the learned detector's
+                                        probability that the model is wrong
+                                        (hitl_router_fit_detector); CONFIDENCE
+                                        while the router has no detector */
+} hitl_route_score;
+
+/* The label the router proposes for an item. */
+typedef enum hitl_route_decision {
+    HITL_ROUTE_DECIDE_PROBABLE = 0, /* argmax_c p_c */
+    HITL_ROUTE_DECIDE_COST     = 1  /* argmin_c sum_y q_y C[y][c], the least
+                                       expected cost (lowest class on ties) */
+} hitl_route_decision;
 
 /* Figures of the router's report (hitl_router_get_info).  "Accepted" and
  * "errors" are counted on the last labeled set at the router's threshold;
@@ -1731,9 +1838,39 @@ typedef enum hitl_router_info {
     HITL_ROUTER_INFO_NLL                = 12, /* mean NLL at the router's T */
     HITL_ROUTER_INFO_ECE_RAW            = 13, /* ECE at T = 1 */
     HITL_ROUTER_INFO_ECE                = 14, /* ECE at the router's T */
-    HITL_ROUTER_INFO_FIT_ITERATIONS     = 15  /* passes over the set made by
+    HITL_ROUTER_INFO_FIT_ITERATIONS     = 15, /* passes over the set made by
                                                  the last fit_temperature
                                                  (0 for calibrate, evaluate) */
+    HITL_ROUTER_INFO_NEEDED             = 16, /* how many more correct
+                                                 accepted items would meet the
+                                                 target at LEVEL: 0 when met;
+                                                 after calibrate, the fewest
+                                                 over every observed
+                                                 threshold; +Inf if none would
+                                                 (TARGET 1 at LEVEL > 0) */
+    HITL_ROUTER_INFO_POINT_ESTIMATE     = 17, /* 1 if calibrate certified no
+                                                 threshold and FALLBACK set the
+                                                 point estimate's */
+    HITL_ROUTER_INFO_TEMPERATURE_FITTED = 18, /* T the last fit_temperature
+                                                 found (kept or declined); else
+                                                 the router's T */
+    HITL_ROUTER_INFO_ECE_FITTED         = 19, /* ECE at that T on the set */
+    HITL_ROUTER_INFO_TEMPERATURE_DECLINED = 20, /* 1 if the guard declined it:
+                                                 ECE_FITTED > ECE_RAW */
+    HITL_ROUTER_INFO_COST               = 21, /* sum of C[y][label] over the
+                                                 set: what the errors cost */
+    HITL_ROUTER_INFO_COST_ACCEPTED      = 22, /* the same over accepted items */
+    HITL_ROUTER_INFO_COST_CAUGHT        = 23, /* (COST - COST_ACCEPTED) /
+                                                 COST; 1 when COST is 0 */
+    HITL_ROUTER_INFO_EXPECTED_COST_ACCEPTED = 24, /* mean expected cost of the
+                                                 accepted items (0 if none) */
+    HITL_ROUTER_INFO_DETECTOR_USED      = 25, /* 1 if the set was scored by
+                                                 the detector */
+    /* The detector's figures: readable before any labeled set. */
+    HITL_ROUTER_INFO_DETECTOR_ACTIVE    = 26, /* 1 if the router has one */
+    HITL_ROUTER_INFO_DETECTOR_ITEMS     = 27, /* reviewed items of the last
+                                                 hitl_router_fit_detector */
+    HITL_ROUTER_INFO_DETECTOR_ERRORS    = 28  /* model errors among them */
 } hitl_router_info;
 
 /* hitl_router_create: a router for models with n_classes classes, with the
@@ -1795,13 +1932,17 @@ HITL_API int hitl_router_evaluate(hitl_router *router, const float *proba,
 
 /* hitl_router_route: decide n items from their probability rows.  Writes,
  * to each non-NULL output of n entries: accept[i] 1 (accepted) or 0
- * (review); label[i] the predicted label (the pre-annotation to show the
- * person when the item goes to review); confidence[i] the scaled confidence
- * (rounded to float; the decision used the double).  *n_accepted (may be
+ * (review), by the router's mode with the n rows as one batch; label[i] the
+ * decided label (the pre-annotation to show the person when the item goes
+ * to review); confidence[i] the item's score (the scaled confidence unless
+ * HITL_PARAM_ROUTE_SCORE says otherwise; rounded to float, the decision
+ * used the double).  *n_accepted (may be
  * NULL) is the number accepted.  Outputs are written only on success.
  * Returns HITL_OK (also for n 0, proba may then be NULL); HITL_EINVAL (NULL
  * router or proba, a row out of range, an n whose rows could not fit in
- * memory); HITL_ENUMERIC (NaN/Inf in proba).
+ * memory, the DETECTOR score with a fitted detector: it needs feature rows,
+ * use hitl_router_route_pool); HITL_ENUMERIC (NaN/Inf in proba);
+ * HITL_ENOMEM (the CAPACITY and BUDGET modes sort the batch).
  * Concurrent reads. */
 HITL_API int hitl_router_route(size_t *n_accepted, uint8_t *accept,
                                int32_t *label, float *confidence,
@@ -1838,6 +1979,8 @@ HITL_API int hitl_router_evaluate_pool(hitl_router *router,
  * first+i.  Streams the pool through the model's scorer in blocks, so extra
  * memory is O(block x n_classes) per scoring thread; the model and pool are
  * only read.
+ * The CAPACITY and BUDGET modes take the range as one batch and keep two
+ * doubles per item.
  * Returns HITL_OK; HITL_EINVAL (NULL router/model/pool, classes or dims
  * differ, the range leaves the pool); HITL_ESTATE (model not fitted);
  * HITL_ECALLBACK; HITL_ENOMEM.  On failure the outputs may be partly
@@ -1849,6 +1992,71 @@ HITL_API int hitl_router_route_pool(size_t *n_accepted, uint8_t *accept,
                                     const hitl_model *model,
                                     const hitl_pool *pool, size_t first,
                                     size_t n);
+
+/* hitl_router_set_costs: the cost matrix C[true][predicted] (rows x cols,
+ * row-major, copied), which must be n_classes x n_classes of finite values
+ * >= 0; NULL restores the default (0 on the diagonal, 1 elsewhere).  Costs
+ * enter the expected cost of accepting a label (sum_y q_y C[y][label], q the
+ * temperature-scaled probabilities), the COST score, the COST decision, the
+ * BUDGET mode and the report's COST figures.
+ * Returns HITL_OK; HITL_EINVAL (NULL router, a shape other than n_classes x
+ * n_classes, a negative cost: the message names the entry); HITL_ENUMERIC
+ * (NaN or Inf: the message names the entry); HITL_ENOMEM.  On failure the
+ * costs are unchanged. */
+HITL_API int hitl_router_set_costs(hitl_router *router, const double *costs,
+                                   size_t rows, size_t cols);
+
+/* hitl_router_get_costs: copy the n_classes x n_classes cost matrix into
+ * costs (the 0/1 default when none was set).
+ * Returns HITL_OK; HITL_EINVAL (NULL).  Concurrent reads. */
+HITL_API int hitl_router_get_costs(double *costs, const hitl_router *router);
+
+/* hitl_router_set_committee: a committee (fitted, n_classes classes) whose
+ * doubt about the model's label is a feature of the detector: used by the
+ * next hitl_router_fit_detector, and needed (the same one, or one like it)
+ * wherever that detector scores; NULL drops it.  Borrowed: it must stay
+ * valid while the router may use it.  The _pool forms then compute the
+ * committee's consensus of their range first (range x n_classes floats).
+ * Returns HITL_OK; HITL_EINVAL (NULL router, classes differ). */
+HITL_API int hitl_router_set_committee(hitl_router *router,
+                                       const hitl_committee *committee);
+
+/* hitl_router_fit_detector: learn where the model errs from reviewed items:
+ * the LABELED items among pool items first .. first+n-1 (use items the model
+ * was not fitted on), "wrong" meaning argmax p != label.  Features of an
+ * item: its top probability, margin and entropy under the model; log(1 +
+ * distance) to the nearest LABELED pool item outside the range, log(1 + mean
+ * distance) to its DETECTOR_NEIGHBOURS nearest (low where labels are dense)
+ * and the share of those labeled with the predicted class; with a committee
+ * (hitl_router_set_committee), 1 - its consensus probability of the
+ * predicted class (its disagreement with the model); the predicted
+ * class (as indicators, up to 64 classes, and only when the errors number
+ * at least DETECTOR_EVENTS per feature, indicators included: logistic
+ * regression with few errors per feature overfits).  The LABELED items outside the
+ * range at the time of the call are copied as the detector's reference
+ * (memory: their rows).  Features are standardised; the items are dealt
+ * into DETECTOR_FOLDS folds round-robin in hashed-id order (a fold depends
+ * on the ids only)
+ * and, per fold, a built-in logistic regression (L2 1) of wrong on the
+ * features is fitted on the other folds (cross-fitting).  The detector's
+ * P(wrong) of an item is the mean of the fold models, except that an item
+ * whose pool id is a reviewed item's is scored only by the model of its
+ * own fold, which never saw it: routing or calibrating on the reviewed
+ * items themselves is honest.  With fewer than DETECTOR_MIN reviewed items,
+ * fewer than DETECTOR_EVENTS errors per base feature (6 of them), or fewer
+ * errors or correct items than folds, no detector is kept (the
+ * previous one is dropped) and the DETECTOR score falls back to the
+ * confidence; read DETECTOR_ACTIVE.  With a detector and the DETECTOR score,
+ * only the _pool forms can route, calibrate or evaluate (the array forms
+ * have no feature rows and return HITL_EINVAL), and a detector fitted with
+ * a committee needs one set (HITL_EINVAL otherwise).  Time O(n n_ref dim) for
+ * the neighbours plus the fits; routing an item costs O(n_ref dim).
+ * Returns as hitl_router_calibrate_pool.  On failure the router is
+ * unchanged. */
+HITL_API int hitl_router_fit_detector(hitl_router *router,
+                                      const hitl_model *model,
+                                      const hitl_pool *pool, size_t first,
+                                      size_t n);
 
 #ifdef __cplusplus
 }
