@@ -17,6 +17,7 @@ import numpy as np
 from ._ffi import lib
 from ._base import check
 from ._enums import StrategyKind
+from ._plot import agg_figure, save
 from .errors import InvalidArgument
 from .model import Model, LogisticRegression, CustomModel
 from .pool import Pool
@@ -307,13 +308,7 @@ class Evaluation:
         worst to the best seed) and the target and full-data lines into a
         PNG at `path` with matplotlib's Agg backend (no display needed).
         Returns path.  Needs python3-matplotlib."""
-        # A Figure with an Agg canvas of its own: no pyplot, so neither the
-        # caller's backend nor its open figures are touched.
-        from matplotlib.figure import Figure
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        fig = Figure(figsize=(8, 5), dpi=110)
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot(1, 1, 1)
+        fig, ax = agg_figure()
         for s in self.strategies:
             labels, mean, lo, hi = self.mean_curve(s)
             line, = ax.plot(labels, mean, label="%s (area %.3f)"
@@ -332,8 +327,4 @@ class Evaluation:
         ax.set_title(title or "learning curves: mean over %d seed%s, band "
                      "min..max" % (len(self.seeds),
                                    "" if len(self.seeds) == 1 else "s"))
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="lower right", fontsize="small")
-        fig.tight_layout()
-        fig.savefig(path)
-        return path
+        return save(fig, ax, path)

@@ -9,6 +9,7 @@ from ._ffi import ffi, lib
 from ._base import Handle, Params, check, size_arg, pool_range, enum_value
 from ._enums import RouterInfo, ItemState
 from . import _arrays
+from ._plot import agg_figure, save
 
 __all__ = ["Router", "Routing", "ReviewCurve"]
 
@@ -39,6 +40,29 @@ class ReviewCurve(collections.namedtuple(
                          % tuple(100 * v for v in row))
         lines.append("(%d items, %d errors of the model)" % (self.n, self.n_errors))
         return "\n".join(lines)
+
+    def plot(self, path, others=None, title=None, label="this router"):
+        """Draw errors caught (solid) against the review rate into a PNG at
+        `path`, and cost caught (dashed) where it differs (costs other than
+        0/1); `others` ({name: ReviewCurve}) are drawn beside it, e.g. the
+        same items routed by confidence and by the detector.  Returns path.
+        Needs python3-matplotlib."""
+        fig, ax = agg_figure()
+        curves = {label: self}
+        curves.update(others or {})
+        for name, c in curves.items():
+            line, = ax.plot(100 * np.asarray(c.review_rate),
+                            100 * np.asarray(c.errors_caught), marker="o",
+                            label="%s: errors caught" % name)
+            if not np.allclose(c.cost_caught, c.errors_caught):
+                ax.plot(100 * np.asarray(c.review_rate),
+                        100 * np.asarray(c.cost_caught), linestyle="--",
+                        color=line.get_color(), label="%s: cost caught" % name)
+        ax.set_xlabel("items sent to review (%)")
+        ax.set_ylabel("caught in review (%)")
+        ax.set_title(title or "what review catches (%d items, %d errors)"
+                     % (self.n, self.n_errors))
+        return save(fig, ax, path)
 
 
 class Router(Params, Handle):
@@ -111,8 +135,8 @@ class Router(Params, Handle):
         if pool is not None:
             first, n = pool_range(pool, first, n)
             out = self.route_pool(model, pool, first, n)
-            idx = [i for i in range(n) if pool.item(first + i)[1] == ItemState.LABELED]
-            y = np.array([pool.item(first + i)[2] for i in idx], dtype=np.int64)
+            idx = np.flatnonzero(pool.states(first, n) == ItemState.LABELED)
+            y = pool.labels(first, n)[idx].astype(np.int64)
             score, pred = out.confidence[idx], out.labels[idx]
         else:
             out = self.route(proba)

@@ -185,7 +185,7 @@ def test_small_sample_says_what_it_needs():
         assert r.route(P).n_accepted == 200
 
 
-def test_detector_and_report_table():
+def test_detector_and_report_table(tmp_path):
     rng = np.random.default_rng(5)
     n, k = 1200, 3
     y = rng.integers(0, k, size=n)
@@ -209,6 +209,9 @@ def test_detector_and_report_table():
         r.set_param("score", "confidence")
         curve = r.report(P, y[700:])
         np.testing.assert_allclose(curve.errors_caught, conf_curve.errors_caught)
+        png = det_curve.plot(str(tmp_path / "review.png"),
+                             others={"confidence": conf_curve})
+        assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_detector_with_a_committee():
