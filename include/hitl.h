@@ -238,6 +238,12 @@ typedef enum hitl_param {
                                             [2, 1e6]; default 50 */
     HITL_PARAM_DRIFT_ALPHA        = 409, /* its false-alarm rate per check,
                                             in (0, 0.5]; default 0.01 */
+    HITL_PARAM_DS_PRIOR           = 410, /* strength s of the Dirichlet prior
+                                            on the confusion matrices of
+                                            DAWID_SKENE and ONE_COIN: prior
+                                            answers per matrix row, in
+                                            [0, 1e6]; default 0 (see
+                                            hitl_feedback_aggregate) */
 
     /* hitl_router (55x; see "Routing" below for the rules they enter) */
     HITL_PARAM_ROUTE_THRESHOLD   = 550, /* accept when confidence >= this;
@@ -971,7 +977,9 @@ typedef enum hitl_event_kind {
 typedef enum hitl_aggregation {
     HITL_AGGREGATE_MAJORITY    = 1,
     HITL_AGGREGATE_WEIGHTED    = 2,
-    HITL_AGGREGATE_DAWID_SKENE = 3
+    HITL_AGGREGATE_DAWID_SKENE = 3,
+    HITL_AGGREGATE_ONE_COIN    = 4,
+    HITL_AGGREGATE_RECOMMENDED = 5  /* what to pick: see "Aggregation" */
 } hitl_aggregation;
 
 /* Authority levels (see "Authority" above): any integer in [0,
@@ -1354,7 +1362,14 @@ typedef enum hitl_feedback_info {
     HITL_FEEDBACK_JOURNAL_OPEN   = 11, /* 1 while a journal is open */
     HITL_FEEDBACK_JOURNAL_REPLAYED = 12, /* records replayed when opened */
     HITL_FEEDBACK_JOURNAL_DROPPED  = 13, /* bytes of damaged tail cut off */
-    HITL_FEEDBACK_JOURNAL_UNSYNCED = 14  /* records written, not yet synced */
+    HITL_FEEDBACK_JOURNAL_UNSYNCED = 14, /* records written, not yet synced */
+    HITL_FEEDBACK_AGGREGATION_USED = 15, /* the hitl_aggregation in force:
+                                            the one set, or the one
+                                            RECOMMENDED chose at the last
+                                            aggregation (MAJORITY, ONE_COIN
+                                            or DAWID_SKENE) */
+    HITL_FEEDBACK_PRIOR_USED       = 16  /* prior strength s of the fit in
+                                            force; NaN without a fit */
 } hitl_feedback_info;
 
 /* hitl_feedback_get_info: a figure about the handle (see hitl_feedback_info).

@@ -818,7 +818,7 @@ START_TEST(gold_and_annotators)
     ck_assert_int_eq(hitl_feedback_get_info(&v, fb, HITL_FEEDBACK_EM_OBJECTIVE), HITL_OK);
     ck_assert(isnan(v));
     ck_assert_int_eq(hitl_feedback_get_info(&v, fb, 0), HITL_EINVAL);
-    ck_assert_int_eq(hitl_feedback_get_info(&v, fb, 15), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_get_info(&v, fb, 17), HITL_EINVAL);
     ck_assert_int_eq(hitl_feedback_get_info(NULL, fb, 1), HITL_EINVAL);
     hitl_feedback_free(fb);
     hitl_pool_free(pool);

@@ -14,7 +14,9 @@
 #define SLACK 1e-12
 /* Dirichlet pseudo-counts of the Dawid-Skene MAP estimates: 1 per class for
  * the prior, 0.01 per cell for the confusion matrices (enough to keep every
- * log finite, too little to pull an estimate from a handful of answers). */
+ * log finite, too little to pull an estimate from a handful of answers).
+ * HITL_PARAM_DS_PRIOR's strength s adds s answers to every row of an
+ * annotator's matrix, spread as their one-coin matrix (see hitl.h). */
 #define PRIOR_PSEUDO 1.0
 #define THETA_PSEUDO 0.01
 
@@ -126,7 +128,7 @@ static int32_t ds_pick(const hitl__fb_item *it, const double *s, size_t K)
 static void aggregate(hitl_feedback *fb, hitl__fb_item *it)
 {
     size_t n = 0;
-    int ds_fits = fb->par.method == HITL_AGGREGATE_DAWID_SKENE && fb->ds.K > 0;
+    int ds_fits = fb->ds.K > 0;     /* a fit exists only under a model method */
     for (size_t v = 0; v < it->n_votes; v++)
         if (it->votes[v].label >= 0) {
             n++;
@@ -297,6 +299,51 @@ static size_t labels_of(const hitl__fb_item *it)
     return n;
 }
 
+/* Full matrix: each row of expected counts m becomes its MAP estimate, in
+ * logs; returns the prior's log density there.  (A row's pseudo-counts sum
+ * to 0.01 K + s; written so, s = 0 gives the estimates bit for bit as they
+ * were before the prior had a strength.) */
+static double full_rows(double *m, size_t K, double diag, double off, double s)
+{
+    double logp = 0;
+    for (size_t k = 0; k < K; k++) {
+        double *row = m + k * K, sum = 0;
+        for (size_t l = 0; l < K; l++)
+            sum += row[l];
+        for (size_t l = 0; l < K; l++) {
+            double c = l == k ? diag : off;
+            row[l] = log((c + row[l]) / (THETA_PSEUDO * (double)K + s + sum));
+            logp += c * row[l];
+        }
+    }
+    return logp;
+}
+
+/* The one-coin MAP accuracy from a matrix of expected counts m under row
+ * pseudo-counts diag and off: the counts of every row pooled,
+ * p = (K diag + right) / (K diag + K (K - 1) off + answers). */
+static double coin_accuracy(const double *m, size_t K, double diag, double off)
+{
+    double right = (double)K * diag, wrong = (double)K * (double)(K - 1) * off;
+    for (size_t c = 0; c < K * K; c++)
+        if (c % (K + 1) == 0)
+            right += m[c];
+        else
+            wrong += m[c];
+    return right / (right + wrong);
+}
+
+/* One coin: the annotator's matrix is p on the diagonal and (1 - p) / (K - 1)
+ * elsewhere, p the MAP accuracy above; in logs into m. */
+static double coin_rows(double *m, size_t K, double diag, double off)
+{
+    double p = coin_accuracy(m, K, diag, off);
+    double lr = log(p), lw = log((1 - p) / (double)(K - 1));
+    for (size_t c = 0; c < K * K; c++)
+        m[c] = c % (K + 1) == 0 ? lr : lw;
+    return (double)K * (diag * lr + (double)(K - 1) * off * lw);
+}
+
 /* M-step: MAP estimates of the prior and the confusion matrices from the
  * posteriors T (one row of K per fitted item); returns the log of the
  * Dirichlet prior density at them (up to a constant). */
@@ -328,15 +375,17 @@ static double m_step(hitl__fb_ds *ds, const hitl_feedback *fb,
                               (PRIOR_PSEUDO * (double)K + (double)n_items));
         logp += PRIOR_PSEUDO * ds->logprior[k];
     }
-    for (size_t r = 0; r < A * K; r++) {
-        double *row = cnt + r * K, sum = 0;
-        for (size_t l = 0; l < K; l++)
-            sum += row[l];
-        for (size_t l = 0; l < K; l++) {
-            row[l] = log((THETA_PSEUDO + row[l]) /
-                         (THETA_PSEUDO * (double)K + sum));
-            logp += THETA_PSEUDO * row[l];
+    for (size_t a = 0; a < A; a++) {
+        double *m = cnt + a * K * K;
+        if (ds->kind == HITL_AGGREGATE_ONE_COIN) {
+            logp += coin_rows(m, K, THETA_PSEUDO, THETA_PSEUDO);
+            continue;
         }
+        /* the prior's centre: this annotator's one-coin matrix */
+        double p = coin_accuracy(m, K, THETA_PSEUDO, THETA_PSEUDO);
+        logp += full_rows(m, K, THETA_PSEUDO + ds->strength * p,
+                          THETA_PSEUDO + ds->strength * (1 - p) / (double)(K - 1),
+                          ds->strength);
     }
     return logp;
 }
@@ -430,7 +479,8 @@ static int ds_alloc(hitl__fb_ds *ds, size_t K, size_t A)
                                                                         : -1;
 }
 
-int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, const char *fn)
+int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, int kind, double strength,
+                    const char *fn)
 {
     size_t K = hitl__fb_classes(fb), n_items = 0;
     /* memory O(annotators K^2): a stray large label must not make K huge
@@ -457,6 +507,8 @@ int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, const char *fn)
         hitl__fb_ds_free(&ds);
         return hitl__fail_in(HITL_ENOMEM, fn, "out of memory fitting Dawid-Skene");
     }
+    ds.kind = kind;
+    ds.strength = strength;
     n_items = 0;
     for (size_t i = 0; i < fb->n_items; i++)
         if (labels_of(&fb->items[i]) > 0)
@@ -483,17 +535,123 @@ int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, const char *fn)
     return HITL_OK;
 }
 
+/* ---- the recommended aggregation ------------------------------------------------ */
+
+/* Enough evidence for a model of the annotators at all: items answered by
+ * several of them, and some answers from each (the rule is stated in hitl.h,
+ * "Aggregation"). */
+static int evidence_for_model(const hitl_feedback *fb)
+{
+    size_t items = 0, labels = 0, annots = 0;
+    for (size_t i = 0; i < fb->n_items; i++) {
+        size_t n = labels_of(&fb->items[i]);
+        items += n > 0;
+        labels += n;
+    }
+    for (size_t a = 0; a < fb->n_annots; a++)
+        annots += fb->annots[a].n_labels > 0;
+    return items && (double)labels >= HITL__REC_PER_ITEM * (double)items &&
+           (double)labels >= HITL__REC_PER_ANNOT * (double)annots;
+}
+
+/* The label most of an item's answers give, when at least two give it and
+ * no other label has as many; else -1. */
+static int32_t strict_majority(hitl_feedback *fb, const hitl__fb_item *it)
+{
+    hitl__fb_tally *t = fb->tally;
+    size_t n = 0, top = 0, second = 0;
+    int32_t label = -1;
+    for (size_t v = 0; v < it->n_votes; v++) {
+        if (it->votes[v].label < 0)
+            continue;
+        size_t j = 0;
+        while (j < n && t[j].label != it->votes[v].label)
+            j++;
+        if (j == n)
+            t[n++] = (hitl__fb_tally){it->votes[v].label, 0, 0, 0};
+        t[j].votes++;
+    }
+    for (size_t j = 0; j < n; j++)
+        if (t[j].votes > top) {
+            second = top;
+            top = t[j].votes;
+            label = t[j].label;
+        } else if (t[j].votes > second) {
+            second = t[j].votes;
+        }
+    return top >= 2 && top > second ? label : -1;
+}
+
+/* The share of the items with a strict majority (and no known class) whose
+ * label under the fit differs from it.  A model that overrules many clear
+ * majorities has most likely locked onto a degenerate solution (a spammer
+ * who always gives one class taken for an expert of it). */
+static double overruled(hitl_feedback *fb, const hitl__fb_ds *ds)
+{
+    size_t clear = 0, over = 0;
+    for (size_t i = 0; i < fb->n_items; i++) {
+        const hitl__fb_item *it = &fb->items[i];
+        uint64_t by;
+        int32_t maj = strict_majority(fb, it);
+        if (maj < 0 || hitl__fb_fixed_class(fb, it, &by) >= 0)
+            continue;
+        ds_scores(ds, it, fb->post);
+        clear++;
+        over += ds_pick(it, fb->post, ds->K) != maj;
+    }
+    return clear ? (double)over / (double)clear : 0;
+}
+
+/* RECOMMENDED: the first of the full matrices with a prior, one coin, and
+ * the vote that the evidence supports and that does not overrule more than
+ * HITL__REC_OVERRULE of the clear majorities. */
+static int recommend(hitl__fb_ds *ds, hitl_feedback *fb, const char *fn)
+{
+    size_t K = hitl__fb_classes(fb);
+    if (!evidence_for_model(fb)) {
+        ds->kind = HITL_AGGREGATE_MAJORITY;
+        return HITL_OK;
+    }
+    static const int kinds[2] = {HITL_AGGREGATE_DAWID_SKENE, HITL_AGGREGATE_ONE_COIN};
+    for (size_t c = 0; c < 2; c++) {
+        double strength = kinds[c] == HITL_AGGREGATE_DAWID_SKENE
+                              ? HITL__REC_STRENGTH * (double)K : 0;
+        int rc = hitl__fb_ds_fit(ds, fb, kinds[c], strength, fn);
+        if (rc == HITL_OK && hitl__fb_reserve_post(fb, ds->K) != 0)
+            rc = hitl__fail_in(HITL_ENOMEM, fn, "out of memory fitting Dawid-Skene");
+        if (rc != HITL_OK) {
+            hitl__fb_ds_free(ds);
+            return rc;
+        }
+        if (overruled(fb, ds) <= HITL__REC_OVERRULE)
+            return HITL_OK;
+        hitl__fb_ds_free(ds);
+    }
+    ds->kind = HITL_AGGREGATE_MAJORITY;
+    return HITL_OK;
+}
+
+int hitl__fb_is_model(int method)
+{
+    return method == HITL_AGGREGATE_DAWID_SKENE || method == HITL_AGGREGATE_ONE_COIN ||
+           method == HITL_AGGREGATE_RECOMMENDED;
+}
+
 int hitl__fb_prepare(hitl__fb_ds *ds, const hitl__fb_params *par, hitl_feedback *fb,
                      const char *fn)
 {
     *ds = (hitl__fb_ds){0};
-    if (par->method != HITL_AGGREGATE_DAWID_SKENE)
+    if (!hitl__fb_is_model(par->method))
         return HITL_OK;
     hitl__fb_params now = fb->par;
     fb->par = *par;                     /* the fit reads K and the EM settings */
-    int rc = hitl__fb_ds_fit(ds, fb, fn);
+    int rc = par->method == HITL_AGGREGATE_RECOMMENDED
+                 ? recommend(ds, fb, fn)
+                 : hitl__fb_ds_fit(ds, fb, par->method,
+                                   par->method == HITL_AGGREGATE_DAWID_SKENE ? par->ds_prior : 0,
+                                   fn);
     fb->par = now;
-    if (rc == HITL_OK && hitl__fb_reserve_post(fb, ds->K) != 0) {
+    if (rc == HITL_OK && ds->K && hitl__fb_reserve_post(fb, ds->K) != 0) {
         hitl__fb_ds_free(ds);
         rc = hitl__fail_in(HITL_ENOMEM, fn, "out of memory fitting Dawid-Skene");
     }
@@ -503,9 +661,9 @@ int hitl__fb_prepare(hitl__fb_ds *ds, const hitl__fb_params *par, hitl_feedback 
 void hitl__fb_commit(hitl_feedback *fb, const hitl__fb_params *par, hitl__fb_ds *ds)
 {
     fb->par = *par;
-    /* a fit belongs to the Dawid-Skene aggregation in force: another method
+    /* a fit belongs to the model aggregation in force: another method
        drops it, so that what the handle reports follows from its journal */
-    if (par->method == HITL_AGGREGATE_DAWID_SKENE)
+    if (hitl__fb_is_model(par->method))
         hitl__fb_ds_install(fb, ds);
     else
         hitl__fb_ds_free(&fb->ds);
