@@ -890,8 +890,10 @@ START_TEST(out_of_memory_events)
                 break;
             default:
                 rc = hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
-                                             i % 8 == 3 ? HITL_AGGREGATE_DAWID_SKENE
-                                                        : HITL_AGGREGATE_WEIGHTED);
+                                             i % 8 == 3    ? HITL_AGGREGATE_DAWID_SKENE
+                                             : i % 16 == 7 ? HITL_AGGREGATE_ONE_COIN
+                                             : i % 16 == 15 ? HITL_AGGREGATE_RECOMMENDED
+                                                           : HITL_AGGREGATE_WEIGHTED);
                 if (rc == HITL_OK)
                     rc = hitl_feedback_aggregate(fb);
                 break;
