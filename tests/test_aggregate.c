@@ -617,7 +617,7 @@ START_TEST(recommended_not_worse_than_majority)
                         poor[] = {0.45, 0.5, 0.4, 0.55, 0.5}, few[] = {0.9, 0.6, 0.7};
     static const struct { const double *acc; size_t annot, n; int cls, model; } cases[] = {
         {known, 3, 300, 10, 1}, {hammer, 3, 300, 10, 1}, {poor, 5, 400, 4, 1},
-        {few, 3, 15, 3, 0}};
+        {few, 3, 9, 3, 0}};
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         size_t n = cases[c].n;
         hitl_pool *pool = make_pool(n);

@@ -344,22 +344,21 @@ static double coin_rows(double *m, size_t K, double diag, double off)
     return (double)K * (diag * lr + (double)(K - 1) * off * lw);
 }
 
-/* M-step: MAP estimates of the prior and the confusion matrices from the
- * posteriors T (one row of K per fitted item); returns the log of the
- * Dirichlet prior density at them (up to a constant). */
-static double m_step(hitl__fb_ds *ds, const hitl_feedback *fb,
-                     const size_t *items, size_t n_items, const double *T)
+/* The expected counts under the posteriors T (one row of K per fitted
+ * item): cnt[a][k][l] of annotator a answering l on class k (A K^2), and
+ * classes[k] of each class (K). */
+static void expected_counts(double *cnt, double *classes, const hitl__fb_ds *ds,
+                            const hitl_feedback *fb, const size_t *items, size_t n_items,
+                            const double *T)
 {
-    size_t K = ds->K, A = ds->A;
-    double *cnt = ds->logtheta;          /* expected counts, then logs */
-    memset(cnt, 0, A * K * K * sizeof *cnt);
-    for (size_t k = 0; k < K; k++)
-        ds->logprior[k] = 0;
+    size_t K = ds->K;
+    memset(cnt, 0, ds->A * K * K * sizeof *cnt);
+    memset(classes, 0, K * sizeof *classes);
     for (size_t i = 0; i < n_items; i++) {
         const hitl__fb_item *it = &fb->items[items[i]];
         const double *t = T + i * K;
         for (size_t k = 0; k < K; k++)
-            ds->logprior[k] += t[k];
+            classes[k] += t[k];
         for (size_t v = 0; v < it->n_votes; v++) {
             const hitl__fb_vote *vo = &it->votes[v];
             if (vo->label < 0)
@@ -369,12 +368,39 @@ static double m_step(hitl__fb_ds *ds, const hitl_feedback *fb,
                 c[k * K] += t[k];
         }
     }
+}
+
+/* The shared coin (the model behind a vote): every annotator's matrix is
+ * the one-coin matrix of their pooled counts. */
+static double shared_rows(double *cnt, size_t A, size_t K)
+{
+    double *pooled = cnt;               /* annotator 0's cells collect all */
+    for (size_t a = 1; a < A; a++)
+        for (size_t c = 0; c < K * K; c++)
+            pooled[c] += cnt[a * K * K + c];
+    double logp = coin_rows(pooled, K, (double)A * THETA_PSEUDO, (double)A * THETA_PSEUDO);
+    for (size_t a = 1; a < A; a++)
+        memcpy(cnt + a * K * K, pooled, K * K * sizeof *cnt);
+    return logp;
+}
+
+/* M-step: MAP estimates of the prior and the confusion matrices from the
+ * posteriors T; returns the log of the Dirichlet prior density at them (up
+ * to a constant). */
+static double m_step(hitl__fb_ds *ds, const hitl_feedback *fb,
+                     const size_t *items, size_t n_items, const double *T)
+{
+    size_t K = ds->K, A = ds->A;
+    double *cnt = ds->logtheta;          /* expected counts, then logs */
+    expected_counts(cnt, ds->logprior, ds, fb, items, n_items, T);
     double logp = 0;
     for (size_t k = 0; k < K; k++) {
         ds->logprior[k] = log((PRIOR_PSEUDO + ds->logprior[k]) /
                               (PRIOR_PSEUDO * (double)K + (double)n_items));
         logp += PRIOR_PSEUDO * ds->logprior[k];
     }
+    if (ds->kind == HITL_AGGREGATE_MAJORITY)
+        return A ? logp + shared_rows(cnt, A, K) : logp;
     for (size_t a = 0; a < A; a++) {
         double *m = cnt + a * K * K;
         if (ds->kind == HITL_AGGREGATE_ONE_COIN) {
@@ -479,41 +505,26 @@ static int ds_alloc(hitl__fb_ds *ds, size_t K, size_t A)
                                                                         : -1;
 }
 
-int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, int kind, double strength,
-                    const char *fn)
+/* EM over the given items into *out (fresh memory); 0 or -1 (out of
+ * memory).  The stopping rule is stated in hitl.h (hitl_feedback_aggregate). */
+static int fit_items(hitl__fb_ds *out, const hitl_feedback *fb, const size_t *items,
+                     size_t n_items, size_t K, int kind, double strength)
 {
-    size_t K = hitl__fb_classes(fb), n_items = 0;
-    /* memory O(annotators K^2): a stray large label must not make K huge
-     * unless the caller said so */
-    if (!fb->par.n_classes && K > HITL__DS_INFERRED_MAX)
-        return hitl__fail_in(HITL_ESTATE, fn,
-                             "Dawid-Skene would infer %zu classes from label %d; set "
-                             "HITL_PARAM_N_CLASSES (at most %d classes are inferred)",
-                             K, (int)fb->max_label, HITL__DS_INFERRED_MAX);
-    for (size_t i = 0; i < fb->n_items; i++)
-        n_items += labels_of(&fb->items[i]) > 0;
     hitl__fb_ds ds = {0};
-    size_t *items = hitl__malloc((n_items ? n_items : 1) * sizeof *items);
     size_t tk;
     double *T = hitl__mul_size(&tk, n_items ? n_items : 1, K) ||
                         tk > SIZE_MAX / sizeof(double)
                     ? NULL
                     : hitl__malloc(tk * sizeof *T);
     double *s = hitl__malloc(K * sizeof *s);
-    if (!items || !T || !s || ds_alloc(&ds, K, fb->n_annots) != 0) {
-        hitl__free(items);
+    if (!T || !s || ds_alloc(&ds, K, fb->n_annots) != 0) {
         hitl__free(T);
         hitl__free(s);
         hitl__fb_ds_free(&ds);
-        return hitl__fail_in(HITL_ENOMEM, fn, "out of memory fitting Dawid-Skene");
+        return -1;
     }
     ds.kind = kind;
     ds.strength = strength;
-    n_items = 0;
-    for (size_t i = 0; i < fb->n_items; i++)
-        if (labels_of(&fb->items[i]) > 0)
-            items[n_items++] = i;
-
     init_posteriors(fb, items, n_items, K, T);
     double prev = 0;
     for (size_t iter = 1; iter <= fb->par.em_max_iter; iter++) {
@@ -528,11 +539,117 @@ int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, int kind, double 
         prev = ds.objective;
     }
     summarise(&ds, fb, items, n_items, T);
-    hitl__free(items);
     hitl__free(T);
     hitl__free(s);
     *out = ds;
+    return 0;
+}
+
+/* The items a fit covers (those with labels), into fresh memory. */
+static size_t *fitted_items(size_t *n, const hitl_feedback *fb)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < fb->n_items; i++)
+        count += labels_of(&fb->items[i]) > 0;
+    size_t *items = hitl__malloc((count ? count : 1) * sizeof *items);
+    *n = 0;
+    for (size_t i = 0; items && i < fb->n_items; i++)
+        if (labels_of(&fb->items[i]) > 0)
+            items[(*n)++] = i;
+    return items;
+}
+
+/* K for a fit: HITL_ESTATE when inferred above HITL__DS_INFERRED_MAX. */
+static int fit_classes(size_t *K, const hitl_feedback *fb, const char *fn)
+{
+    *K = hitl__fb_classes(fb);
+    /* memory O(annotators K^2): a stray large label must not make K huge
+     * unless the caller said so */
+    if (!fb->par.n_classes && *K > HITL__DS_INFERRED_MAX)
+        return hitl__fail_in(HITL_ESTATE, fn,
+                             "Dawid-Skene would infer %zu classes from label %d; set "
+                             "HITL_PARAM_N_CLASSES (at most %d classes are inferred)",
+                             *K, (int)fb->max_label, HITL__DS_INFERRED_MAX);
     return HITL_OK;
+}
+
+int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, int kind, double strength,
+                    const char *fn)
+{
+    size_t K, n_items;
+    int rc = fit_classes(&K, fb, fn);
+    if (rc != HITL_OK)
+        return rc;
+    size_t *items = fitted_items(&n_items, fb);
+    if (!items || fit_items(out, fb, items, n_items, K, kind, strength) != 0)
+        rc = hitl__fail_in(HITL_ENOMEM, fn, "out of memory fitting Dawid-Skene");
+    hitl__free(items);
+    return rc;
+}
+
+/* ---- held-out answers ---------------------------------------------------------- */
+
+/* Sum over the answers on the given items (those with >= 2 labels and no
+ * known class) of log P(the answer | the item's other answers) under a fit
+ * that did not see these items; *answers += their count. */
+static double held_out(const hitl__fb_ds *ds, const hitl_feedback *fb, const size_t *items,
+                       size_t n_items, double *s, size_t *answers)
+{
+    size_t K = ds->K;
+    double total = 0;
+    for (size_t i = 0; i < n_items; i++) {
+        const hitl__fb_item *it = &fb->items[items[i]];
+        uint64_t by;
+        if (labels_of(it) < 2 || hitl__fb_fixed_class(fb, it, &by) >= 0)
+            continue;
+        ds_scores(ds, it, s);
+        for (size_t v = 0; v < it->n_votes; v++) {
+            const hitl__fb_vote *vo = &it->votes[v];
+            if (vo->label < 0)
+                continue;
+            const double *lt = ds->logtheta + vo->annot * K * K + (size_t)vo->label;
+            double m = -INFINITY, z = 0, pred = 0;
+            for (size_t k = 0; k < K; k++)
+                m = fmax(m, s[k] - lt[k * K]);
+            for (size_t k = 0; k < K; k++) {
+                double w = exp(s[k] - lt[k * K] - m);
+                z += w;
+                pred += w * exp(lt[k * K]);
+            }
+            total += log(pred / z);
+            (*answers)++;
+        }
+    }
+    return total;
+}
+
+/* Two-fold cross-validation of a model: fit on the items of one parity of
+ * their place, score the answers of the others (held_out), and the other
+ * way round; the mean log probability of a held-out answer.  0 or -1 (out
+ * of memory). */
+static int cross_validate(double *score, const hitl_feedback *fb, const size_t *items,
+                          size_t n_items, size_t K, int kind, double strength)
+{
+    size_t *fold = hitl__malloc((n_items ? n_items : 1) * sizeof *fold), answers = 0;
+    double *s = hitl__malloc(K * sizeof *s), total = 0;
+    int rc = fold && s ? 0 : -1;
+    for (size_t f = 0; rc == 0 && f < 2; f++) {
+        size_t n_fit = 0, n_test;
+        for (size_t i = f; i < n_items; i += 2)
+            fold[n_fit++] = items[i];
+        n_test = n_fit;
+        for (size_t i = 1 - f; i < n_items; i += 2)
+            fold[n_test++] = items[i];
+        hitl__fb_ds ds = {0};
+        if ((rc = fit_items(&ds, fb, fold, n_fit, K, kind, strength)) == 0)
+            total += held_out(&ds, fb, fold + n_fit, n_test - n_fit, s, &answers);
+        hitl__fb_ds_free(&ds);
+    }
+    hitl__free(fold);
+    hitl__free(s);
+    *score = total;
+    (void)answers;
+    return rc;
 }
 
 /* ---- the recommended aggregation ------------------------------------------------ */
@@ -602,32 +719,56 @@ static double overruled(hitl_feedback *fb, const hitl__fb_ds *ds)
     return clear ? (double)over / (double)clear : 0;
 }
 
-/* RECOMMENDED: the first of the full matrices with a prior, one coin, and
- * the vote that the evidence supports and that does not overrule more than
- * HITL__REC_OVERRULE of the clear majorities. */
+/* RECOMMENDED: of the shared coin (the vote's model), one coin, and the
+ * full matrices with a prior, the one whose held-out answers are the most
+ * likely (cross_validate); the shared coin is then used as the plain vote
+ * (see hitl.h, "Aggregation"). */
+static double rec_strength(int kind, size_t K)
+{
+    return kind == HITL_AGGREGATE_DAWID_SKENE ? HITL__REC_STRENGTH * (double)K : 0;
+}
+
 static int recommend(hitl__fb_ds *ds, hitl_feedback *fb, const char *fn)
 {
-    size_t K = hitl__fb_classes(fb);
-    if (!evidence_for_model(fb)) {
-        ds->kind = HITL_AGGREGATE_MAJORITY;
+    static const int kinds[3] = {HITL_AGGREGATE_MAJORITY, HITL_AGGREGATE_ONE_COIN,
+                                 HITL_AGGREGATE_DAWID_SKENE};
+    size_t K, n_items, best = 0;
+    *ds = (hitl__fb_ds){.kind = HITL_AGGREGATE_MAJORITY};
+    if (!evidence_for_model(fb))
         return HITL_OK;
+    int rc = fit_classes(&K, fb, fn);
+    if (rc != HITL_OK)
+        return rc;
+    size_t *items = fitted_items(&n_items, fb);
+    int ok = items != NULL;
+    double score[3];
+    for (size_t c = 0; ok && c < 3; c++) {
+        ok = cross_validate(&score[c], fb, items, n_items, K, kinds[c],
+                            rec_strength(kinds[c], K)) == 0;
+        score[c] -= HITL__REC_MARGIN * (double)c;   /* the simpler model unless
+                                                        clearly worse */
     }
-    static const int kinds[2] = {HITL_AGGREGATE_DAWID_SKENE, HITL_AGGREGATE_ONE_COIN};
-    for (size_t c = 0; c < 2; c++) {
-        double strength = kinds[c] == HITL_AGGREGATE_DAWID_SKENE
-                              ? HITL__REC_STRENGTH * (double)K : 0;
-        int rc = hitl__fb_ds_fit(ds, fb, kinds[c], strength, fn);
-        if (rc == HITL_OK && hitl__fb_reserve_post(fb, ds->K) != 0)
-            rc = hitl__fail_in(HITL_ENOMEM, fn, "out of memory fitting Dawid-Skene");
-        if (rc != HITL_OK) {
-            hitl__fb_ds_free(ds);
-            return rc;
-        }
-        if (overruled(fb, ds) <= HITL__REC_OVERRULE)
-            return HITL_OK;
+    /* the best model by its score whose fit overrules few clear majorities */
+    for (size_t tried = 0; ok && tried < 3; tried++) {
+        for (size_t c = 0; c < 3; c++)
+            if (score[c] > score[best] || (score[c] == score[best] && c < best))
+                best = c;
+        if (kinds[best] == HITL_AGGREGATE_MAJORITY)
+            break;
+        ok = fit_items(ds, fb, items, n_items, K, kinds[best],
+                       rec_strength(kinds[best], K)) == 0 &&
+             hitl__fb_reserve_post(fb, ds->K) == 0;
+        if (!ok || overruled(fb, ds) <= HITL__REC_OVERRULE)
+            break;
         hitl__fb_ds_free(ds);
+        *ds = (hitl__fb_ds){.kind = HITL_AGGREGATE_MAJORITY};
+        score[best] = -INFINITY;
     }
-    ds->kind = HITL_AGGREGATE_MAJORITY;
+    hitl__free(items);
+    if (!ok) {
+        hitl__fb_ds_free(ds);
+        return hitl__fail_in(HITL_ENOMEM, fn, "out of memory fitting Dawid-Skene");
+    }
     return HITL_OK;
 }
 

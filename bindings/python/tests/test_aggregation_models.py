@@ -102,9 +102,9 @@ def test_enums_and_params():
     assert hitl.Aggregation.ONE_COIN == 4
     assert hitl.Aggregation.RECOMMENDED == 5
     assert hitl.Param.DS_PRIOR == 410
-    truth, answers = crowd(3, 30, 3, [0.8, 0.7, 0.6])
-    pool, fb = feedback_of(answers, 30, 3, aggregation="recommended")
-    # 30 answers per annotator: too few for a model
+    truth, answers = crowd(3, 8, 3, [0.8, 0.7, 0.6])
+    pool, fb = feedback_of(answers, 8, 3, aggregation="recommended")
+    # 8 answers per annotator: too few for a model
     assert fb.aggregation_used() == hitl.Aggregation.MAJORITY
     assert math.isnan(fb.info("prior_used"))
     fb.set_param("ds_prior", 2.5)
