@@ -737,10 +737,10 @@ static int section_annotators(const dataset *ds, const split *sp, size_t batch,
            "item asked about, and the model\nlearns from their Dawid-Skene "
            "consensus.  Then the same answers are aggregated\nthree ways, "
            "and a fresh model is fitted on each aggregation's labels "
-           "(weighted\nby posterior confidence).  RECOMMENDED picks a model "
-           "of the annotators by the\nevidence (answers per annotator and "
-           "class) and falls back when a fit overrules\nmany clear "
-           "majorities: it is what to use.\n", N_ANNOTATORS);
+           "(weighted\nby posterior confidence).  RECOMMENDED, what to use, "
+           "picks the vote, one accuracy\nper annotator or Dawid-Skene with a "
+           "prior by how well each predicts answers\nit was not fitted on.\n",
+           N_ANNOTATORS);
     if (crowd_loop(&cw, ds, sp, batch, rounds, seed) ||
         fit_on_truth(&test_truth, &cw, ds, sp) ||
         crowd_aggregate(NULL, &acc_mv, &test_mv, &cw,

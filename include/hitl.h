@@ -924,7 +924,9 @@ typedef enum hitl_cold_start {
  *                1. L < 2 I or L < 10 A (too few labels per item or answers
  *                   per annotator for any model): MAJORITY.
  *                2. Each of the three models (MAJORITY as the "shared coin":
- *                   ONE_COIN with one accuracy for every annotator) is
+ *                   ONE_COIN with one accuracy for every annotator;
+ *                   DAWID_SKENE only with L >= K A, an answer per row of
+ *                   each annotator's matrix on average) is
  *                   cross-validated on two folds of the items (those at even
  *                   and at odd places in the order they first got an
  *                   event): fitted on one fold, it scores the log
@@ -947,12 +949,13 @@ typedef enum hitl_cold_start {
  *                3-20 annotators; accurate, poor and class-confused crowds,
  *                random and constant spammers) it labels about 4 points
  *                more of the items right than MAJORITY on average and
- *                about 1.5 points fewer than the best method of each
- *                setting; it can still lose to MAJORITY where a third of a
- *                small crowd are spammers who always give the same class
- *                (no method without gold can tell them from experts
- *                there).  MAJORITY stays the default: it needs no fit, and
- *                journals that never set a method replay under it.
+ *                about 1 point fewer than the best method of each setting,
+ *                and is more than 2 points below MAJORITY in 1 setting of
+ *                180: 50 items, 2 classes, 7 annotators of whom 3 always
+ *                give the same class (no method without gold can tell them
+ *                from experts there).  MAJORITY stays the default: it
+ *                needs no fit, and journals that never set a method
+ *                replay under it.
  * Ties (equal votes, weights or posteriors) go to the tied label whose
  * earliest current answer came first (lowest event id); a label no one gave
  * comes after those, smaller class first.

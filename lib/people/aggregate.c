@@ -591,9 +591,9 @@ int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, int kind, double 
 
 /* Sum over the answers on the given items (those with >= 2 labels and no
  * known class) of log P(the answer | the item's other answers) under a fit
- * that did not see these items; *answers += their count. */
+ * that did not see these items. */
 static double held_out(const hitl__fb_ds *ds, const hitl_feedback *fb, const size_t *items,
-                       size_t n_items, double *s, size_t *answers)
+                       size_t n_items, double *s)
 {
     size_t K = ds->K;
     double total = 0;
@@ -617,7 +617,6 @@ static double held_out(const hitl__fb_ds *ds, const hitl_feedback *fb, const siz
                 pred += w * exp(lt[k * K]);
             }
             total += log(pred / z);
-            (*answers)++;
         }
     }
     return total;
@@ -625,12 +624,12 @@ static double held_out(const hitl__fb_ds *ds, const hitl_feedback *fb, const siz
 
 /* Two-fold cross-validation of a model: fit on the items of one parity of
  * their place, score the answers of the others (held_out), and the other
- * way round; the mean log probability of a held-out answer.  0 or -1 (out
- * of memory). */
+ * way round; *score = the sum, the log probability of every held-out
+ * answer.  0 or -1 (out of memory). */
 static int cross_validate(double *score, const hitl_feedback *fb, const size_t *items,
                           size_t n_items, size_t K, int kind, double strength)
 {
-    size_t *fold = hitl__malloc((n_items ? n_items : 1) * sizeof *fold), answers = 0;
+    size_t *fold = hitl__malloc((n_items ? n_items : 1) * sizeof *fold);
     double *s = hitl__malloc(K * sizeof *s), total = 0;
     int rc = fold && s ? 0 : -1;
     for (size_t f = 0; rc == 0 && f < 2; f++) {
@@ -642,33 +641,41 @@ static int cross_validate(double *score, const hitl_feedback *fb, const size_t *
             fold[n_test++] = items[i];
         hitl__fb_ds ds = {0};
         if ((rc = fit_items(&ds, fb, fold, n_fit, K, kind, strength)) == 0)
-            total += held_out(&ds, fb, fold + n_fit, n_test - n_fit, s, &answers);
+            total += held_out(&ds, fb, fold + n_fit, n_test - n_fit, s);
         hitl__fb_ds_free(&ds);
     }
     hitl__free(fold);
     hitl__free(s);
     *score = total;
-    (void)answers;
     return rc;
 }
 
 /* ---- the recommended aggregation ------------------------------------------------ */
+
+/* The mean count of current labels of the annotators who gave any. */
+static double answers_per_annotator(const hitl_feedback *fb)
+{
+    size_t labels = 0, annots = 0;
+    for (size_t a = 0; a < fb->n_annots; a++) {
+        labels += fb->annots[a].n_labels;
+        annots += fb->annots[a].n_labels > 0;
+    }
+    return annots ? (double)labels / (double)annots : 0;
+}
 
 /* Enough evidence for a model of the annotators at all: items answered by
  * several of them, and some answers from each (the rule is stated in hitl.h,
  * "Aggregation"). */
 static int evidence_for_model(const hitl_feedback *fb)
 {
-    size_t items = 0, labels = 0, annots = 0;
+    size_t items = 0, labels = 0;
     for (size_t i = 0; i < fb->n_items; i++) {
         size_t n = labels_of(&fb->items[i]);
         items += n > 0;
         labels += n;
     }
-    for (size_t a = 0; a < fb->n_annots; a++)
-        annots += fb->annots[a].n_labels > 0;
     return items && (double)labels >= HITL__REC_PER_ITEM * (double)items &&
-           (double)labels >= HITL__REC_PER_ANNOT * (double)annots;
+           answers_per_annotator(fb) >= HITL__REC_PER_ANNOT;
 }
 
 /* The label most of an item's answers give, when at least two give it and
@@ -719,20 +726,66 @@ static double overruled(hitl_feedback *fb, const hitl__fb_ds *ds)
     return clear ? (double)over / (double)clear : 0;
 }
 
-/* RECOMMENDED: of the shared coin (the vote's model), one coin, and the
- * full matrices with a prior, the one whose held-out answers are the most
- * likely (cross_validate); the shared coin is then used as the plain vote
- * (see hitl.h, "Aggregation"). */
 static double rec_strength(int kind, size_t K)
 {
     return kind == HITL_AGGREGATE_DAWID_SKENE ? HITL__REC_STRENGTH * (double)K : 0;
 }
 
+static const int CANDIDATES[3] = {HITL_AGGREGATE_MAJORITY, HITL_AGGREGATE_ONE_COIN,
+                                  HITL_AGGREGATE_DAWID_SKENE};
+
+/* Each candidate's cross-validated score, less the margin per step of
+ * complexity: a more complex model only when clearly better.  0 or -1. */
+static int score_candidates(double *score, const hitl_feedback *fb, const size_t *items,
+                            size_t n_items, size_t K)
+{
+    for (size_t c = 0; c < 3; c++) {
+        score[c] = -INFINITY;
+        if (CANDIDATES[c] == HITL_AGGREGATE_DAWID_SKENE &&
+            answers_per_annotator(fb) < HITL__REC_PER_ROW * (double)K)
+            continue;
+        if (cross_validate(&score[c], fb, items, n_items, K, CANDIDATES[c],
+                           rec_strength(CANDIDATES[c], K)) != 0)
+            return -1;
+        score[c] -= HITL__REC_MARGIN * (double)c;
+    }
+    return 0;
+}
+
+/* The best scored candidate whose fit on every item overrules few clear
+ * majorities, into *ds (the vote: no fit, K == 0).  0 or -1. */
+static int fit_best(hitl__fb_ds *ds, hitl_feedback *fb, const size_t *items, size_t n_items,
+                    size_t K, double *score)
+{
+    for (;;) {
+        size_t best = 0;
+        for (size_t c = 1; c < 3; c++)
+            if (score[c] > score[best])
+                best = c;
+        if (CANDIDATES[best] == HITL_AGGREGATE_MAJORITY)
+            return 0;
+        if (fit_items(ds, fb, items, n_items, K, CANDIDATES[best],
+                      rec_strength(CANDIDATES[best], K)) != 0)
+            return -1;
+        if (hitl__fb_reserve_post(fb, ds->K) != 0)
+            return -1;
+        if (overruled(fb, ds) <= HITL__REC_OVERRULE)
+            return 0;
+        hitl__fb_ds_free(ds);
+        *ds = (hitl__fb_ds){.kind = HITL_AGGREGATE_MAJORITY};
+        score[best] = -INFINITY;
+    }
+}
+
+/* RECOMMENDED: of the shared coin (the vote's model), one coin, and the
+ * full matrices with a prior, the one whose held-out answers are the most
+ * likely (cross_validate), a more complex one only when clearly so, and
+ * only with a fit that does not overrule many clear majorities; the shared
+ * coin is then used as the plain vote (see hitl.h, "Aggregation"). */
 static int recommend(hitl__fb_ds *ds, hitl_feedback *fb, const char *fn)
 {
-    static const int kinds[3] = {HITL_AGGREGATE_MAJORITY, HITL_AGGREGATE_ONE_COIN,
-                                 HITL_AGGREGATE_DAWID_SKENE};
-    size_t K, n_items, best = 0;
+    size_t K, n_items;
+    double score[3];
     *ds = (hitl__fb_ds){.kind = HITL_AGGREGATE_MAJORITY};
     if (!evidence_for_model(fb))
         return HITL_OK;
@@ -740,36 +793,13 @@ static int recommend(hitl__fb_ds *ds, hitl_feedback *fb, const char *fn)
     if (rc != HITL_OK)
         return rc;
     size_t *items = fitted_items(&n_items, fb);
-    int ok = items != NULL;
-    double score[3];
-    for (size_t c = 0; ok && c < 3; c++) {
-        ok = cross_validate(&score[c], fb, items, n_items, K, kinds[c],
-                            rec_strength(kinds[c], K)) == 0;
-        score[c] -= HITL__REC_MARGIN * (double)c;   /* the simpler model unless
-                                                        clearly worse */
-    }
-    /* the best model by its score whose fit overrules few clear majorities */
-    for (size_t tried = 0; ok && tried < 3; tried++) {
-        for (size_t c = 0; c < 3; c++)
-            if (score[c] > score[best] || (score[c] == score[best] && c < best))
-                best = c;
-        if (kinds[best] == HITL_AGGREGATE_MAJORITY)
-            break;
-        ok = fit_items(ds, fb, items, n_items, K, kinds[best],
-                       rec_strength(kinds[best], K)) == 0 &&
-             hitl__fb_reserve_post(fb, ds->K) == 0;
-        if (!ok || overruled(fb, ds) <= HITL__REC_OVERRULE)
-            break;
+    if (!items || score_candidates(score, fb, items, n_items, K) != 0 ||
+        fit_best(ds, fb, items, n_items, K, score) != 0) {
         hitl__fb_ds_free(ds);
-        *ds = (hitl__fb_ds){.kind = HITL_AGGREGATE_MAJORITY};
-        score[best] = -INFINITY;
+        rc = hitl__fail_in(HITL_ENOMEM, fn, "out of memory fitting Dawid-Skene");
     }
     hitl__free(items);
-    if (!ok) {
-        hitl__fb_ds_free(ds);
-        return hitl__fail_in(HITL_ENOMEM, fn, "out of memory fitting Dawid-Skene");
-    }
-    return HITL_OK;
+    return rc;
 }
 
 int hitl__fb_is_model(int method)

@@ -261,8 +261,9 @@ int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, int kind, double 
                     const char *fn);
 /* The rule of HITL_AGGREGATE_RECOMMENDED (stated in hitl.h): a model needs
  * HITL__REC_PER_ITEM labels per item and HITL__REC_PER_ANNOT answers per
- * annotator on average; the candidates (shared coin, one coin, full
- * matrices with prior strength HITL__REC_STRENGTH K) are scored by the
+ * annotator on average, the full matrices HITL__REC_PER_ROW K; the
+ * candidates (shared coin, one coin, full matrices with prior strength
+ * HITL__REC_STRENGTH K) are scored by the
  * log-likelihood of held-out answers, less HITL__REC_MARGIN nats per step
  * of complexity; the best whose fit overrules at most HITL__REC_OVERRULE of
  * the clear majorities wins. */
@@ -271,6 +272,7 @@ int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, int kind, double 
 #define HITL__REC_STRENGTH 0.5
 #define HITL__REC_OVERRULE 0.25
 #define HITL__REC_MARGIN 3.0
+#define HITL__REC_PER_ROW 1.0
 #define HITL__DS_PRIOR_MAX 1e6
 /* 1 for the methods that fit a model of the annotators. */
 int hitl__fb_is_model(int method);
