@@ -994,12 +994,14 @@ typedef enum hitl_cold_start {
  *
  * When estimates change.  Recording an event re-aggregates only its item,
  * with the estimates the handle holds then: WEIGHTED reads the annotators'
- * current gold accuracies; DAWID_SKENE uses the last fit (an annotator the
- * fit has not seen counts as the average fitted annotator; an item with a
- * label >= the fit's class count falls back to majority vote).
+ * current gold accuracies; DAWID_SKENE and ONE_COIN use the last fit (an
+ * annotator the fit has not seen counts as the average fitted annotator; an
+ * item with a label >= the fit's class count falls back to majority vote);
+ * RECOMMENDED uses what it chose at the last aggregation, a fit or the
+ * vote.
  * hitl_feedback_aggregate (or setting HITL_PARAM_AGGREGATION) re-estimates
  * and re-aggregates every item: call it before hitl_model_fit when using
- * WEIGHTED or DAWID_SKENE.
+ * any method but MAJORITY.
  *
  * Threads: one thread at a time per handle, and the pool must not be used by
  * another thread while a call that records events, sets a parameter or a
@@ -1357,11 +1359,11 @@ typedef enum hitl_annotator_info {
                                               aggregated label (their own
                                               answer included); NaN with none */
     HITL_ANNOTATOR_WEIGHT             = 7, /* their WEIGHTED-vote weight */
-    HITL_ANNOTATOR_DS_ACCURACY        = 8, /* Dawid-Skene estimate of the
-                                              share of their labels that are
-                                              right (mean posterior of the
-                                              label given); NaN until a fit
-                                              covers them */
+    HITL_ANNOTATOR_DS_ACCURACY        = 8, /* Dawid-Skene (or one-coin)
+                                              estimate of the share of their
+                                              labels that are right (mean
+                                              posterior of the label given);
+                                              NaN until a fit covers them */
     /* Annotator drift: their answers on items whose label is settled
      * (RESOLVED or GOLD), in the order given; the last W =
      * HITL_PARAM_DRIFT_WINDOW against all the earlier ones by the
