@@ -841,15 +841,19 @@ static int section_annotators(const dataset *ds, const split *sp, size_t batch,
     crowd cw = {0};
     hitl_model *m_ds = NULL;
     double acc_mv = 0, acc_ds = 0, test_mv = 0, test_ds = 0, test_truth = 0;
+    double acc_rec = 0, test_rec = 0, rec_used = 0, rec_prior = 0;
     double vs_majority[N_ANNOTATORS];
 
     printf("== several annotators\n");
     printf("the loop again (default strategy), but %zu simulated annotators "
            "of different\nquality, unknown to the library, answer every "
            "item asked about, and the model\nlearns from their Dawid-Skene "
-           "consensus.  Then the same answers are aggregated\nboth ways, "
+           "consensus.  Then the same answers are aggregated\nthree ways, "
            "and a fresh model is fitted on each aggregation's labels "
-           "(weighted\nby posterior confidence).\n", N_ANNOTATORS);
+           "(weighted\nby posterior confidence).  RECOMMENDED, what to use, "
+           "picks the vote, one accuracy\nper annotator or Dawid-Skene with a "
+           "prior by how well each predicts answers\nit was not fitted on.\n",
+           N_ANNOTATORS);
     if (crowd_loop(&cw, ds, sp, batch, rounds, seed) ||
         fit_on_truth(&test_truth, &cw, ds, sp) ||
         crowd_aggregate(NULL, &acc_mv, &test_mv, &cw,
@@ -859,6 +863,10 @@ static int section_annotators(const dataset *ds, const split *sp, size_t batch,
         TRY(hitl_feedback_annotator_info(&vs_majority[a], cw.feedback,
                                          annotators[a].id,
                                          HITL_ANNOTATOR_CONSENSUS_ACCURACY));
+    if (crowd_aggregate(NULL, &acc_rec, &test_rec, &cw, HITL_AGGREGATE_RECOMMENDED, ds, sp))
+        goto fail;
+    TRY(hitl_feedback_get_info(&rec_used, cw.feedback, HITL_FEEDBACK_AGGREGATION_USED));
+    TRY(hitl_feedback_get_info(&rec_prior, cw.feedback, HITL_FEEDBACK_PRIOR_USED));
     if (crowd_aggregate(&m_ds, &acc_ds, &test_ds, &cw,
                         HITL_AGGREGATE_DAWID_SKENE, ds, sp))
         goto fail;
@@ -868,6 +876,13 @@ static int section_annotators(const dataset *ds, const split *sp, size_t batch,
            "test accuracy");
     printf("%-14s %12.4f %14.4f\n", "majority vote", acc_mv, test_mv);
     printf("%-14s %12.4f %14.4f\n", "Dawid-Skene", acc_ds, test_ds);
+    printf("%-14s %12.4f %14.4f   (chose %s", "recommended", acc_rec, test_rec,
+           rec_used == HITL_AGGREGATE_DAWID_SKENE ? "Dawid-Skene"
+           : rec_used == HITL_AGGREGATE_ONE_COIN  ? "one coin"
+                                                   : "the majority vote");
+    if (rec_used == HITL_AGGREGATE_DAWID_SKENE)
+        printf(" with prior strength %g", rec_prior);
+    printf(")\n");
     printf("%-14s %12.4f %14.4f\n", "(true labels)", 1.0, test_truth);
     if (print_annotators(&cw, vs_majority) ||
         print_fleiss(&cw, ds->n_classes) ||
