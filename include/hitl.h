@@ -261,7 +261,8 @@ typedef enum hitl_param {
                                          [0, 2^53]; default 0 */
     HITL_PARAM_RECHECK_RANK    = 602, /* a hitl_recheck_rank; default
                                          HITL_RECHECK_RANK_SELF_CONFIDENCE */
-    HITL_PARAM_RECHECK_THREADS = 603  /* folds fitted at once, integer in
+    HITL_PARAM_RECHECK_THREADS = 603  /* threads: folds fitted at once, and
+                                         of the ranking passes; integer in
                                          [0, 1024]; 0 = one per online CPU
                                          (default) */
 } hitl_param;
@@ -940,10 +941,14 @@ typedef enum hitl_cold_start {
  * Cost.  Given the probabilities, the estimate streams over them: one pass
  * each for steps 1, 2 and 5 and at most four for step 4 (an exact radix
  * selection of each cell's cut, 8 bits a pass, over the margins' 32-bit
- * codes), O(n K) time a pass, and extra memory O(K^2) besides the k
- * results: no copy of anything n-sized is made.  Cross-fitting adds k model
- * fits, the n x K probabilities and one copy of the labeled rows, which
- * every fold's training set borrows.
+ * codes; with K <= 64 the first of them rides on step 2's pass), O(n K)
+ * time a pass.  Steps 1, 2 and 4 run in blocks of 65,536 pool items on up
+ * to HITL_PARAM_RECHECK_THREADS threads (at most 64), step 5 on the
+ * calling thread; the result is the same for any thread count.  Extra
+ * memory is O(threads K^2) counters (at most 4 MiB a thread) plus the k
+ * results: no copy of anything n-sized is made.  Cross-fitting adds the
+ * model fits, the n x K probabilities and one copy of the labeled rows,
+ * which every fold's training set borrows.
  *
  * Design.  A recheck is its own small handle, not a strategy kind: a
  * hitl_query picks UNLABELED items by one model's scores, while this picks

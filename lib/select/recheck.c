@@ -30,10 +30,18 @@
  *
  * Step 4 needs, per cell, the C~[i][j]-th largest margin, found exactly by
  * a radix selection on the margins' order-preserving 32-bit codes, eight
- * bits a pass (at most four passes; a cell is done early when the bucket
- * it needs is taken whole), with 256 counters per open cell and at most
- * CELL_BATCH cells' counters at once.  The last pass walks the items in
- * index order, which settles ties at the cut by lower index.
+ * bits a pass (at most four; a cell is done early when the bucket it needs
+ * is taken whole), with 256 counters per cell and at most CELL_BATCH
+ * cells' counters at once; while every cell fits, the first digit is
+ * counted in step 2's pass.  The last pass walks the items in index order,
+ * which settles ties at the cut by lower index; it passes over items whose
+ * label is their most probable class (never flagged) unless a cell of
+ * their row still hands out ties one by one.  When nothing had to be
+ * dropped for want of room (k >= flagged), the queue is sorted by a radix
+ * sort instead of a heap.
+ *
+ * Stopping rule: none is needed; every step is a fixed number of passes
+ * (at most 1 + 1 + 4 + 1 over the probabilities).
  */
 #include "select/select.h"
 
@@ -70,8 +78,10 @@ typedef struct rows {
     size_t n, K;
 } rows;
 
-#define FOR_ROWS(R, i, r, p)                                              \
-    for (size_t i = 0, r = 0; i < (R)->pool->n; i++)                        \
+/* For each labeled item i of pool items lo .. hi-1, the first of them
+ * being row r0: p = its probability row (r counts on past it). */
+#define FOR_ROWS(R, lo, hi, r0, i, r, p)                                   \
+    for (size_t i = (lo), r = (r0); i < (hi); i++)                          \
         if ((R)->pool->state[i] == HITL_ITEM_LABELED)                       \
             for (const float *p = (R)->proba + r++ * (R)->K; p; p = NULL)
 
@@ -206,50 +216,18 @@ int hitl_recheck_joint(double *thresholds, double *joint, double *calibrated,
 /* Steps 1-3: thresholds, confident joint, calibration                        */
 /* ------------------------------------------------------------------------- */
 
-/* Check every row and its label; t = the thresholds (+Inf: none), count =
- * labeled items per class (K entries, zeroed here). */
-static int thresholds_pass(double *t, double *count, const rows *R, const char *fn)
-{
-    size_t K = R->K;
-    memset(t, 0, K * sizeof *t);
-    memset(count, 0, K * sizeof *count);
-    FOR_ROWS(R, i, r, p) {
-        int32_t y = R->pool->label[i];
-        if (y < 0 || (size_t)y >= K)
-            return hitl__fail_in(HITL_EINVAL, fn, "pool item %zu (id %llu) has label %d, "
-                                 "not in [0, %zu)", i, (unsigned long long)R->pool->ids[i],
-                                 (int)y, K);
-        int st = hitl__check_proba_row(fn, p, K, r - 1);
-        if (st != HITL_OK)
-            return st;
-        t[y] += p[y];
-        count[y] += 1;
-    }
-    for (size_t j = 0; j < K; j++)
-        t[j] = count[j] > 0 ? t[j] / count[j] : INFINITY;
-    return HITL_OK;
-}
-
 /* The class of largest p among those at or above their threshold (lowest
  * on ties), or K when there is none. */
 static size_t confident_class(const float *p, const double *t, size_t K)
 {
     size_t best = K;
-    for (size_t j = 0; j < K; j++)
-        if (p[j] >= t[j] && (best == K || p[j] > p[best]))
-            best = j;
-    return best;
-}
-
-static void joint_pass(double *C, const double *t, const rows *R)
-{
-    size_t K = R->K;
-    memset(C, 0, K * K * sizeof *C);
-    FOR_ROWS(R, i, r, p) {
-        size_t j = confident_class(p, t, K);
-        if (j < K)
-            C[(size_t)R->pool->label[i] * K + j] += 1;
+    float top = -1;
+    for (size_t j = 0; j < K; j++) {
+        int more = p[j] >= t[j] && p[j] > top;
+        best = more ? j : best;
+        top = more ? p[j] : top;
     }
+    return best;
 }
 
 /* Row i of the calibrated joint (see the top of the file); frac is K
@@ -319,46 +297,6 @@ static void cell_decide(cell *c, const uint32_t *hist)
     }
 }
 
-/* One counting pass over the open cells lo .. hi-1 of the array (sorted by
- * row; first[i] .. first[i+1]-1 are row i's cells). */
-static void count_pass(uint32_t *hist, cell *cells, size_t lo, size_t hi,
-                       const size_t *first, const rows *R)
-{
-    memset(hist, 0, (hi - lo) * RADIX * sizeof *hist);
-    FOR_ROWS(R, it, r, p) {
-        size_t i = (size_t)R->pool->label[it];
-        size_t a = first[i] > lo ? first[i] : lo, b = first[i + 1] < hi ? first[i + 1] : hi;
-        for (size_t q = a; q < b; q++) {
-            cell *c = &cells[q];
-            if (c->done)
-                continue;
-            uint32_t v = margin_code(p, i, c->j);
-            if (c->bits && (v >> (32 - c->bits)) != (c->prefix >> (32 - c->bits)))
-                continue;
-            hist[(q - lo) * RADIX + ((v >> (24 - c->bits)) & (RADIX - 1))]++;
-        }
-    }
-}
-
-static void select_cuts(cell *cells, size_t n_cells, const size_t *first, uint32_t *hist,
-                        const rows *R)
-{
-    for (size_t lo = 0; lo < n_cells; lo += CELL_BATCH) {
-        size_t hi = n_cells - lo > CELL_BATCH ? lo + CELL_BATCH : n_cells;
-        for (int level = 0; level < 4; level++) {
-            int open = 0;
-            for (size_t q = lo; q < hi; q++)
-                open |= !cells[q].done;
-            if (!open)
-                break;
-            count_pass(hist, cells, lo, hi, first, R);
-            for (size_t q = lo; q < hi; q++)
-                if (!cells[q].done)
-                    cell_decide(&cells[q], hist + (q - lo) * RADIX);
-        }
-    }
-}
-
 /* ------------------------------------------------------------------------- */
 /* Step 5 and the run                                                          */
 /* ------------------------------------------------------------------------- */
@@ -389,105 +327,383 @@ static double item_score(const float *p, size_t y, size_t K, int rank)
 static size_t argmax(const float *p, size_t K)
 {
     size_t best = 0;
-    for (size_t j = 1; j < K; j++)
-        if (p[j] > p[best])
-            best = j;
+    float top = p[0];
+    for (size_t j = 1; j < K; j++) {
+        int more = p[j] > top;
+        best = more ? j : best;
+        top = more ? p[j] : top;
+    }
     return best;
 }
 
-/* The flagged items into t; returns how many. */
-static size_t flag_pass(hitl__topk *t, cell *cells, const size_t *first, const rows *R,
-                        int rank)
+/* Sort n entries by key (doubles >= 0, whose bits order like their
+ * values), stably: an LSD radix sort, a byte a pass, skipping the bytes all
+ * keys share.  Entries arrive in pool index order, so ties stay in it.
+ * tk, ti: n entries of scratch. */
+static void sort_queue(double *key, size_t *index, size_t n, double *tk, size_t *ti)
 {
-    size_t flagged = 0;
-    FOR_ROWS(R, it, r, p) {
+    for (int shift = 0; shift < 64; shift += 8) {
+        size_t cnt[256] = { 0 };
+        for (size_t q = 0; q < n; q++) {
+            uint64_t u;
+            memcpy(&u, &key[q], sizeof u);
+            cnt[(u >> shift) & 255]++;
+        }
+        size_t at = 0, skip = 0;
+        for (int b = 0; b < 256; b++) {
+            size_t c = cnt[b];
+            skip |= c == n;
+            cnt[b] = at;
+            at += c;
+        }
+        if (skip)
+            continue;
+        for (size_t q = 0; q < n; q++) {
+            uint64_t u;
+            memcpy(&u, &key[q], sizeof u);
+            size_t to = cnt[(u >> shift) & 255]++;
+            tk[to] = key[q];
+            ti[to] = index[q];
+        }
+        memcpy(key, tk, n * sizeof *key);
+        memcpy(index, ti, n * sizeof *index);
+    }
+}
+
+/* Does a cell of row y still have ties to hand out one at a time?  Then
+ * every item of the row must be walked in order; else items whose label
+ * is their argmax (never flagged) can be passed over. */
+static int row_has_ties(const cell *cells, const size_t *first, size_t y)
+{
+    for (size_t q = first[y]; q < first[y + 1]; q++)
+        if (cells[q].ties > 0 && cells[q].ties != SIZE_MAX)
+            return 1;
+    return 0;
+}
+
+/* Step 5: the flagged items into t (entries appended while there is room;
+ * a heap from the first one that finds none: then *heap is set); returns
+ * how many were flagged. */
+static size_t flag_pass(hitl__topk *t, int *heap, cell *cells, const size_t *first,
+                        const rows *R, int rank)
+{
+    size_t flagged = 0, K = R->K;
+    *heap = 0;
+    FOR_ROWS(R, 0, R->pool->n, 0, it, r, p) {
         size_t y = (size_t)R->pool->label[it];
+        int mine = argmax(p, K) == y;
+        if (mine && !row_has_ties(cells, first, y))
+            continue;
         int hit = 0;
         for (size_t q = first[y]; q < first[y + 1]; q++)
             hit |= taken(&cells[q], p);
-        if (hit && argmax(p, R->K) != y) {
-            flagged++;
-            hitl__topk_push(t, item_score(p, y, R->K, rank), it);
+        if (!hit || mine)
+            continue;
+        flagged++;
+        double score = item_score(p, y, K, rank);
+        if (!*heap && t->n < t->k) {
+            t->key[t->n] = score;
+            t->index[t->n++] = it;
+            continue;
         }
+        if (!*heap) {
+            hitl__topk_heapify(t);
+            *heap = 1;
+        }
+        hitl__topk_push(t, score, it);
     }
     return flagged;
 }
 
-/* Working memory of a run: the new report and O(K^2) scratch. */
+/* ------------------------------------------------------------------------- */
+/* The streamed passes, in blocks on the worker pool                          */
+/* ------------------------------------------------------------------------- */
+
+/* Steps 1, 2 and the counting passes of step 4 cut the pool into blocks of
+ * BLOCK_ITEMS items, tasks of the worker pool (base/tasks.c).  Each worker
+ * adds into its own counters (exact integers, so the order does not
+ * matter); the sums of step 1 are kept per block and added in block order,
+ * so every result is the same for any thread count.  Step 5 is one
+ * sequential pass: ties at a cut are settled by pool index order. */
+#define BLOCK_ITEMS 65536
+#define MAX_PASS_WORKERS 64
+
+enum { PASS_THRESHOLDS, PASS_JOINT, PASS_COUNT };
+
 typedef struct work {
     report rep;
+    const rows *R;
+    const char *fn;
+    int pass, fused;
+    size_t workers, n_blocks, n_cells, lo, hi, hist_len;
+    size_t *row0;      /* n_blocks: the first row of each block */
+    double *tsum;      /* n_blocks x K: each block's sums of p_y by label */
+    double *wcount;    /* workers x K: labeled items per class */
+    double *wC;        /* workers x K x K: the confident joint */
+    uint32_t *whist;   /* workers x hist_len: radix counters */
     double *count, *frac;
     cell *cells;
     size_t *first;
-    uint32_t *hist;
     hitl__topk top;
 } work;
+
+/* Step 1 for one row: check it and its label, add p_y. */
+static int thresholds_row(work *w, size_t worker, size_t block, size_t i, size_t r,
+                          const float *p)
+{
+    const hitl_pool *pool = w->R->pool;
+    size_t K = w->R->K;
+    int32_t y = pool->label[i];
+    if (y < 0 || (size_t)y >= K)
+        return hitl__fail_in(HITL_EINVAL, w->fn, "pool item %zu (id %llu) has label %d, "
+                             "not in [0, %zu)", i, (unsigned long long)pool->ids[i], (int)y,
+                             K);
+    int st = hitl__check_proba_row(w->fn, p, K, r);
+    if (st != HITL_OK)
+        return st;
+    w->tsum[block * K + (size_t)y] += p[y];
+    w->wcount[worker * K + (size_t)y] += 1;
+    return HITL_OK;
+}
+
+/* Step 2 for one row; fused, also the first radix digit of every
+ * off-diagonal cell of its row (cell (y, c) at y (K-1) + c - (c > y)). */
+static void joint_row(work *w, size_t worker, size_t y, const float *p)
+{
+    size_t K = w->R->K, j = confident_class(p, w->rep.thresholds, K);
+    if (j < K)
+        w->wC[(worker * K + y) * K + j] += 1;
+    if (!w->fused)
+        return;
+    uint32_t *h = w->whist + worker * w->hist_len + y * (K - 1) * RADIX;
+    for (size_t c = 0; c < K; c++)
+        if (c != y)
+            h[(c - (c > y)) * RADIX + (margin_code(p, y, c) >> 24)]++;
+}
+
+/* A counting pass for one row: the next digit of every open cell of its
+ * row among cells lo .. hi-1 whose prefix the row's margin matches. */
+static void count_row(work *w, size_t worker, size_t y, const float *p)
+{
+    size_t a = w->first[y] > w->lo ? w->first[y] : w->lo;
+    size_t b = w->first[y + 1] < w->hi ? w->first[y + 1] : w->hi;
+    uint32_t *h = w->whist + worker * w->hist_len;
+    for (size_t q = a; q < b; q++) {
+        const cell *c = &w->cells[q];
+        if (c->done)
+            continue;
+        uint32_t v = margin_code(p, y, c->j);
+        if (c->bits && (v >> (32 - c->bits)) != (c->prefix >> (32 - c->bits)))
+            continue;
+        h[(q - w->lo) * RADIX + ((v >> (24 - c->bits)) & (RADIX - 1))]++;
+    }
+}
+
+static int pass_block(void *ctx, size_t worker, size_t block)
+{
+    work *w = ctx;
+    const rows *R = w->R;
+    size_t lo = block * BLOCK_ITEMS, hi = R->pool->n - lo > BLOCK_ITEMS ? lo + BLOCK_ITEMS
+                                                                         : R->pool->n;
+    FOR_ROWS(R, lo, hi, w->row0[block], i, r, p) {
+        size_t y = (size_t)R->pool->label[i];
+        if (w->pass == PASS_THRESHOLDS) {
+            int st = thresholds_row(w, worker, block, i, r - 1, p);
+            if (st != HITL_OK)
+                return st;
+        } else if (w->pass == PASS_JOINT) {
+            joint_row(w, worker, y, p);
+        } else {
+            count_row(w, worker, y, p);
+        }
+    }
+    return HITL_OK;
+}
+
+/* Run pass `pass` over every block, its per-worker counters zeroed first. */
+static int run_pass(work *w, int pass)
+{
+    size_t K = w->R->K;
+    w->pass = pass;
+    if (pass == PASS_THRESHOLDS) {
+        memset(w->tsum, 0, w->n_blocks * K * sizeof *w->tsum);
+        memset(w->wcount, 0, w->workers * K * sizeof *w->wcount);
+    } else if (pass == PASS_JOINT) {
+        memset(w->wC, 0, w->workers * K * K * sizeof *w->wC);
+    }
+    if (pass == PASS_COUNT || (pass == PASS_JOINT && w->fused))
+        memset(w->whist, 0, w->workers * w->hist_len * sizeof *w->whist);
+    return hitl__tasks_run(w->workers, w->n_blocks, pass_block, w, w->fn);
+}
+
+/* hist[q] += every worker's counters of cell slot q (n slots of RADIX). */
+static void merge_hist(work *w, size_t n)
+{
+    for (size_t k = 1; k < w->workers; k++)
+        for (size_t q = 0; q < n * RADIX; q++)
+            w->whist[q] += w->whist[k * w->hist_len + q];
+}
+
+static void select_cuts(work *w)
+{
+    for (w->lo = 0; w->lo < w->n_cells; w->lo += CELL_BATCH) {
+        w->hi = w->n_cells - w->lo > CELL_BATCH ? w->lo + CELL_BATCH : w->n_cells;
+        for (;;) {
+            int open = 0;
+            for (size_t q = w->lo; q < w->hi; q++)
+                open |= !w->cells[q].done;
+            if (!open)
+                break;
+            run_pass(w, PASS_COUNT);
+            merge_hist(w, w->hi - w->lo);
+            for (size_t q = w->lo; q < w->hi; q++) {
+                if (!w->cells[q].done)
+                    cell_decide(&w->cells[q], w->whist + (q - w->lo) * RADIX);
+            }
+        }
+    }
+}
 
 static void work_free(work *w)
 {
     report_free(&w->rep);
+    hitl__free(w->row0);
+    hitl__free(w->tsum);
+    hitl__free(w->wcount);
+    hitl__free(w->wC);
+    hitl__free(w->whist);
     hitl__free(w->count);
     hitl__free(w->frac);
     hitl__free(w->cells);
     hitl__free(w->first);
-    hitl__free(w->hist);
     hitl__topk_free(&w->top);
 }
 
-static int work_init(work *w, size_t K, size_t keep, const char *fn)
+static int work_init(work *w, const rows *R, size_t threads, size_t keep, const char *fn)
 {
+    size_t K = R->K, KK = K * K, n_cells = KK - K, n = R->pool->n;
     memset(w, 0, sizeof *w);
-    size_t KK = K * K, n_cells = KK - K, batch = n_cells < CELL_BATCH ? n_cells : CELL_BATCH;
+    w->R = R;
+    w->fn = fn;
+    w->fused = n_cells <= CELL_BATCH;
+    w->n_blocks = n / BLOCK_ITEMS + (n % BLOCK_ITEMS != 0);
+    w->workers = threads ? threads : hitl__cpus();
+    if (w->workers > MAX_PASS_WORKERS)
+        w->workers = MAX_PASS_WORKERS;
+    if (w->workers > w->n_blocks)
+        w->workers = w->n_blocks;
+    w->hist_len = (n_cells < CELL_BATCH ? n_cells : CELL_BATCH) * RADIX;
     w->rep.thresholds = hitl__malloc(K * sizeof(double));
     w->rep.joint = hitl__malloc(KK * sizeof(double));
     w->rep.calibrated = hitl__malloc(KK * sizeof(double));
+    w->row0 = hitl__malloc(w->n_blocks * sizeof *w->row0);
+    w->tsum = hitl__calloc(w->n_blocks * K, sizeof *w->tsum);
+    w->wcount = hitl__calloc(w->workers * K, sizeof *w->wcount);
+    w->wC = hitl__calloc(w->workers * KK, sizeof *w->wC);
+    w->whist = hitl__calloc(w->workers * w->hist_len, sizeof *w->whist);
     w->count = hitl__malloc(K * sizeof *w->count);
     w->frac = hitl__malloc(K * sizeof *w->frac);
     w->cells = hitl__malloc(n_cells * sizeof *w->cells);
     w->first = hitl__malloc((K + 1) * sizeof *w->first);
-    w->hist = hitl__malloc(batch * RADIX * sizeof *w->hist);
-    int ok = w->rep.thresholds && w->rep.joint && w->rep.calibrated && w->count &&
-             w->frac && w->cells && w->first && w->hist;
-    if (ok && hitl__topk_init(&w->top, keep) == HITL_OK)
+    int ok = w->rep.thresholds && w->rep.joint && w->rep.calibrated && w->row0 && w->tsum &&
+             w->wcount && w->wC && w->whist && w->count && w->frac && w->cells && w->first;
+    if (ok && hitl__topk_init(&w->top, keep) == HITL_OK) {
+        for (size_t b = 0, r = 0, i = 0; b < w->n_blocks; b++) {
+            w->row0[b] = r;
+            for (size_t end = i + BLOCK_ITEMS < n ? i + BLOCK_ITEMS : n; i < end; i++)
+                r += R->pool->state[i] == HITL_ITEM_LABELED;
+        }
         return HITL_OK;
+    }
     work_free(w);
     return hitl__fail_in(HITL_ENOMEM, fn, "out of memory for %zu classes", K);
 }
 
-/* The open cells of the calibrated joint, sorted by row; first[i] = row
- * i's first cell.  Returns how many. */
-static size_t open_cells(cell *cells, size_t *first, const double *Ct, size_t K)
+/* The cells of the calibrated joint, sorted by row; first[i] = row i's
+ * first cell.  Returns how many.  With all, every off-diagonal cell (those
+ * of need 0 done, taking nothing), else only those of need > 0. */
+static size_t make_cells(cell *cells, size_t *first, const double *Ct, size_t K, int all)
 {
     size_t n = 0;
     for (size_t i = 0; i < K; i++) {
         first[i] = n;
-        for (size_t j = 0; j < K; j++)
-            if (j != i && Ct[i * K + j] > 0)
-                cells[n++] = (cell){ .i = (uint32_t)i, .j = (uint32_t)j,
-                                     .need = (size_t)Ct[i * K + j] };
+        for (size_t j = 0; j < K; j++) {
+            size_t need = (size_t)Ct[i * K + j];
+            if (j != i && (all || need > 0))
+                cells[n++] = (cell){ .i = (uint32_t)i, .j = (uint32_t)j, .need = need,
+                                     .done = need == 0 };
+        }
     }
     first[K] = n;
     return n;
 }
 
-static int estimate(work *w, const rows *R, int rank, const char *fn)
+/* Step 1's thresholds from the blocks' sums, in block order. */
+static void thresholds_from_blocks(work *w)
 {
-    size_t K = R->K;
+    size_t K = w->R->K;
     report *rep = &w->rep;
-    int st = thresholds_pass(rep->thresholds, w->count, R, fn);
-    if (st != HITL_OK)
-        return st;
-    joint_pass(rep->joint, rep->thresholds, R);
+    for (size_t j = 0; j < K; j++) {
+        double sum = 0, cnt = 0;
+        for (size_t b = 0; b < w->n_blocks; b++)
+            sum += w->tsum[b * K + j];
+        for (size_t k = 0; k < w->workers; k++)
+            cnt += w->wcount[k * K + j];
+        w->count[j] = cnt;
+        rep->thresholds[j] = cnt > 0 ? sum / cnt : INFINITY;
+    }
+}
+
+/* Step 2's joint from the workers' counts, and step 3. */
+static void calibrate(work *w)
+{
+    size_t K = w->R->K;
+    report *rep = &w->rep;
+    memcpy(rep->joint, w->wC, K * K * sizeof *rep->joint);
+    for (size_t k = 1; k < w->workers; k++)
+        for (size_t q = 0; q < K * K; q++)
+            rep->joint[q] += w->wC[k * K * K + q];
     rep->n_noisy = 0;
     for (size_t i = 0; i < K; i++) {
         calibrate_row(rep->calibrated + i * K, rep->joint + i * K, i, w->count[i], K, w->frac);
         for (size_t j = 0; j < K; j++)
             rep->n_noisy += j != i ? rep->calibrated[i * K + j] : 0;
     }
-    size_t n_cells = open_cells(w->cells, w->first, rep->calibrated, K);
-    select_cuts(w->cells, n_cells, w->first, w->hist, R);
-    rep->n_flagged = flag_pass(&w->top, w->cells, w->first, R, rank);
-    hitl__topk_sort(&w->top);
+}
+
+static int estimate(work *w, int rank)
+{
+    const rows *R = w->R;
+    size_t K = R->K;
+    report *rep = &w->rep;
+    int st = run_pass(w, PASS_THRESHOLDS);
+    if (st != HITL_OK)
+        return st;
+    thresholds_from_blocks(w);
+    st = run_pass(w, PASS_JOINT);
+    if (st != HITL_OK)
+        return st;
+    calibrate(w);
+    w->n_cells = make_cells(w->cells, w->first, rep->calibrated, K, w->fused);
+    if (w->fused) {
+        merge_hist(w, w->n_cells);
+        for (size_t q = 0; q < w->n_cells; q++)
+            if (!w->cells[q].done)
+                cell_decide(&w->cells[q], w->whist + q * RADIX);
+    }
+    select_cuts(w);
+    int heap;
+    rep->n_flagged = flag_pass(&w->top, &heap, w->cells, w->first, R, rank);
+    if (heap) {
+        hitl__topk_sort(&w->top);
+    } else if (w->top.n > 1) {
+        size_t n = w->top.n;
+        double *tk = hitl__malloc(n * (sizeof *tk + sizeof(size_t)));
+        if (!tk)
+            return hitl__fail_in(HITL_ENOMEM, w->fn, "out of memory for %zu results", n);
+        sort_queue(w->top.key, w->top.index, n, tk, (size_t *)(tk + n));
+        hitl__free(tk);
+    }
     for (size_t j = 0; j < K; j++)
         if (isinf(rep->thresholds[j]))
             rep->thresholds[j] = NAN;
@@ -502,10 +718,10 @@ static int run(size_t *count, size_t *indices, uint64_t *ids, double *scores,
                hitl_recheck *rc, const rows *R, size_t k, size_t folds, const char *fn)
 {
     work w;
-    int st = work_init(&w, R->K, k < R->n ? k : R->n, fn);
+    int st = work_init(&w, R, rc->threads, k < R->n ? k : R->n, fn);
     if (st != HITL_OK)
         return st;
-    st = estimate(&w, R, rc->rank, fn);
+    st = estimate(&w, rc->rank);
     if (st != HITL_OK) {
         work_free(&w);
         return st;

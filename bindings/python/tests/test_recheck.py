@@ -165,3 +165,25 @@ def test_find_label_issues_and_params(small):
     with pytest.raises(hitl.InvalidArgument, match="has label 2, not in"):
         rc.query_proba(proba[:, :2] / proba[:, :2].sum(1, keepdims=True), pool)
     rc.close()
+
+
+@pytest.mark.parametrize("K", [3, 70])
+def test_many_blocks_any_threads(K):
+    """Pools of several blocks (65,536 items each) give the same queue on
+    any thread count; K = 70 has more cells than one batch of counters
+    (4,096), so the first digit gets its own pass."""
+    rng = np.random.default_rng(K)
+    n = 140_000 if K == 3 else 70_000
+    proba = random_proba(rng, n, K, quantum=1 / 64 if K == 3 else None,
+                         concentration=0.3)
+    truth = proba.argmax(axis=1)
+    labels, _ = ref.flip_labels(truth, 0.3, K, rng)
+    with labeled_pool(np.zeros((n, 1), np.float32), labels) as pool:
+        out = []
+        for threads in (1, 3):
+            with hitl.Recheck(threads=threads) as rc:
+                out.append(rc.query_proba(proba, pool))
+                if threads == 1:
+                    same_as_reference(rc, pool, proba, labels, "self_confidence")
+        np.testing.assert_array_equal(out[0].indices, out[1].indices)
+        np.testing.assert_array_equal(out[0].scores, out[1].scores)
