@@ -1,5 +1,6 @@
-/* What a class label is: an index into a set of 2 .. 65536 classes.  The
- * checks every call that takes class counts or label arrays shares. */
+/* What a class label is: an index into a set of 2 .. 65536 classes; and
+ * a row of class probabilities.  The checks every call that takes class
+ * counts, label arrays or probability rows shares. */
 #include "data/data.h"
 
 #include <inttypes.h>
