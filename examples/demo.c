@@ -930,6 +930,7 @@ static int section_recheck(const dataset *ds, uint64_t seed)
     size_t *queue = ds_calloc(n, sizeof *queue);
     double *score = ds_calloc(n, sizeof *score), noise = 0;
     uint64_t rng = seed ^ 0xC1EA4;
+    int status = -1;
     memcpy(y, ds->y, n * sizeof *y);
     ds_flip_labels(y, flipped, n, ds->n_classes, RECHECK_RATE, 0, &rng);
     for (size_t i = 0; i < n; i++)
@@ -960,14 +961,7 @@ static int section_recheck(const dataset *ds, uint64_t seed)
         printf("%4zu  %6zu  %5d  %4d  %15.4f\n", q + 1, queue[q], (int)y[queue[q]],
                (int)ds->y[queue[q]], score[q]);
     printf("\n");
-    hitl_recheck_free(rc);
-    hitl_model_free(model);
-    hitl_pool_free(pool);
-    free(y);
-    free(flipped);
-    free(queue);
-    free(score);
-    return 0;
+    status = 0;
 fail:
     hitl_recheck_free(rc);
     hitl_model_free(model);
@@ -976,7 +970,7 @@ fail:
     free(flipped);
     free(queue);
     free(score);
-    return -1;
+    return status;
 }
 
 /* ---- section: annotator drift ------------------------------------------------ */

@@ -590,23 +590,32 @@ static int call_cross_fit(hitl_recheck *r, const void *v)
 
 /* Fail allocation 0, 1, ... until the call succeeds: every failure is
  * HITL_ENOMEM, writes no count and leaves the report as it was. */
+typedef struct oom_ctx {
+    hitl_recheck *r;
+    recheck_call call;
+    const call_ctx *ctx;
+    snap before;
+} oom_ctx;
+
+static int oom_call(void *v)
+{
+    oom_ctx *o = v;
+    *o->ctx->count = 77;
+    return o->call(o->r, o->ctx);
+}
+
+static void oom_unchanged(void *v)
+{
+    oom_ctx *o = v;
+    ck_assert_uint_eq(*o->ctx->count, 77);
+    snap now = take(o->r);
+    same(&o->before, &now);
+}
+
 static void oom_loop(hitl_recheck *r, recheck_call call, const call_ctx *ctx)
 {
-    snap before = take(r);
-    long fail_at = 0;
-    for (;; fail_at++) {
-        *ctx->count = 77;
-        oom_arm(fail_at);
-        int rc = call(r, ctx);
-        oom_arm(-1);
-        if (rc == HITL_OK)
-            break;
-        ck_assert_int_eq(rc, HITL_ENOMEM);
-        ck_assert_uint_eq(*ctx->count, 77);
-        snap now = take(r);
-        same(&before, &now);
-    }
-    ck_assert_int_gt(fail_at, 0);
+    oom_ctx o = { r, call, ctx, take(r) };
+    oom_until_ok(oom_call, oom_unchanged, &o);
 }
 
 START_TEST(test_oom)
