@@ -939,10 +939,11 @@ typedef enum hitl_cold_start {
  * Probabilities must be finite, >= 0, each row summing to 1 within 1e-3.
  *
  * Cost.  Given the probabilities, the estimate streams over them: one pass
- * each for steps 1, 2 and 5 and at most four for step 4 (an exact radix
- * selection of each cell's cut, 8 bits a pass, over the margins' 32-bit
- * codes; with K <= 64 the first of them rides on step 2's pass), O(n K)
- * time a pass.  Steps 1, 2 and 4 run in blocks of 65,536 pool items on up
+ * each for steps 1, 2 and 5 and at most three for step 4 (an exact radix
+ * selection of each cell's cut, 11 bits a pass, over the margins' 32-bit
+ * codes; with K <= 23 the first of them rides on step 2's pass; with more
+ * classes, up to three for every 512 off-diagonal cells), O(n K) time a
+ * pass.  Steps 1, 2 and 4 run in blocks of 65,536 pool items on up
  * to HITL_PARAM_RECHECK_THREADS threads (at most 64), step 5 on the
  * calling thread; the result is the same for any thread count.  Extra
  * memory is O(threads K^2) counters (at most 4 MiB a thread) plus the k

@@ -29,10 +29,11 @@
  *                  margin (p[y] - max_{j != y} p[j] + 1) / 2.
  *
  * Step 4 needs, per cell, the C~[i][j]-th largest margin, found exactly by
- * a radix selection on the margins' order-preserving 32-bit codes, eight
- * bits a pass (at most four; a cell is done early when the bucket it needs
- * is taken whole), with 256 counters per cell and at most CELL_BATCH
- * cells' counters at once; while every cell fits, the first digit is
+ * a radix selection on the margins' order-preserving 32-bit codes, digits
+ * of 11, 11 and 10 bits, a pass each (a cell is done early when the bucket
+ * it needs is taken whole, so the last pass is often skipped), with 2048
+ * counters per cell and at most CELL_BATCH cells' counters at once; while
+ * every cell fits (K <= 23), the first digit is
  * counted in step 2's pass.  The last pass walks the items in index order,
  * which settles ties at the cut by lower index; it passes over items whose
  * label is their most probable class (never flagged) unless a cell of
@@ -41,7 +42,8 @@
  * sort instead of a heap.
  *
  * Stopping rule: none is needed; every step is a fixed number of passes
- * (at most 1 + 1 + 4 + 1 over the probabilities).
+ * (at most 1 + 1 + 3 + 1 over the probabilities, 3 more for each further
+ * batch of cells).
  */
 #include "select/select.h"
 
@@ -51,8 +53,17 @@
 #define MAX_SEED 9007199254740992.0 /* 2^53 */
 #define MAX_FOLDS 1000
 #define MAX_THREADS 1024
-#define RADIX 256
-#define CELL_BATCH 4096        /* cells counted at once: 4 MiB of counters */
+#define RADIX 2048             /* counters per cell: digits of 11, 11, 10 bits */
+#define CELL_BATCH 512         /* cells counted at once: 4 MiB of counters */
+
+/* Width of the radix digit after `bits` decided bits: three passes, the
+ * last often skipped (a cell is done once the bucket it needs is taken
+ * whole). */
+#define RADIX_FIRST 11
+static inline int digit_bits(int bits)
+{
+    return bits < 22 ? 11 : 10;
+}
 #define FN_QUERY "hitl_recheck_query"
 
 typedef struct report {
@@ -265,7 +276,7 @@ typedef struct cell {
     uint32_t i, j;
     size_t need;      /* while open: rank still to find within the prefix */
     uint32_t prefix;  /* the code bits decided so far */
-    int bits;         /* how many (0, 8, 16, 24) */
+    int bits;         /* how many (0, 11, 22) */
     int done, shift;
     uint32_t cut;
     size_t ties;
@@ -283,12 +294,12 @@ static inline uint32_t margin_code(const float *p, size_t i, size_t j)
 
 static void cell_decide(cell *c, const uint32_t *hist)
 {
-    int low = 24 - c->bits;
+    int width = digit_bits(c->bits), low = 32 - c->bits - width;
     size_t b = 0;
     while (c->need > hist[b])
         c->need -= hist[b++];
     c->prefix |= (uint32_t)b << low;
-    c->bits += 8;
+    c->bits += width;
     if (c->need == hist[b] || c->bits == 32) {
         c->done = 1;
         c->shift = low;
@@ -478,7 +489,7 @@ static void joint_row(work *w, size_t worker, size_t y, const float *p)
     uint32_t *h = w->whist + worker * w->hist_len + y * (K - 1) * RADIX;
     for (size_t c = 0; c < K; c++)
         if (c != y)
-            h[(c - (c > y)) * RADIX + (margin_code(p, y, c) >> 24)]++;
+            h[(c - (c > y)) * RADIX + (margin_code(p, y, c) >> (32 - RADIX_FIRST))]++;
 }
 
 /* A counting pass for one row: the next digit of every open cell of its
@@ -495,7 +506,8 @@ static void count_row(work *w, size_t worker, size_t y, const float *p)
         uint32_t v = margin_code(p, y, c->j);
         if (c->bits && (v >> (32 - c->bits)) != (c->prefix >> (32 - c->bits)))
             continue;
-        h[(q - w->lo) * RADIX + ((v >> (24 - c->bits)) & (RADIX - 1))]++;
+        int width = digit_bits(c->bits);
+        h[(q - w->lo) * RADIX + ((v >> (32 - c->bits - width)) & ((1u << width) - 1))]++;
     }
 }
 
