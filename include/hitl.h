@@ -1007,8 +1007,9 @@ HITL_API int hitl_recheck_get_param(double *value,
  * in pool index order (n = hitl_pool_count(LABELED)), borrowed for the
  * call.  Writes *count = min(k, flagged items) entries to each non-NULL
  * array (each must hold k): indices (pool indices), ids (caller ids),
- * scores (steps 4-5 above), most probably wrong first; replaces the
- * report.  Deterministic.
+ * scores (the score of step 5 of "Labels to re-check": p_y or the
+ * normalised margin, in [0, 1]), most probably wrong first; replaces the
+ * report.  Deterministic, for any thread count.
  * Returns HITL_OK (*count may be 0: nothing flagged); HITL_EINVAL (NULL
  * count, recheck, pool or proba, k 0, n_classes < 2 or > 65536, n rows that
  * could not fit in memory, a label >= n_classes: the message names the
