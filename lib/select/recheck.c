@@ -47,6 +47,7 @@
  */
 #include "select/select.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -394,16 +395,18 @@ static int row_has_ties(const cell *cells, const size_t *first, size_t y)
 
 /* Step 5: the flagged items into t (entries appended while there is room;
  * a heap from the first one that finds none: then *heap is set); returns
- * how many were flagged. */
+ * how many were flagged.  tied: K bytes of scratch. */
 static size_t flag_pass(hitl__topk *t, int *heap, cell *cells, const size_t *first,
-                        const rows *R, int rank)
+                        uint8_t *tied, const rows *R, int rank)
 {
     size_t flagged = 0, K = R->K;
     *heap = 0;
+    for (size_t y = 0; y < K; y++)
+        tied[y] = (uint8_t)row_has_ties(cells, first, y);
     FOR_ROWS(R, 0, R->pool->n, 0, it, r, p) {
         size_t y = (size_t)R->pool->label[it];
         int mine = argmax(p, K) == y;
-        if (mine && !row_has_ties(cells, first, y))
+        if (mine && !tied[y])
             continue;
         int hit = 0;
         for (size_t q = first[y]; q < first[y + 1]; q++)
@@ -453,6 +456,7 @@ typedef struct work {
     double *wC;        /* workers x K x K: the confident joint */
     uint32_t *whist;   /* workers x hist_len: radix counters */
     double *count, *frac;
+    uint8_t *tied;     /* K */
     cell *cells;
     size_t *first;
     hitl__topk top;
@@ -469,9 +473,18 @@ static int thresholds_row(work *w, size_t worker, size_t block, size_t i, size_t
         return hitl__fail_in(HITL_EINVAL, w->fn, "pool item %zu (id %llu) has label %d, "
                              "not in [0, %zu)", i, (unsigned long long)pool->ids[i], (int)y,
                              K);
-    int st = hitl__check_proba_row(w->fn, p, K, r);
-    if (st != HITL_OK)
-        return st;
+    /* the shared check only names what is wrong: most rows pass this */
+    double sum = 0;
+    int bad = 0;
+    for (size_t c = 0; c < K; c++) {
+        bad |= !(p[c] >= 0 && p[c] <= FLT_MAX);
+        sum += p[c];
+    }
+    if (bad || fabs(sum - 1.0) > HITL__PROBA_SLACK) {
+        int st = hitl__check_proba_row(w->fn, p, K, r);
+        if (st != HITL_OK)
+            return st;
+    }
     w->tsum[block * K + (size_t)y] += p[y];
     w->wcount[worker * K + (size_t)y] += 1;
     return HITL_OK;
@@ -586,6 +599,7 @@ static void work_free(work *w)
     hitl__free(w->whist);
     hitl__free(w->count);
     hitl__free(w->frac);
+    hitl__free(w->tied);
     hitl__free(w->cells);
     hitl__free(w->first);
     hitl__topk_free(&w->top);
@@ -615,10 +629,11 @@ static int work_init(work *w, const rows *R, size_t threads, size_t keep, const 
     w->whist = hitl__calloc(w->workers * w->hist_len, sizeof *w->whist);
     w->count = hitl__malloc(K * sizeof *w->count);
     w->frac = hitl__malloc(K * sizeof *w->frac);
+    w->tied = hitl__malloc(K);
     w->cells = hitl__malloc(n_cells * sizeof *w->cells);
     w->first = hitl__malloc((K + 1) * sizeof *w->first);
     int ok = w->rep.thresholds && w->rep.joint && w->rep.calibrated && w->row0 && w->tsum &&
-             w->wcount && w->wC && w->whist && w->count && w->frac && w->cells && w->first;
+             w->wcount && w->wC && w->whist && w->count && w->frac && w->tied && w->cells && w->first;
     if (ok && hitl__topk_init(&w->top, keep) == HITL_OK) {
         for (size_t b = 0, r = 0, i = 0; b < w->n_blocks; b++) {
             w->row0[b] = r;
@@ -705,7 +720,7 @@ static int estimate(work *w, int rank)
     }
     select_cuts(w);
     int heap;
-    rep->n_flagged = flag_pass(&w->top, &heap, w->cells, w->first, R, rank);
+    rep->n_flagged = flag_pass(&w->top, &heap, w->cells, w->first, w->tied, R, rank);
     if (heap) {
         hitl__topk_sort(&w->top);
     } else if (w->top.n > 1) {
