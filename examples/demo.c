@@ -19,12 +19,13 @@
  * accuracies, measures their agreement (Fleiss' kappa), and routes new
  * items between the model and a person by calibrated confidence, then at a
  * fixed reviewer capacity by the confidence and by the learned error
- * detector.  Last,
+ * detector.  A reviewer settles the least certain consensus labels; with a
+ * tenth of the labels flipped, the re-check queue finds the wrong ones.  Last,
  * one of three annotators gets careless halfway, and the drift check finds
  * who and from when.
  *
  * The program is in sections (data, full data, active learning, several
- * annotators, drift); a section is one function called from main().  Strategies
+ * annotators, reviewer, labels to re-check, drift); a section is one function called from main().  Strategies
  * are rows of the table `strategies` below.
  */
 #include "hitl.h"
@@ -1041,6 +1042,65 @@ fail:
     return -1;
 }
 
+/* ---- section: labels to re-check ------------------------------------------- */
+
+#define RECHECK_RATE 0.10  /* share of the labels flipped */
+#define RECHECK_SHOW 8     /* queue entries printed */
+
+static int section_recheck(const dataset *ds, uint64_t seed)
+{
+    hitl_pool *pool = NULL;
+    hitl_model *model = NULL;
+    hitl_recheck *rc = NULL;
+    size_t n = ds->n, count, at_m, all, m = 0;
+    int32_t *y = ds_calloc(n, sizeof *y);
+    uint8_t *flipped = ds_calloc(n, 1);
+    size_t *queue = ds_calloc(n, sizeof *queue);
+    double *score = ds_calloc(n, sizeof *score), noise = 0;
+    uint64_t rng = seed ^ 0xC1EA4;
+    int status = -1;
+    memcpy(y, ds->y, n * sizeof *y);
+    ds_flip_labels(y, flipped, n, ds->n_classes, RECHECK_RATE, 0, &rng);
+    for (size_t i = 0; i < n; i++)
+        m += flipped[i];
+    printf("== labels to re-check\n");
+    printf("every one of the %zu items labeled, %zu of the labels (%.0f%%) flipped to "
+           "another\nclass.  The re-check queue (hitl_recheck_query: confident learning "
+           "on 5-fold\ncross-fitted logistic regression) lists the labels that are "
+           "probably wrong,\nmost suspect first.\n\n", n, m, RECHECK_RATE * 100);
+    TRY(hitl_pool_create(&pool, ds->dim));
+    TRY(hitl_pool_add_borrowed(pool, ds->x, n, ds->dim, NULL));
+    for (size_t i = 0; i < n; i++)
+        TRY(hitl_pool_set_label(pool, i, y[i]));
+    if (make_model(&model, ds) != 0)
+        goto fail;
+    TRY(hitl_recheck_create(&rc));
+    TRY(hitl_recheck_query(&count, queue, NULL, score, rc, model, pool, n));
+    TRY(hitl_recheck_get_info(&noise, rc, HITL_RECHECK_INFO_NOISE_RATE));
+    ds_queue_hits(&at_m, &all, queue, count, flipped, m);
+    printf("queue: %zu items, %zu of them flipped (precision %.3f, recall %.3f); "
+           "estimated\nnoise rate %.3f (true %.3f).  A reviewer checking the first "
+           "%zu (the true\nnumber of wrong labels) finds %zu: precision %.3f, recall "
+           "%.3f.\n\n", count, all, count ? (double)all / (double)count : 1.0,
+           (double)all / (double)m, noise, (double)m / (double)n, m, at_m,
+           (double)at_m / (double)(count < m ? count : m), (double)at_m / (double)m);
+    printf("%4s  %6s  %5s  %4s  %15s\n", "rank", "item", "given", "true", "self-confidence");
+    for (size_t q = 0; q < count && q < RECHECK_SHOW; q++)
+        printf("%4zu  %6zu  %5d  %4d  %15.4f\n", q + 1, queue[q], (int)y[queue[q]],
+               (int)ds->y[queue[q]], score[q]);
+    printf("\n");
+    status = 0;
+fail:
+    hitl_recheck_free(rc);
+    hitl_model_free(model);
+    hitl_pool_free(pool);
+    free(y);
+    free(flipped);
+    free(queue);
+    free(score);
+    return status;
+}
+
 /* ---- section: annotator drift ------------------------------------------------ */
 
 #define DRIFT_ITEMS 600
@@ -1165,6 +1225,8 @@ int main(int argc, char **argv)
         status = section_annotators(&ds, &sp, batch, rounds, seed);
     if (status == 0)
         status = section_reviewer(&ds, seed);
+    if (status == 0)
+        status = section_recheck(&ds, seed);
     if (status == 0)
         status = section_drift(&ds, seed);
     if (status == 0)

@@ -289,9 +289,21 @@ typedef enum hitl_param {
     HITL_PARAM_ROUTE_DETECTOR_NEIGHBOURS = 565, /* labeled neighbours of its
                                            novelty features, integer in
                                            [1, 100]; default 10 */
-    HITL_PARAM_ROUTE_DETECTOR_EVENTS = 566 /* model errors the detector needs
+    HITL_PARAM_ROUTE_DETECTOR_EVENTS = 566, /* model errors the detector needs
                                            per feature it fits, integer in
                                            [0, 1000]; default 10 */
+
+    /* hitl_recheck (60x; see "Labels to re-check" below) */
+    HITL_PARAM_RECHECK_FOLDS   = 600, /* folds of the cross-fit, integer in
+                                         [2, 1000]; default 5 */
+    HITL_PARAM_RECHECK_SEED    = 601, /* seed of the fold split, integer in
+                                         [0, 2^53]; default 0 */
+    HITL_PARAM_RECHECK_RANK    = 602, /* a hitl_recheck_rank; default
+                                         HITL_RECHECK_RANK_SELF_CONFIDENCE */
+    HITL_PARAM_RECHECK_THREADS = 603  /* threads: folds fitted at once, and
+                                         of the ranking passes; integer in
+                                         [0, 1024]; 0 = one per online CPU
+                                         (default) */
 } hitl_param;
 
 /* ------------------------------------------------------------------------- */
@@ -954,6 +966,187 @@ typedef enum hitl_cold_start {
     HITL_COLD_START_KCENTER  = 1,
     HITL_COLD_START_KMEANSPP = 2
 } hitl_cold_start;
+
+/* ------------------------------------------------------------------------- */
+/* Labels to re-check: confident learning                                     */
+/* ------------------------------------------------------------------------- */
+
+/* People make mistakes; some LABELED items of a pool carry a wrong label.
+ * A recheck queue ranks the labeled items whose given label is probably
+ * wrong, so that a reviewer can look at them first (record the reviewer's
+ * answers with hitl_feedback_record: an answer of a higher authority
+ * settles the item).  The method is confident learning (Northcutt, Jiang &
+ * Chuang, "Confident Learning: Estimating Uncertainty in Dataset Labels",
+ * JAIR 70, 2021) with the paper's "prune by noise rate".
+ *
+ * Input: the pool's n LABELED items, taken in increasing pool index (row r
+ * of every probability table below is the r-th labeled item in that order),
+ * each with its given label y and out-of-sample class probabilities p (p
+ * from a model that was not fitted on that item).  Either the caller gives
+ * p (hitl_recheck_query_proba), or the library makes it by k-fold
+ * cross-fitting (hitl_recheck_query, hitl_recheck_cross_fit): the labeled
+ * items are split into k = HITL_PARAM_RECHECK_FOLDS folds, stratified by
+ * label (sorted by label and then by a hash of (HITL_PARAM_RECHECK_SEED,
+ * pool index), position q goes to fold q mod k), and each fold is scored by
+ * a fresh copy of the model (same parameters; for a custom model the same
+ * callbacks and user pointer) fitted on the other folds with the items'
+ * labels and weights.  Up to HITL_PARAM_RECHECK_THREADS folds are fitted at
+ * once (custom models one at a time: their callbacks share `user`).  The
+ * caller's model is only read: a built-in model need not be fitted; a
+ * custom model's fit callback runs k times and its `user` state ends as the
+ * last fold left it (refit it on the whole pool afterwards).
+ *
+ * With K classes and n_i the items labeled i:
+ *   1. Thresholds.  t_j = the mean of p_j over the items labeled j (a class
+ *      without labeled items has no threshold and is never "confident").
+ *   2. Confident joint.  C[i][j] = the number of items labeled i whose
+ *      confident class is j: among the classes c with p_c >= t_c, the one
+ *      of largest p_c (the lower class on ties); items without one are not
+ *      counted.  (cleanlab takes the overall argmax when several classes
+ *      pass; this is the paper's rule.)
+ *   3. Calibration.  Row i (n_i > 0) with C[i][i] raised to at least 1 is
+ *      scaled to sum to n_i, C~[i][j] = C[i][j] n_i / sum_j C[i][j], and
+ *      rounded to integers that keep the sum n_i (floors, then +1 to the
+ *      largest fractional parts, the lower column on ties).  The estimated
+ *      number of wrong labels is the off-diagonal sum of C~, the estimated
+ *      joint of given and true label Q = C~ / n.
+ *   4. Prune by noise rate.  For each off-diagonal cell, the C~[i][j] items
+ *      labeled i with the largest margin p_j - p_i (computed in float32;
+ *      the lower pool index on ties) are chosen.  An item chosen by a cell
+ *      of its row is FLAGGED, unless its label is its most probable class
+ *      (argmax p, the lower class on ties), as cleanlab does.
+ *   5. Ranking.  The flagged items, by a score smallest first (the lower
+ *      pool index on ties): HITL_PARAM_RECHECK_RANK = SELF_CONFIDENCE, p_y;
+ *      or NORMALIZED_MARGIN, (p_y - max_{j != y} p_j + 1) / 2.  Both are in
+ *      [0, 1]; small = the given label is probably wrong.
+ * Probabilities must be finite, >= 0, each row summing to 1 within 1e-3.
+ *
+ * Cost.  Given the probabilities, the estimate streams over them: one pass
+ * each for steps 1, 2 and 5 and at most three for step 4 (an exact radix
+ * selection of each cell's cut, 11 bits a pass, over the margins' 32-bit
+ * codes; with K <= 23 the first of them rides on step 2's pass; with more
+ * classes, up to three for every 512 off-diagonal cells), O(n K) time a
+ * pass.  Steps 1, 2 and 4 run in blocks of 65,536 pool items on up
+ * to HITL_PARAM_RECHECK_THREADS threads (at most 64), step 5 on the
+ * calling thread; the result is the same for any thread count.  Extra
+ * memory is O(threads K^2) counters (at most 4 MiB a thread) plus the k
+ * results: no copy of anything n-sized is made.  Cross-fitting adds the
+ * model fits, the n x K probabilities and one copy of the labeled rows,
+ * which every fold's training set borrows.
+ *
+ * Design.  A recheck is its own small handle, not a strategy kind: a
+ * hitl_query picks UNLABELED items by one model's scores, while this picks
+ * LABELED items from k refitted models; and like hitl_router the handle
+ * keeps a report of its last run (thresholds, the confident joint, the
+ * noise estimate) to audit what the queue rests on.  Its results have the
+ * shape of a query (count, pool indices, ids, scores), so they go to people
+ * the same way.
+ *
+ * Threads: one thread at a time per handle; the model and pool are only
+ * read (concurrent reads), so several handles may share them. */
+typedef struct hitl_recheck hitl_recheck;
+
+typedef enum hitl_recheck_rank {
+    HITL_RECHECK_RANK_SELF_CONFIDENCE   = 1,
+    HITL_RECHECK_RANK_NORMALIZED_MARGIN = 2
+} hitl_recheck_rank;
+
+/* Figures of the last run (hitl_recheck_get_info). */
+typedef enum hitl_recheck_info {
+    HITL_RECHECK_INFO_N_LABELED  = 1, /* labeled items examined, n */
+    HITL_RECHECK_INFO_N_CLASSES  = 2, /* K */
+    HITL_RECHECK_INFO_N_FLAGGED  = 3, /* items flagged: the whole queue, of
+                                         which a run returns the first k */
+    HITL_RECHECK_INFO_N_NOISY    = 4, /* estimated wrong labels: the
+                                         off-diagonal sum of C~ */
+    HITL_RECHECK_INFO_NOISE_RATE = 5, /* N_NOISY / n */
+    HITL_RECHECK_INFO_FOLDS      = 6  /* folds of the cross-fit; 0 when the
+                                         caller gave the probabilities */
+} hitl_recheck_info;
+
+/* hitl_recheck_create: a recheck handle with the default parameters (5
+ * folds, seed 0, SELF_CONFIDENCE, one thread per CPU) and no report.
+ * Returns HITL_OK; HITL_EINVAL (NULL out); HITL_ENOMEM.  Free with
+ * hitl_recheck_free(). */
+HITL_API int hitl_recheck_create(hitl_recheck **out);
+
+/* hitl_recheck_free: release the handle.  Accepts NULL. */
+HITL_API void hitl_recheck_free(hitl_recheck *recheck);
+
+/* hitl_recheck_set_param / get_param: set or read a parameter (see
+ * hitl_param, 60x values).  Setting one changes neither the others nor the
+ * report.
+ * Returns HITL_OK; HITL_EINVAL (NULL, a parameter of another handle kind,
+ * a value out of range or not an integer where one is required).
+ * get_param: concurrent reads. */
+HITL_API int hitl_recheck_set_param(hitl_recheck *recheck, hitl_param param,
+                                    double value);
+HITL_API int hitl_recheck_get_param(double *value,
+                                    const hitl_recheck *recheck,
+                                    hitl_param param);
+
+/* hitl_recheck_query_proba: the queue from the caller's probabilities.
+ * proba is n x n_classes floats, row-major, row r for the r-th LABELED item
+ * in pool index order (n = hitl_pool_count(LABELED)), borrowed for the
+ * call.  Writes *count = min(k, flagged items) entries to each non-NULL
+ * array (each must hold k): indices (pool indices), ids (caller ids),
+ * scores (the score of step 5 of "Labels to re-check": p_y or the
+ * normalised margin, in [0, 1]), most probably wrong first; replaces the
+ * report.  Deterministic, for any thread count.
+ * Returns HITL_OK (*count may be 0: nothing flagged); HITL_EINVAL (NULL
+ * count, recheck, pool or proba, k 0, n_classes < 2 or > 65536, n rows that
+ * could not fit in memory, a label >= n_classes: the message names the
+ * item, a row not summing to 1 or a negative value: it names the row);
+ * HITL_ENUMERIC (NaN/Inf in proba: the message names row and class);
+ * HITL_ESTATE (no LABELED item); HITL_ENOMEM.  On failure nothing is
+ * written and the report is unchanged. */
+HITL_API int hitl_recheck_query_proba(size_t *count, size_t *indices,
+                                      uint64_t *ids, double *scores,
+                                      hitl_recheck *recheck,
+                                      const float *proba, size_t n_classes,
+                                      const hitl_pool *pool, size_t k);
+
+/* hitl_recheck_cross_fit: the out-of-sample probabilities of the pool's
+ * LABELED items by k-fold cross-fitting of `model` (see above) into proba
+ * (n x the model's classes, rows in the order above).  Deterministic for
+ * the same seed, folds, model parameters and pool, for any thread count.
+ * Returns HITL_OK; HITL_EINVAL (NULL proba, recheck, model or pool, dims
+ * differ, a custom model without a fit callback, a label >= the model's
+ * classes: the message names the item, more folds than labeled items, a
+ * class with a single labeled item: the fold that holds it would be scored
+ * by a model that never saw the class); HITL_ESTATE (no LABELED item);
+ * HITL_ENUMERIC, HITL_ECALLBACK (a fold's fit or prediction failed: the
+ * message names the fold); HITL_ENOMEM.  On failure proba may be partly
+ * written.  Concurrent reads of recheck, model and pool. */
+HITL_API int hitl_recheck_cross_fit(float *proba, const hitl_recheck *recheck,
+                                    const hitl_model *model,
+                                    const hitl_pool *pool);
+
+/* hitl_recheck_query: hitl_recheck_cross_fit, then hitl_recheck_query_proba
+ * on its probabilities (held for the call: n x K floats).  Same outputs and
+ * returns as those two (k 0 is HITL_EINVAL).  On failure nothing is written
+ * and the report is unchanged. */
+HITL_API int hitl_recheck_query(size_t *count, size_t *indices, uint64_t *ids,
+                                double *scores, hitl_recheck *recheck,
+                                const hitl_model *model,
+                                const hitl_pool *pool, size_t k);
+
+/* hitl_recheck_get_info: one figure of the last run's report (see
+ * hitl_recheck_info).
+ * Returns HITL_OK; HITL_EINVAL (NULL, unknown info); HITL_ESTATE (no run
+ * has succeeded yet).  Concurrent reads. */
+HITL_API int hitl_recheck_get_info(double *value, const hitl_recheck *recheck,
+                                   hitl_recheck_info info);
+
+/* hitl_recheck_joint: the last run's estimates, into any non-NULL array:
+ * thresholds (K entries: t_j, NaN for a class without labeled items), joint
+ * (K x K, row-major: C[i][j], i the given label, j the confident class) and
+ * calibrated (K x K: C~, integers).  K = HITL_RECHECK_INFO_N_CLASSES.
+ * Returns HITL_OK; HITL_EINVAL (NULL recheck); HITL_ESTATE (no run yet).
+ * Concurrent reads. */
+HITL_API int hitl_recheck_joint(double *thresholds, double *joint,
+                                double *calibrated,
+                                const hitl_recheck *recheck);
 
 /* ------------------------------------------------------------------------- */
 /* Feedback: people's answers, consensus and the journal                      */
