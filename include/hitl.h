@@ -251,8 +251,30 @@ typedef enum hitl_param {
                                            0 = use the point estimate;
                                            default 0.95 */
     HITL_PARAM_ROUTE_TEMPERATURE = 553, /* T > 0, finite; default 1 */
-    HITL_PARAM_ROUTE_ECE_BINS    = 554  /* bins of the calibration error,
+    HITL_PARAM_ROUTE_ECE_BINS    = 554, /* bins of the calibration error,
                                            integer in [1, 1000]; default 15 */
+
+    /* hitl_stream (60x; see "Stream selection" below for the rules) */
+    HITL_PARAM_STREAM_BUDGET     = 600, /* b: the share of items asked, in
+                                           (0, 1]; default 0.1 */
+    HITL_PARAM_STREAM_THRESHOLD  = 601, /* FIXED_UNCERTAINTY's theta in
+                                           [0, 1]; 0 (default) = 1/K +
+                                           b (1 - 1/K) */
+    HITL_PARAM_STREAM_STEP       = 602, /* s, the threshold's relative step,
+                                           in (0, 1); default 0.01 */
+    HITL_PARAM_STREAM_DELTA      = 603, /* delta, the sd of the threshold's
+                                           random factor, > 0; default 1 */
+    HITL_PARAM_STREAM_SPLIT      = 604, /* nu, SPLIT's share of random
+                                           items, in [0, 1]; default 0.2 */
+    HITL_PARAM_STREAM_WINDOW     = 605, /* w: the spending window, and the
+                                           quantile filter's window, integer
+                                           in [1, 65536]; default 100 */
+    HITL_PARAM_STREAM_TOLERANCE  = 606, /* w_tol, the quantile filter's
+                                           balancing window, >= 1; default
+                                           50 */
+    HITL_PARAM_STREAM_MELLOWNESS = 607, /* c0 of IWAL, > 0; default 8 */
+    HITL_PARAM_STREAM_SEED       = 608  /* random seed, integer in [0, 2^53];
+                                           default 0 */
 } hitl_param;
 
 /* ------------------------------------------------------------------------- */
@@ -1805,6 +1827,197 @@ HITL_API int hitl_router_route_pool(size_t *n_accepted, uint8_t *accept,
                                     const hitl_model *model,
                                     const hitl_pool *pool, size_t first,
                                     size_t n);
+
+/* ------------------------------------------------------------------------- */
+/* Stream selection: ask about items as they arrive, within a budget          */
+/* ------------------------------------------------------------------------- */
+
+/* A hitl_stream decides, item by item in arrival order, whether a person is
+ * asked about the item, so that about a share b = HITL_PARAM_STREAM_BUDGET
+ * of the items is asked.  Decisions depend on the items seen before, never
+ * on later ones: deciding n items in one call or in n calls gives the same
+ * answers.  Every rule reads an item's class probabilities p through its
+ * confidence c = max p (and IWAL its margin m = p1 - p2, the two largest).
+ *
+ * Budget (Zliobaite, Bifet, Pfahringer & Holmes, "Active learning with
+ * drifting streaming data", IEEE TNNLS 25(1), 2014).  The spending
+ *     u_t = u_{t-1} (w - 1)/w + a_t     (a_t = 1 if item t is asked, u_0 = 0)
+ * estimates the labels asked in the last w = HITL_PARAM_STREAM_WINDOW
+ * items; the rules below marked [budget] ask about item t only while
+ * u_{t-1}/w < b, and otherwise leave their state as it is (draw nothing).
+ *   RANDOM                 [budget] ask with probability b.
+ *   FIXED_UNCERTAINTY      [budget] ask when c < theta
+ *                          (HITL_PARAM_STREAM_THRESHOLD; by default 1/K +
+ *                          b (1 - 1/K)).  Asks less than b when few items
+ *                          are that uncertain.
+ *   VARIABLE_UNCERTAINTY   [budget] ask when c < theta_t; then theta_t+1 =
+ *                          theta_t (1 - s), else theta_t (1 + s); theta_0 = 1,
+ *                          s = HITL_PARAM_STREAM_STEP.
+ *   RANDOMIZED_UNCERTAINTY [budget] as VARIABLE, comparing c with theta_t
+ *                          eta, eta ~ Normal(1, delta), delta =
+ *                          HITL_PARAM_STREAM_DELTA.
+ *   SPLIT                  [budget] with probability nu
+ *                          (HITL_PARAM_STREAM_SPLIT) the item is a RANDOM
+ *                          one (asked with probability b), otherwise it is
+ *                          decided by VARIABLE_UNCERTAINTY.
+ * Balanced incremental quantile filter (Kottke, Krempl & Spiliopoulou,
+ * "Probabilistic active learning in datastreams", IDA 2015):
+ *   QUANTILE_FILTER        the utility 1 - c joins a window of the last w
+ *                          utilities; theta = their (1 - b) quantile (linear
+ *                          interpolation between order statistics);
+ *                          ask when 1 - c >= theta - R (b t - asked) / w_tol,
+ *                          R the window's range, t the items seen (this one
+ *                          included), asked those asked before it, w_tol =
+ *                          HITL_PARAM_STREAM_TOLERANCE.
+ * Importance-weighted active learning (Beygelzimer, Dasgupta & Langford,
+ * ICML 2009; the rule of Vowpal Wabbit's --active):
+ *   IWAL                   with k the items seen before this one: p = 1
+ *                          while k <= 1; else with L = min(1, max(0, S/k +
+ *                          sqrt((1 + ln(k)/2) / (Q + 1e-4)))), beta = c0
+ *                          (ln(k + 1) + 1e-4)/(k + 1e-4), g = m and r =
+ *                          sqrt(L) + sqrt(L + g): p = 1 when g <= sqrt(beta)
+ *                          r + beta, else p = beta ((r + sqrt(r^2 + 4 g)) /
+ *                          (2 g))^2.  Ask with probability p; an asked item's
+ *                          weight is 1/p, Q is the sum of those weights and S
+ *                          the weighted losses reported by
+ *                          hitl_stream_add_loss; c0 = HITL_PARAM_STREAM_
+ *                          MELLOWNESS.  g is the margin, where VW uses the
+ *                          importance weight that would flip a binary
+ *                          prediction over k.  IWAL does not follow b: it
+ *                          asks less as k grows (about c0 ln k / k of the
+ *                          confident items); its weights keep the fit
+ *                          unbiased.
+ * An asked item enters the fit with its weight (1 except for IWAL) as its
+ * pool weight: hitl_stream_decide_pool sets it, otherwise pass it to
+ * hitl_pool_set_weight.
+ *
+ * Randomness: one generator (splitmix64) seeded by HITL_PARAM_STREAM_SEED
+ * when the stream is created or the seed is set; a draw is a 53-bit uniform
+ * in [0, 1), a normal draw takes two (Box-Muller).  The state is a few
+ * numbers (counts, u_t, theta, the generator, IWAL's sums) plus, for
+ * QUANTILE_FILTER, the window of w utilities; it is saved and restored
+ * exactly, so a restored stream decides as the original would.
+ *
+ * Cost: O(1) per item (QUANTILE_FILTER O(w), a sorted window) besides the
+ * scoring; no allocation per item.  Threads: the decide calls and
+ * hitl_stream_add_loss change the stream; the other calls on a const
+ * stream are concurrent reads. */
+
+typedef struct hitl_stream hitl_stream;
+
+typedef enum hitl_stream_kind {
+    HITL_STREAM_RANDOM                 = 1,
+    HITL_STREAM_FIXED_UNCERTAINTY      = 2,
+    HITL_STREAM_VARIABLE_UNCERTAINTY   = 3,
+    HITL_STREAM_RANDOMIZED_UNCERTAINTY = 4,
+    HITL_STREAM_SPLIT                  = 5,
+    HITL_STREAM_QUANTILE_FILTER        = 6,
+    HITL_STREAM_IWAL                   = 7
+} hitl_stream_kind;
+
+/* Figures of a stream (hitl_stream_get_info). */
+typedef enum hitl_stream_info {
+    HITL_STREAM_INFO_SEEN       = 1, /* items decided so far */
+    HITL_STREAM_INFO_ASKED      = 2, /* of them asked about */
+    HITL_STREAM_INFO_RATE       = 3, /* ASKED / SEEN (0 before any item) */
+    HITL_STREAM_INFO_SPENDING   = 4, /* u_t / w */
+    HITL_STREAM_INFO_THRESHOLD  = 5, /* the threshold the last item met or
+                                        missed: theta (FIXED, VARIABLE and
+                                        the variable part of SPLIT), the
+                                        balanced theta (QUANTILE_FILTER),
+                                        p (IWAL); 0 for RANDOM */
+    HITL_STREAM_INFO_WEIGHT_SUM = 6  /* the sum of asked items' weights */
+} hitl_stream_info;
+
+/* hitl_stream_create: a stream of the given kind with the default
+ * parameters, having seen nothing.
+ * Returns HITL_OK; HITL_EINVAL (NULL out, unknown kind); HITL_ENOMEM.
+ * Free with hitl_stream_free(). */
+HITL_API int hitl_stream_create(hitl_stream **out, hitl_stream_kind kind);
+
+/* hitl_stream_free: release the stream.  Accepts NULL. */
+HITL_API void hitl_stream_free(hitl_stream *stream);
+
+/* hitl_stream_set_param / hitl_stream_get_param: set or read a parameter
+ * (see hitl_param, 60x values).  Parameters may change between decisions,
+ * except HITL_PARAM_STREAM_WINDOW once an item has been decided (its
+ * window would lose its meaning: HITL_ESTATE).  Setting the seed restarts
+ * the generator.
+ * Returns HITL_OK; HITL_EINVAL (NULL, a parameter of another handle kind,
+ * NaN or a value out of range); HITL_ESTATE. */
+HITL_API int hitl_stream_set_param(hitl_stream *stream, hitl_param param,
+                                   double value);
+HITL_API int hitl_stream_get_param(double *value, const hitl_stream *stream,
+                                   hitl_param param);
+
+/* hitl_stream_get_info: a figure of the stream (see hitl_stream_info).
+ * Returns HITL_OK; HITL_EINVAL (NULL, unknown info).  Concurrent reads. */
+HITL_API int hitl_stream_get_info(double *value, const hitl_stream *stream,
+                                  hitl_stream_info info);
+
+/* hitl_stream_decide: decide n arriving items, in order, from their class
+ * probabilities (proba: n x n_classes, row-major, borrowed for the call;
+ * every value finite and in [0, 1]).  Writes ask[i] 1 (ask a person) or 0,
+ * and, if weight is not NULL, weight[i] = the asked item's weight (0 when
+ * not asked); *n_asked (may be NULL) = the items asked.
+ * Returns HITL_OK (n 0 included; proba, ask may then be NULL); HITL_EINVAL
+ * (NULL stream, proba or ask, n_classes < 2 or > 65536, a value outside
+ * [0, 1]: the message names row and class); HITL_ENUMERIC (NaN or Inf).
+ * On failure nothing is written and the stream is unchanged. */
+HITL_API int hitl_stream_decide(size_t *n_asked, uint8_t *ask, float *weight,
+                                hitl_stream *stream, const float *proba,
+                                size_t n, size_t n_classes);
+
+/* hitl_stream_decide_rows: score n caller rows (row i at X + i*stride,
+ * stride >= dim; borrowed for the call) with the model on the calling
+ * thread, then decide them as hitl_stream_decide.  While the model is not
+ * fitted every item has p uniform (c = 1/K): the first items are decided
+ * before any model exists.  The built-in model is scored in blocks of 256
+ * rows by the library's kernel; a custom model's predict callback is
+ * called once per block.  Extra memory O(n) plus one block.
+ * Returns HITL_OK; HITL_EINVAL (NULL stream, model, X or ask with n > 0,
+ * stride < dim); HITL_ENUMERIC (NaN/Inf in X: the message names row and
+ * column; logits beyond float32); HITL_ECALLBACK; HITL_ENOMEM.  On failure
+ * nothing is written and the stream is unchanged. */
+HITL_API int hitl_stream_decide_rows(size_t *n_asked, uint8_t *ask,
+                                     float *weight, hitl_stream *stream,
+                                     const hitl_model *model, const float *X,
+                                     size_t n, size_t stride);
+
+/* hitl_stream_decide_pool: decide pool items first .. first+n-1 (newly
+ * arrived items, whatever their state), scored through the model's
+ * streaming scorer (its HITL_PARAM_THREADS threads), as
+ * hitl_stream_decide_rows; then set each asked item's pool weight to its
+ * weight (hitl_pool_set_weight), so that it enters the next fit with it.
+ * ask may be NULL.  Returns as hitl_stream_decide_rows, plus HITL_EINVAL
+ * (NULL pool, model dim != pool dim, the range leaves the pool). */
+HITL_API int hitl_stream_decide_pool(size_t *n_asked, uint8_t *ask,
+                                     hitl_stream *stream,
+                                     const hitl_model *model, hitl_pool *pool,
+                                     size_t first, size_t n);
+
+/* hitl_stream_add_loss: report the loss (in [0, 1], e.g. 1 if the model
+ * was wrong) of an asked item whose label came in, with its weight (> 0,
+ * finite): IWAL's S grows by loss x weight.  The other kinds keep the sum
+ * and do not use it.
+ * Returns HITL_OK; HITL_EINVAL (NULL, loss or weight out of range). */
+HITL_API int hitl_stream_add_loss(hitl_stream *stream, double loss,
+                                  double weight);
+
+/* Saving and restoring a stream: its kind, parameters and whole state in a
+ * versioned little-endian record with a CRC-32, like a model's.
+ * hitl_stream_save_size: the exact bytes hitl_stream_save writes.
+ * hitl_stream_save: write to buf (capacity bytes); *written = the size.
+ *   Returns HITL_OK; HITL_EINVAL (NULL, capacity too small).
+ * hitl_stream_load: a new stream from size bytes at buf (copied); it
+ *   decides as the saved one would have.
+ *   Returns HITL_OK; HITL_EINVAL (NULL); HITL_EFORMAT (bad magic, version,
+ *   checksum, length or contents); HITL_ENOMEM.
+ * The save functions are concurrent reads. */
+HITL_API int hitl_stream_save_size(size_t *size, const hitl_stream *stream);
+HITL_API int hitl_stream_save(size_t *written, void *buf, size_t capacity,
+                              const hitl_stream *stream);
+HITL_API int hitl_stream_load(hitl_stream **out, const void *buf, size_t size);
 
 #ifdef __cplusplus
 }

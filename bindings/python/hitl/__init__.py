@@ -17,7 +17,8 @@ Strategy and query() (hitl_strategy, hitl_query, hitl_query_committee),
 Committee and disagreement() (hitl_committee, hitl_disagreement), Feedback
 (hitl_feedback: events, aggregation, consensus, journal), the agreement
 metrics (cohen_kappa, fleiss_kappa, fleiss_kappa_counts, krippendorff_alpha,
-accuracy), Router (hitl_router); every C enum is an IntEnum here (Status,
+accuracy), Router (hitl_router), Stream (hitl_stream: deciding arriving items within
+a labeling budget); every C enum is an IntEnum here (Status,
 Param, ItemState, Info, StrategyKind, EventKind, ...).  The raw cffi objects
 are `hitl.ffi` and `hitl.lib`.
 
@@ -60,6 +61,7 @@ from .feedback import Feedback, Event, ItemConsensus, ItemSettlement
 from .agreement import (cohen_kappa, fleiss_kappa, fleiss_kappa_counts,
                         krippendorff_alpha, accuracy)
 from .router import Router, Routing
+from .stream import Stream, Decisions
 from .learner import ActiveLearner
 from .labels import LabelMap
 
@@ -84,5 +86,5 @@ __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",
            "CustomModel", "Strategy", "QueryResult", "query", "Committee",
            "disagreement", "Feedback", "Event", "ItemConsensus", "ItemSettlement",
            "cohen_kappa", "fleiss_kappa", "fleiss_kappa_counts",
-           "krippendorff_alpha", "accuracy", "Router", "Routing",
+           "krippendorff_alpha", "accuracy", "Router", "Routing", "Stream", "Decisions",
            "ActiveLearner", "LabelMap"] + sorted(_ENUMS)
