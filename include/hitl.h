@@ -273,8 +273,31 @@ typedef enum hitl_param {
                                            balancing window, >= 1; default
                                            50 */
     HITL_PARAM_STREAM_MELLOWNESS = 607, /* c0 of IWAL, > 0; default 8 */
-    HITL_PARAM_STREAM_SEED       = 608  /* random seed, integer in [0, 2^53];
+    HITL_PARAM_STREAM_SEED       = 608, /* random seed, integer in [0, 2^53];
                                            default 0 */
+
+    /* hitl_stopper (65x; see "Stopping" below for the criteria) */
+    HITL_PARAM_STOP_SET_SIZE     = 650, /* items of the stop set, integer in
+                                           [1, 2^24]; default 1000 (the
+                                           unlabeled items if fewer) */
+    HITL_PARAM_STOP_KAPPA        = 651, /* stabilizing predictions: mean
+                                           kappa to reach, in [-1, 1];
+                                           default 0.99 */
+    HITL_PARAM_STOP_WINDOW       = 652, /* rounds averaged (kappa) or
+                                           compared (accuracy), integer in
+                                           [1, 1000]; default 3 */
+    HITL_PARAM_STOP_UNCERTAINTY  = 653, /* overall uncertainty: mean entropy
+                                           to fall to, >= 0; default 0.01 */
+    HITL_PARAM_STOP_CONFIDENCE   = 654, /* max confidence: largest entropy to
+                                           fall to, >= 0; default 0.001 */
+    HITL_PARAM_STOP_BUDGET       = 655, /* labels that exhaust the budget,
+                                           integer in [0, 2^53]; 0 (default)
+                                           = no budget */
+    HITL_PARAM_STOP_GAIN         = 656, /* performance convergence: accuracy
+                                           gain that still pays, >= 0;
+                                           default 0.005 */
+    HITL_PARAM_STOP_SEED         = 657  /* seed of the stop set's draw,
+                                           integer in [0, 2^53]; default 0 */
 } hitl_param;
 
 /* ------------------------------------------------------------------------- */
@@ -2018,6 +2041,158 @@ HITL_API int hitl_stream_save_size(size_t *size, const hitl_stream *stream);
 HITL_API int hitl_stream_save(size_t *written, void *buf, size_t capacity,
                               const hitl_stream *stream);
 HITL_API int hitl_stream_load(hitl_stream **out, const void *buf, size_t size);
+
+/* ------------------------------------------------------------------------- */
+/* Stopping: when more labels stop paying                                      */
+/* ------------------------------------------------------------------------- */
+
+/* A hitl_stopper watches the rounds of the loop (fit, query, label, fit
+ * again) and says, for each criterion, the first round at which it would
+ * have stopped the labeling.  Round r is the r-th call of
+ * hitl_stopper_update (or hitl_stopper_observe).  The criteria read the
+ * model's predictions on a STOP SET: HITL_PARAM_STOP_SET_SIZE items drawn
+ * once, uniformly (seeded by HITL_PARAM_STOP_SEED) from the pool's
+ * UNLABELED items at the first update (all of them if fewer; all items if
+ * none is unlabeled), whose rows are copied then and scored each round with
+ * hitl_model_predict.  "Active" stop-set items are those still unlabeled
+ * in the round; H(p) = -sum p log p is the entropy (natural log) of an
+ * item's probabilities and y_r its predicted label (argmax, ties to the
+ * lower class) under round r's model.
+ *
+ *   STABILIZING_PREDICTIONS  (Bloodgood & Vijay-Shanker, "A method for
+ *       stopping active learning based on stabilizing predictions and the
+ *       need for user-adjustable stopping", CoNLL 2009.)  kappa_r = Cohen's
+ *       kappa between y_{r-1} and y_r over the whole stop set (1 when the
+ *       two agree on every item); fires at round r when the mean of the
+ *       last w = HITL_PARAM_STOP_WINDOW kappas (r - 1 >= w) is >=
+ *       HITL_PARAM_STOP_KAPPA (0.99).
+ *   CLASSIFICATION_CHANGE  (Zhu, Wang & Hovy, "Multi-criteria-based
+ *       strategy to stop active learning for data annotation", COLING 2008,
+ *       and the three below.)  Fires at round r >= 2 when no active item's
+ *       predicted label changed: y_r = y_{r-1} on every one.
+ *   OVERALL_UNCERTAINTY  fires when the mean of H over the active items is
+ *       <= HITL_PARAM_STOP_UNCERTAINTY (0.01).
+ *   MAX_CONFIDENCE  fires when the largest H over the active items (that
+ *       of the item uncertainty sampling would pick next) is <=
+ *       HITL_PARAM_STOP_CONFIDENCE (0.001).
+ *   BUDGET  fires when the pool holds >= HITL_PARAM_STOP_BUDGET labeled
+ *       items (never while it is 0).
+ *   PERFORMANCE  performance convergence on a held-out labeled set (given
+ *       with hitl_stopper_set_heldout): with a_r the accuracy of round r's
+ *       model on it, fires at round r when w + 1 accuracies exist and
+ *       max(a_{r-w+1} .. a_r) - a_{r-w} < HITL_PARAM_STOP_GAIN (0.005): the
+ *       last w rounds gained less than that.  Never without a held-out set.
+ * With no active item, the three criteria that read active items fire.
+ * The stop set is a sample of the unlabeled pool, where Zhu et al. read the
+ * whole pool: their criteria are estimated, at the cost of a stop set's
+ * scoring per round instead of the pool's.
+ *
+ * Cost per round: the stop set's and the held-out set's scoring (O((s + h)
+ * d K)) plus O(s K).  Memory: the copied rows (s + h) x d floats, two label
+ * vectors of s, the kappa and accuracy histories.  Threads: update,
+ * observe, set_heldout and set_param change the stopper; get_param,
+ * get_info and fired are concurrent reads. */
+
+typedef struct hitl_stopper hitl_stopper;
+
+typedef enum hitl_stop_criterion {
+    HITL_STOP_STABILIZING_PREDICTIONS = 1,
+    HITL_STOP_CLASSIFICATION_CHANGE   = 2,
+    HITL_STOP_OVERALL_UNCERTAINTY     = 3,
+    HITL_STOP_MAX_CONFIDENCE          = 4,
+    HITL_STOP_BUDGET                  = 5,
+    HITL_STOP_PERFORMANCE             = 6
+} hitl_stop_criterion;
+
+/* Figures of the last round (hitl_stopper_get_info). */
+typedef enum hitl_stopper_info {
+    HITL_STOPPER_INFO_ROUNDS          = 1, /* rounds so far */
+    HITL_STOPPER_INFO_STOP_SET        = 2, /* items of the stop set (0 before
+                                              the first round) */
+    HITL_STOPPER_INFO_KAPPA           = 3, /* kappa_r (NaN in round 1) */
+    HITL_STOPPER_INFO_MEAN_KAPPA      = 4, /* mean of the last w (NaN while
+                                              fewer) */
+    HITL_STOPPER_INFO_CHANGED         = 5, /* active items whose label
+                                              changed (NaN in round 1) */
+    HITL_STOPPER_INFO_UNCERTAINTY     = 6, /* mean H of the active items */
+    HITL_STOPPER_INFO_MAX_UNCERTAINTY = 7, /* largest H of the active items */
+    HITL_STOPPER_INFO_ACCURACY        = 8, /* a_r (NaN without held-out set) */
+    HITL_STOPPER_INFO_LABELED         = 9  /* labeled items in round r */
+} hitl_stopper_info;
+
+/* hitl_stopper_create: a stopper for models of n_classes classes, default
+ * parameters, no round yet.
+ * Returns HITL_OK; HITL_EINVAL (NULL out, n_classes < 2 or > 65536);
+ * HITL_ENOMEM.  Free with hitl_stopper_free(). */
+HITL_API int hitl_stopper_create(hitl_stopper **out, size_t n_classes);
+
+/* hitl_stopper_free: release the stopper.  Accepts NULL. */
+HITL_API void hitl_stopper_free(hitl_stopper *stopper);
+
+/* hitl_stopper_set_param / hitl_stopper_get_param: a parameter (see
+ * hitl_param, 65x values).  STOP_SET_SIZE and STOP_SEED cannot change once
+ * the stop set exists, nor STOP_WINDOW after the first round (HITL_ESTATE);
+ * the thresholds can, and then apply from the next round.
+ * Returns HITL_OK; HITL_EINVAL (NULL, a parameter of another handle kind,
+ * NaN or out of range); HITL_ESTATE. */
+HITL_API int hitl_stopper_set_param(hitl_stopper *stopper, hitl_param param,
+                                    double value);
+HITL_API int hitl_stopper_get_param(double *value,
+                                    const hitl_stopper *stopper,
+                                    hitl_param param);
+
+/* hitl_stopper_set_heldout: the held-out labeled set of PERFORMANCE: n
+ * contiguous rows of dim floats (dim must be the model's) and labels in
+ * [0, n_classes), copied.  Keep these items out of the pool the model is
+ * fitted on.  Replaces an earlier set; allowed only before the first round
+ * (HITL_ESTATE).
+ * Returns HITL_OK; HITL_EINVAL (NULL stopper, X or labels, n or dim 0, a
+ * label out of range: the message names it); HITL_ENUMERIC (NaN/Inf in X);
+ * HITL_ENOMEM. */
+HITL_API int hitl_stopper_set_heldout(hitl_stopper *stopper, const float *X,
+                                      const int32_t *labels, size_t n,
+                                      size_t dim);
+
+/* hitl_stopper_update: one round after the model was fitted on the pool:
+ * draws the stop set in the first round, scores it (and the held-out set)
+ * with the model, and applies every criterion.  *fired (may be NULL) = the
+ * criteria that have fired by now (this round or before), bit c - 1 for
+ * criterion c.  The model and pool are only read.
+ * Returns HITL_OK; HITL_EINVAL (NULL stopper, model or pool, model classes
+ * != the stopper's, dims differ (also from the held-out set's), an empty
+ * pool); HITL_ESTATE (model not fitted); HITL_ECALLBACK; HITL_ENOMEM.  On
+ * failure the stopper is unchanged. */
+HITL_API int hitl_stopper_update(unsigned *fired, hitl_stopper *stopper,
+                                 const hitl_model *model,
+                                 const hitl_pool *pool);
+
+/* hitl_stopper_observe: one round from figures computed by the caller (a
+ * custom loop, or recorded rounds): proba (n x n_classes, row-major: the
+ * stop set's probabilities under this round's model, the same n items in
+ * every round), active (n flags: still unlabeled; NULL = all), the labeled
+ * count, and the held-out accuracy (NaN: none this round; PERFORMANCE then
+ * skips the round).  Not to be mixed with hitl_stopper_update.
+ * Returns HITL_OK; HITL_EINVAL (NULL stopper or proba, n 0, n different
+ * from the first round's or from the drawn stop set, a value outside [0,
+ * 1], accuracy outside [0, 1] and not NaN); HITL_ENUMERIC (NaN/Inf in
+ * proba); HITL_ENOMEM.  On failure the stopper is unchanged. */
+HITL_API int hitl_stopper_observe(unsigned *fired, hitl_stopper *stopper,
+                                  const float *proba, const uint8_t *active,
+                                  size_t n, size_t n_labeled,
+                                  double accuracy);
+
+/* hitl_stopper_fired: *round = the round at which `criterion` first fired,
+ * 0 if it has not.
+ * Returns HITL_OK; HITL_EINVAL (NULL, unknown criterion).  Concurrent
+ * reads. */
+HITL_API int hitl_stopper_fired(size_t *round, const hitl_stopper *stopper,
+                                hitl_stop_criterion criterion);
+
+/* hitl_stopper_get_info: a figure of the last round (see
+ * hitl_stopper_info).
+ * Returns HITL_OK; HITL_EINVAL (NULL, unknown info).  Concurrent reads. */
+HITL_API int hitl_stopper_get_info(double *value, const hitl_stopper *stopper,
+                                   hitl_stopper_info info);
 
 #ifdef __cplusplus
 }

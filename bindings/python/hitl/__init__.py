@@ -18,7 +18,8 @@ Committee and disagreement() (hitl_committee, hitl_disagreement), Feedback
 (hitl_feedback: events, aggregation, consensus, journal), the agreement
 metrics (cohen_kappa, fleiss_kappa, fleiss_kappa_counts, krippendorff_alpha,
 accuracy), Router (hitl_router), Stream (hitl_stream: deciding arriving items within
-a labeling budget); every C enum is an IntEnum here (Status,
+a labeling budget), Stopper (hitl_stopper: when more labels stop paying);
+every C enum is an IntEnum here (Status,
 Param, ItemState, Info, StrategyKind, EventKind, ...).  The raw cffi objects
 are `hitl.ffi` and `hitl.lib`.
 
@@ -62,6 +63,7 @@ from .agreement import (cohen_kappa, fleiss_kappa, fleiss_kappa_counts,
                         krippendorff_alpha, accuracy)
 from .router import Router, Routing
 from .stream import Stream, Decisions
+from .stopper import Stopper
 from .learner import ActiveLearner
 from .labels import LabelMap
 
@@ -86,5 +88,5 @@ __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",
            "CustomModel", "Strategy", "QueryResult", "query", "Committee",
            "disagreement", "Feedback", "Event", "ItemConsensus", "ItemSettlement",
            "cohen_kappa", "fleiss_kappa", "fleiss_kappa_counts",
-           "krippendorff_alpha", "accuracy", "Router", "Routing", "Stream", "Decisions",
+           "krippendorff_alpha", "accuracy", "Router", "Routing", "Stream", "Decisions", "Stopper",
            "ActiveLearner", "LabelMap"] + sorted(_ENUMS)
