@@ -31,7 +31,7 @@
  *
  * A strategy SPEC is a kind name with optional parameters, e.g.
  *   hybrid:base=entropy:beta=5   density:anchors=256:exp=2   qbc-kl:members=9
- * Kinds: random least-confident margin entropy qbc-vote qbc-consensus qbc-kl
+ * Kinds: random least-confident margin entropy egl qbc-vote qbc-consensus qbc-kl
  * qbc-bald kcenter ranked density hybrid default.  Parameters: base (a kind
  * name), beta, exp, anchors, bandwidth, cold (random|kcenter|kmeans++),
  * select (kcenter|kmeans++), members.
@@ -134,6 +134,7 @@ static const struct { const char *name; hitl_strategy_kind kind; } KINDS[] = {
     {"least-confident", HITL_STRATEGY_LEAST_CONFIDENT},
     {"margin", HITL_STRATEGY_MARGIN},
     {"entropy", HITL_STRATEGY_ENTROPY},
+    {"egl", HITL_STRATEGY_EXPECTED_GRADIENT_LENGTH},
     {"qbc-vote", HITL_STRATEGY_QBC_VOTE_ENTROPY},
     {"qbc-consensus", HITL_STRATEGY_QBC_CONSENSUS_ENTROPY},
     {"qbc-kl", HITL_STRATEGY_QBC_KL},
@@ -547,7 +548,7 @@ static void evaluate(verdict *vd, const dataset *ds, const spec *specs, size_t n
 /* ---- main -------------------------------------------------------------------------- */
 
 static const char *DEFAULT_SPECS[] = {
-    "random", "least-confident", "margin", "entropy", "qbc-vote", "qbc-kl",
+    "random", "least-confident", "margin", "entropy", "egl", "qbc-vote", "qbc-kl",
     "kcenter", "ranked", "density", "hybrid", "default",
 };
 

@@ -582,12 +582,25 @@ typedef struct hitl_strategy hitl_strategy;
  *                   smallest first.  Needs no fitted model (model may be NULL).
  *   LEAST_CONFIDENT 1 - p1; largest first.
  *   MARGIN          p1 - p2; smallest first.
- *   ENTROPY         -sum p log p (natural log); largest first. */
+ *   ENTROPY         -sum p log p (natural log); largest first.
+ *   EXPECTED_GRADIENT_LENGTH
+ *                   the expected length of the gradient the item's label
+ *                   would add to the built-in model's loss (Settles, Craven
+ *                   & Ray, "Multiple-instance active learning", NIPS 2008):
+ *                   sum_y p_y ||grad_W,b -log softmax(W x + b)[y]||, in
+ *                   closed form ||x~|| sum_y p_y sqrt(S - 2 p_y + 1) with
+ *                   S = sum_k p_k^2 and x~ = (x, 1) (x alone without an
+ *                   intercept); largest first.  The L2 term, the same for
+ *                   every label, is left out.  Computed in the scoring pass
+ *                   (the rows' norms are read while the block is in cache).
+ *                   Needs the built-in model: a custom model or a committee
+ *                   is refused (HITL_EINVAL). */
 typedef enum hitl_strategy_kind {
     HITL_STRATEGY_RANDOM          = 1,
     HITL_STRATEGY_LEAST_CONFIDENT = 2,
     HITL_STRATEGY_MARGIN          = 3,
     HITL_STRATEGY_ENTROPY         = 4,
+    HITL_STRATEGY_EXPECTED_GRADIENT_LENGTH = 5,
     /* query-by-committee (see "Committee" below; they need a committee
      * and hitl_query_committee) */
     HITL_STRATEGY_QBC_VOTE_ENTROPY      = 10,
