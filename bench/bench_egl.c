@@ -16,26 +16,14 @@
  * inflated by other processes on a shared machine, is printed beside it).
  * EGL over margin says what EGL itself costs: the scoring pass is the same.
  */
-#include "hitl.h"
+#define BENCH_NAME "bench_egl"
+#include "benchcheck.h"
 #include "readpass.h"
 
 #include <stdint.h>
 #include <unistd.h>
 
 #define K_QUERY 100
-
-static void die(const char *what, int st)
-{
-    fprintf(stderr, "bench_egl: %s: %s: %s\n", what, hitl_strerror(st), hitl_error_message());
-    exit(1);
-}
-
-#define CHECK(call)                    \
-    do {                               \
-        int st_ = (call);              \
-        if (st_ != HITL_OK)            \
-            die(#call, st_);           \
-    } while (0)
 
 static double cpu_now(void)
 {
@@ -75,7 +63,7 @@ int main(int argc, char **argv)
     size_t threads = cpus > 0 ? (size_t)(cpus < 64 ? cpus : 64) : 1;
     float *x = malloc(n * d * sizeof *x);
     if (!x)
-        die("malloc", HITL_ENOMEM);
+        bench_die("malloc", HITL_ENOMEM);
     uint64_t s = 7;
     for (size_t i = 0; i < n * d; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;

@@ -17,25 +17,12 @@
  * it prints only the microseconds one batch of every kind takes (what
  * bench/bench_python.py compares the Python call with).  Not a test.
  */
-#include "hitl.h"
+#define BENCH_NAME "bench_stream"
+#include "benchcheck.h"
 #include "readpass.h"
 
 #include <math.h>
 #include <stdint.h>
-
-static void die(const char *what, int st)
-{
-    fprintf(stderr, "bench_stream: %s: %s: %s\n", what, hitl_strerror(st),
-            hitl_error_message());
-    exit(1);
-}
-
-#define CHECK(call)                    \
-    do {                               \
-        int st_ = (call);              \
-        if (st_ != HITL_OK)            \
-            die(#call, st_);           \
-    } while (0)
 
 static const struct { hitl_stream_kind kind; const char *name; } KINDS[] = {
     { HITL_STREAM_RANDOM, "random" },
@@ -144,7 +131,7 @@ int main(int argc, char **argv)
     uint8_t *ask = malloc(batch);
     float *wt = malloc(batch * sizeof *wt);
     if (!X || !ask || !wt)
-        die("malloc", HITL_ENOMEM);
+        bench_die("malloc", HITL_ENOMEM);
     for (size_t i = 0; i < n * d; i++)
         X[i] = 2 * unit() - 1;
     hitl_model *m = fitted_model(d, K);

@@ -19,7 +19,8 @@
  * accuracies, measures their agreement (Fleiss' kappa), and routes new
  * items between the model and a person by calibrated confidence.  Last,
  * one of three annotators gets careless halfway, and the drift check finds
- * who and from when.
+ * who and from when.  Then items arrive one by one and stream selection
+ * decides, within a budget, which a person labels (examples/demo_stream.c).
  *
  * The program is in sections (data, full data, active learning, several
  * annotators, drift); a section is one function called from main().  Strategies
@@ -27,6 +28,7 @@
  */
 #include "hitl.h"
 #include "dataset.h"
+#include "demo_stream.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -1038,6 +1040,9 @@ int main(int argc, char **argv)
         status = section_reviewer(&ds, seed);
     if (status == 0)
         status = section_drift(&ds, seed);
+    if (status == 0)
+        status = demo_section_stream(&ds, sp.x_pool, sp.pool, sp.n_pool, sp.x_test,
+                                     sp.test, sp.n_test, seed);
     if (status == 0)
         printf("done in %.1f s\n", ds_seconds() - t0);
 
