@@ -1916,13 +1916,14 @@ HITL_API int hitl_router_route_pool(size_t *n_accepted, uint8_t *accept,
  *                          (2 g))^2.  Ask with probability p; an asked item's
  *                          weight is 1/p, Q is the sum of those weights and S
  *                          the weighted losses reported by
- *                          hitl_stream_add_loss; c0 = HITL_PARAM_STREAM_
- *                          MELLOWNESS.  g is the margin, where VW uses the
+ *                          hitl_stream_add_loss; c0 =
+ *                          HITL_PARAM_STREAM_MELLOWNESS (VW's
+ *                          --mellowness).  g is the margin, where VW uses the
  *                          importance weight that would flip a binary
  *                          prediction over k.  IWAL does not follow b: it
- *                          asks less as k grows (about c0 ln k / k of the
- *                          confident items); its weights keep the fit
- *                          unbiased.
+ *                          asks less as k grows (p is about c0 ln(k) /
+ *                          (k m) for an item of large margin m); its weights
+ *                          keep the fit unbiased.
  * An asked item enters the fit with its weight (1 except for IWAL) as its
  * pool weight: hitl_stream_decide_pool sets it, otherwise pass it to
  * hitl_pool_set_weight.

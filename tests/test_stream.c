@@ -325,7 +325,7 @@ START_TEST(parameters_reach_rules)
 }
 END_TEST
 
-/* Realised rate within one point of b over every window of 1,000 items
+/* Realised rate within one point of b over every block of 1,000 items
  * after a warm-up of 1,000, for the rules that follow the budget. */
 START_TEST(rate_follows_budget)
 {
@@ -344,17 +344,25 @@ START_TEST(rate_follows_budget)
             ck_assert_int_eq(hitl_stream_set_param(s, HITL_PARAM_STREAM_BUDGET, budgets[bi]),
                              HITL_OK);
             decide_batches(s, ask, wt, P, n, K, 5);
-            double worst = 0;
-            for (size_t a = warm; a + win <= n; a += win) {
-                size_t c = 0;
-                for (size_t i = a; i < a + win; i++)
-                    c += ask[i];
+            /* every block of 1,000 (items 1000-1999, 2000-2999, ...), and,
+             * printed for scale, every window at any offset */
+            double worst = 0, sliding = 0;
+            size_t c = 0;            /* asked in the window ending at item a */
+            for (size_t a = warm; a < n; a++) {
+                c += ask[a];
+                if (a >= warm + win)
+                    c -= ask[a - win];
+                if (a + 1 < warm + win)
+                    continue;
                 double dev = fabs((double)c / win - budgets[bi]);
-                worst = dev > worst ? dev : worst;
+                sliding = dev > sliding ? dev : sliding;
+                if ((a + 1 - warm) % win == 0)
+                    worst = dev > worst ? dev : worst;
             }
-            printf("stream kind %d, b = %.2f: worst |rate - b| over 1000-item windows "
-                   "%.4f\n", (int)kinds[j], budgets[bi], worst);
-            ck_assert_msg(worst <= 0.01, "kind %d b %g: a window is %.4f from b",
+            printf("stream kind %d, b = %.2f: worst |rate - b| over the blocks of 1000 "
+                   "items %.4f (any window of 1000: %.4f)\n", (int)kinds[j], budgets[bi],
+                   worst, sliding);
+            ck_assert_msg(worst <= 0.01, "kind %d b %g: a block is %.4f from b",
                           (int)kinds[j], budgets[bi], worst);
             hitl_stream_free(s);
         }
