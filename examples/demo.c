@@ -22,7 +22,8 @@
  * detector.  A reviewer settles the least certain consensus labels; with a
  * tenth of the labels flipped, the re-check queue finds the wrong ones.  Last,
  * one of three annotators gets careless halfway, and the drift check finds
- * who and from when.
+ * who and from when.  Then items arrive one by one and stream selection
+ * decides, within a budget, which a person labels (examples/demo_stream.c).
  *
  * The program is in sections (data, full data, active learning, several
  * annotators, reviewer, labels to re-check, drift); a section is one function called from main().  Strategies
@@ -30,6 +31,7 @@
  */
 #include "hitl.h"
 #include "dataset.h"
+#include "demo_stream.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -1229,6 +1231,9 @@ int main(int argc, char **argv)
         status = section_recheck(&ds, seed);
     if (status == 0)
         status = section_drift(&ds, seed);
+    if (status == 0)
+        status = demo_section_stream(&ds, sp.x_pool, sp.pool, sp.n_pool, sp.x_test,
+                                     sp.test, sp.n_test, seed);
     if (status == 0)
         printf("done in %.1f s\n", ds_seconds() - t0);
 

@@ -300,10 +300,55 @@ typedef enum hitl_param {
                                          [0, 2^53]; default 0 */
     HITL_PARAM_RECHECK_RANK    = 602, /* a hitl_recheck_rank; default
                                          HITL_RECHECK_RANK_SELF_CONFIDENCE */
-    HITL_PARAM_RECHECK_THREADS = 603  /* threads: folds fitted at once, and
+    HITL_PARAM_RECHECK_THREADS = 603, /* threads: folds fitted at once, and
                                          of the ranking passes; integer in
                                          [0, 1024]; 0 = one per online CPU
                                          (default) */
+
+    /* hitl_stream (70x; see "Stream selection" below for the rules) */
+    HITL_PARAM_STREAM_BUDGET     = 700, /* b: the share of items asked, in
+                                           (0, 1]; default 0.1 */
+    HITL_PARAM_STREAM_THRESHOLD  = 701, /* FIXED_UNCERTAINTY's theta in
+                                           [0, 1]; 0 (default) = 1/K +
+                                           b (1 - 1/K) */
+    HITL_PARAM_STREAM_STEP       = 702, /* s, the threshold's relative step,
+                                           in (0, 1); default 0.01 */
+    HITL_PARAM_STREAM_DELTA      = 703, /* delta, the sd of the threshold's
+                                           random factor, > 0; default 1 */
+    HITL_PARAM_STREAM_SPLIT      = 704, /* nu, SPLIT's share of random
+                                           items, in [0, 1]; default 0.2 */
+    HITL_PARAM_STREAM_WINDOW     = 705, /* w: the spending window, and the
+                                           quantile filter's window, integer
+                                           in [1, 65536]; default 100 */
+    HITL_PARAM_STREAM_TOLERANCE  = 706, /* w_tol, the quantile filter's
+                                           balancing window, >= 1; default
+                                           50 */
+    HITL_PARAM_STREAM_MELLOWNESS = 707, /* c0 of IWAL, > 0; default 8 */
+    HITL_PARAM_STREAM_SEED       = 708, /* random seed, integer in [0, 2^53];
+                                           default 0 */
+
+    /* hitl_stopper (75x; see "Stopping" below for the criteria) */
+    HITL_PARAM_STOP_SET_SIZE     = 750, /* items of the stop set, integer in
+                                           [1, 2^24]; default 1000 (the
+                                           unlabeled items if fewer) */
+    HITL_PARAM_STOP_KAPPA        = 751, /* stabilizing predictions: mean
+                                           kappa to reach, in [-1, 1];
+                                           default 0.99 */
+    HITL_PARAM_STOP_WINDOW       = 752, /* rounds averaged (kappa) or
+                                           compared (accuracy), integer in
+                                           [1, 1000]; default 3 */
+    HITL_PARAM_STOP_UNCERTAINTY  = 753, /* overall uncertainty: mean entropy
+                                           to fall to, >= 0; default 0.01 */
+    HITL_PARAM_STOP_CONFIDENCE   = 754, /* max confidence: largest entropy to
+                                           fall to, >= 0; default 0.001 */
+    HITL_PARAM_STOP_BUDGET       = 755, /* labels that exhaust the budget,
+                                           integer in [0, 2^53]; 0 (default)
+                                           = no budget */
+    HITL_PARAM_STOP_GAIN         = 756, /* performance convergence: accuracy
+                                           gain that still pays, >= 0;
+                                           default 0.005 */
+    HITL_PARAM_STOP_SEED         = 757  /* seed of the stop set's draw,
+                                           integer in [0, 2^53]; default 0 */
 } hitl_param;
 
 /* ------------------------------------------------------------------------- */
@@ -632,12 +677,25 @@ typedef struct hitl_strategy hitl_strategy;
  *                   smallest first.  Needs no fitted model (model may be NULL).
  *   LEAST_CONFIDENT 1 - p1; largest first.
  *   MARGIN          p1 - p2; smallest first.
- *   ENTROPY         -sum p log p (natural log); largest first. */
+ *   ENTROPY         -sum p log p (natural log); largest first.
+ *   EXPECTED_GRADIENT_LENGTH
+ *                   the expected length of the gradient the item's label
+ *                   would add to the built-in model's loss (Settles, Craven
+ *                   & Ray, "Multiple-instance active learning", NIPS 2008):
+ *                   sum_y p_y ||grad_W,b -log softmax(W x + b)[y]||, in
+ *                   closed form ||x~|| sum_y p_y sqrt(S - 2 p_y + 1) with
+ *                   S = sum_k p_k^2 and x~ = (x, 1) (x alone without an
+ *                   intercept); largest first.  The L2 term, the same for
+ *                   every label, is left out.  Computed in the scoring pass
+ *                   (the rows' norms are read while the block is in cache).
+ *                   Needs the built-in model: a custom model or a committee
+ *                   is refused (HITL_EINVAL). */
 typedef enum hitl_strategy_kind {
     HITL_STRATEGY_RANDOM          = 1,
     HITL_STRATEGY_LEAST_CONFIDENT = 2,
     HITL_STRATEGY_MARGIN          = 3,
     HITL_STRATEGY_ENTROPY         = 4,
+    HITL_STRATEGY_EXPECTED_GRADIENT_LENGTH = 5,
     /* query-by-committee (see "Committee" below; they need a committee
      * and hitl_query_committee) */
     HITL_STRATEGY_QBC_VOTE_ENTROPY      = 10,
@@ -2327,6 +2385,350 @@ HITL_API int hitl_router_fit_detector(hitl_router *router,
                                       const hitl_model *model,
                                       const hitl_pool *pool, size_t first,
                                       size_t n);
+
+/* ------------------------------------------------------------------------- */
+/* Stream selection: ask about items as they arrive, within a budget          */
+/* ------------------------------------------------------------------------- */
+
+/* A hitl_stream decides, item by item in arrival order, whether a person is
+ * asked about the item, so that about a share b = HITL_PARAM_STREAM_BUDGET
+ * of the items is asked.  Decisions depend on the items seen before, never
+ * on later ones: deciding n items in one call or in n calls gives the same
+ * answers.  Every rule reads an item's class probabilities p through its
+ * confidence c = max p (and IWAL its margin m = p1 - p2, the two largest).
+ *
+ * Budget (Zliobaite, Bifet, Pfahringer & Holmes, "Active learning with
+ * drifting streaming data", IEEE TNNLS 25(1), 2014).  The spending
+ *     u_t = u_{t-1} (w - 1)/w + a_t     (a_t = 1 if item t is asked, u_0 = 0)
+ * estimates the labels asked in the last w = HITL_PARAM_STREAM_WINDOW
+ * items; the rules below marked [budget] ask about item t only while
+ * u_{t-1}/w < b, and otherwise leave their state as it is (draw nothing).
+ *   RANDOM                 [budget] ask with probability b.
+ *   FIXED_UNCERTAINTY      [budget] ask when c < theta
+ *                          (HITL_PARAM_STREAM_THRESHOLD; by default 1/K +
+ *                          b (1 - 1/K)).  Asks less than b when few items
+ *                          are that uncertain.
+ *   VARIABLE_UNCERTAINTY   [budget] ask when c < theta_t; then theta_t+1 =
+ *                          theta_t (1 - s), else theta_t (1 + s); theta_0 = 1,
+ *                          s = HITL_PARAM_STREAM_STEP.
+ *   RANDOMIZED_UNCERTAINTY [budget] as VARIABLE, comparing c with theta_t
+ *                          eta, eta ~ Normal(1, delta), delta =
+ *                          HITL_PARAM_STREAM_DELTA.
+ *   SPLIT                  [budget] with probability nu
+ *                          (HITL_PARAM_STREAM_SPLIT) the item is a RANDOM
+ *                          one (asked with probability b), otherwise it is
+ *                          decided by VARIABLE_UNCERTAINTY.
+ * Balanced incremental quantile filter (Kottke, Krempl & Spiliopoulou,
+ * "Probabilistic active learning in datastreams", IDA 2015):
+ *   QUANTILE_FILTER        the utility 1 - c joins a window of the last w
+ *                          utilities; theta = their (1 - b) quantile (linear
+ *                          interpolation between order statistics);
+ *                          ask when 1 - c >= theta - R (b t - asked) / w_tol,
+ *                          R the window's range, t the items seen (this one
+ *                          included), asked those asked before it, w_tol =
+ *                          HITL_PARAM_STREAM_TOLERANCE.
+ * Importance-weighted active learning (Beygelzimer, Dasgupta & Langford,
+ * ICML 2009; the rule of Vowpal Wabbit's --active):
+ *   IWAL                   with k the items seen before this one: p = 1
+ *                          while k <= 1; else with L = min(1, max(0, S/k +
+ *                          sqrt((1 + ln(k)/2) / (Q + 1e-4)))), beta = c0
+ *                          (ln(k + 1) + 1e-4)/(k + 1e-4), g = m and r =
+ *                          sqrt(L) + sqrt(L + g): p = 1 when g <= sqrt(beta)
+ *                          r + beta, else p = beta ((r + sqrt(r^2 + 4 g)) /
+ *                          (2 g))^2.  Ask with probability p; an asked item's
+ *                          weight is 1/p, Q is the sum of those weights and S
+ *                          the weighted losses reported by
+ *                          hitl_stream_add_loss; c0 =
+ *                          HITL_PARAM_STREAM_MELLOWNESS (VW's
+ *                          --mellowness).  g is the margin, where VW uses the
+ *                          importance weight that would flip a binary
+ *                          prediction over k.  IWAL does not follow b: it
+ *                          asks less as k grows (p is about c0 ln(k) /
+ *                          (k m) for an item of large margin m); its weights
+ *                          keep the fit unbiased.
+ * An asked item enters the fit with its weight (1 except for IWAL) as its
+ * pool weight: hitl_stream_decide_pool sets it, otherwise pass it to
+ * hitl_pool_set_weight.
+ *
+ * Randomness: one generator (splitmix64) seeded by HITL_PARAM_STREAM_SEED
+ * when the stream is created or the seed is set; a draw is a 53-bit uniform
+ * in [0, 1), a normal draw takes two (Box-Muller).  The state is a few
+ * numbers (counts, u_t, theta, the generator, IWAL's sums) plus, for
+ * QUANTILE_FILTER, the window of w utilities; it is saved and restored
+ * exactly, so a restored stream decides as the original would.
+ *
+ * Cost: O(1) per item (QUANTILE_FILTER O(w), a sorted window) besides the
+ * scoring; no allocation per item.  Threads: the decide calls and
+ * hitl_stream_add_loss change the stream; the other calls on a const
+ * stream are concurrent reads. */
+
+typedef struct hitl_stream hitl_stream;
+
+typedef enum hitl_stream_kind {
+    HITL_STREAM_RANDOM                 = 1,
+    HITL_STREAM_FIXED_UNCERTAINTY      = 2,
+    HITL_STREAM_VARIABLE_UNCERTAINTY   = 3,
+    HITL_STREAM_RANDOMIZED_UNCERTAINTY = 4,
+    HITL_STREAM_SPLIT                  = 5,
+    HITL_STREAM_QUANTILE_FILTER        = 6,
+    HITL_STREAM_IWAL                   = 7
+} hitl_stream_kind;
+
+/* Figures of a stream (hitl_stream_get_info). */
+typedef enum hitl_stream_info {
+    HITL_STREAM_INFO_SEEN       = 1, /* items decided so far */
+    HITL_STREAM_INFO_ASKED      = 2, /* of them asked about */
+    HITL_STREAM_INFO_RATE       = 3, /* ASKED / SEEN (0 before any item) */
+    HITL_STREAM_INFO_SPENDING   = 4, /* u_t / w */
+    HITL_STREAM_INFO_THRESHOLD  = 5, /* the threshold the last item met or
+                                        missed: theta (FIXED, VARIABLE and
+                                        the variable part of SPLIT), the
+                                        balanced theta (QUANTILE_FILTER),
+                                        p (IWAL); 0 for RANDOM */
+    HITL_STREAM_INFO_WEIGHT_SUM = 6  /* the sum of asked items' weights */
+} hitl_stream_info;
+
+/* hitl_stream_create: a stream of the given kind with the default
+ * parameters, having seen nothing.
+ * Returns HITL_OK; HITL_EINVAL (NULL out, unknown kind); HITL_ENOMEM.
+ * Free with hitl_stream_free(). */
+HITL_API int hitl_stream_create(hitl_stream **out, hitl_stream_kind kind);
+
+/* hitl_stream_free: release the stream.  Accepts NULL. */
+HITL_API void hitl_stream_free(hitl_stream *stream);
+
+/* hitl_stream_set_param / hitl_stream_get_param: set or read a parameter
+ * (see hitl_param, 60x values).  Parameters may change between decisions,
+ * except HITL_PARAM_STREAM_WINDOW once an item has been decided (its
+ * window would lose its meaning: HITL_ESTATE).  Setting the seed restarts
+ * the generator.
+ * Returns HITL_OK; HITL_EINVAL (NULL, a parameter of another handle kind,
+ * NaN or a value out of range); HITL_ESTATE. */
+HITL_API int hitl_stream_set_param(hitl_stream *stream, hitl_param param,
+                                   double value);
+HITL_API int hitl_stream_get_param(double *value, const hitl_stream *stream,
+                                   hitl_param param);
+
+/* hitl_stream_get_info: a figure of the stream (see hitl_stream_info).
+ * Returns HITL_OK; HITL_EINVAL (NULL, unknown info).  Concurrent reads. */
+HITL_API int hitl_stream_get_info(double *value, const hitl_stream *stream,
+                                  hitl_stream_info info);
+
+/* hitl_stream_decide: decide n arriving items, in order, from their class
+ * probabilities (proba: n x n_classes, row-major, borrowed for the call;
+ * every value finite and in [0, 1]).  Writes ask[i] 1 (ask a person) or 0,
+ * and, if weight is not NULL, weight[i] = the asked item's weight (0 when
+ * not asked); *n_asked (may be NULL) = the items asked.
+ * Returns HITL_OK (n 0 included; proba, ask may then be NULL); HITL_EINVAL
+ * (NULL stream, proba or ask, n_classes < 2 or > 65536, a value outside
+ * [0, 1]: the message names row and class); HITL_ENUMERIC (NaN or Inf).
+ * On failure nothing is written and the stream is unchanged. */
+HITL_API int hitl_stream_decide(size_t *n_asked, uint8_t *ask, float *weight,
+                                hitl_stream *stream, const float *proba,
+                                size_t n, size_t n_classes);
+
+/* hitl_stream_decide_rows: score n caller rows (row i at X + i*stride,
+ * stride >= dim; borrowed for the call) with the model on the calling
+ * thread, then decide them as hitl_stream_decide.  While the model is not
+ * fitted every item has p uniform (c = 1/K): the first items are decided
+ * before any model exists.  The built-in model is scored in blocks of 256
+ * rows by the library's kernel; a custom model's predict callback is
+ * called once per block.  Extra memory O(n) plus one block.
+ * Returns HITL_OK; HITL_EINVAL (NULL stream, model, X or ask with n > 0,
+ * stride < dim); HITL_ENUMERIC (NaN/Inf in X: the message names row and
+ * column; logits beyond float32); HITL_ECALLBACK; HITL_ENOMEM.  On failure
+ * nothing is written and the stream is unchanged. */
+HITL_API int hitl_stream_decide_rows(size_t *n_asked, uint8_t *ask,
+                                     float *weight, hitl_stream *stream,
+                                     const hitl_model *model, const float *X,
+                                     size_t n, size_t stride);
+
+/* hitl_stream_decide_pool: decide pool items first .. first+n-1 (newly
+ * arrived items, whatever their state), scored through the model's
+ * streaming scorer (its HITL_PARAM_THREADS threads), as
+ * hitl_stream_decide_rows; then set each asked item's pool weight to its
+ * weight (hitl_pool_set_weight), so that it enters the next fit with it.
+ * ask may be NULL.  Returns as hitl_stream_decide_rows, plus HITL_EINVAL
+ * (NULL pool, model dim != pool dim, the range leaves the pool). */
+HITL_API int hitl_stream_decide_pool(size_t *n_asked, uint8_t *ask,
+                                     hitl_stream *stream,
+                                     const hitl_model *model, hitl_pool *pool,
+                                     size_t first, size_t n);
+
+/* hitl_stream_add_loss: report the loss (in [0, 1], e.g. 1 if the model
+ * was wrong) of an asked item whose label came in, with its weight (> 0,
+ * finite): IWAL's S grows by loss x weight.  The other kinds keep the sum
+ * and do not use it.
+ * Returns HITL_OK; HITL_EINVAL (NULL, loss or weight out of range). */
+HITL_API int hitl_stream_add_loss(hitl_stream *stream, double loss,
+                                  double weight);
+
+/* Saving and restoring a stream: its kind, parameters and whole state in a
+ * versioned little-endian record with a CRC-32, like a model's.
+ * hitl_stream_save_size: the exact bytes hitl_stream_save writes.
+ * hitl_stream_save: write to buf (capacity bytes); *written = the size.
+ *   Returns HITL_OK; HITL_EINVAL (NULL, capacity too small).
+ * hitl_stream_load: a new stream from size bytes at buf (copied); it
+ *   decides as the saved one would have.
+ *   Returns HITL_OK; HITL_EINVAL (NULL); HITL_EFORMAT (bad magic, version,
+ *   checksum, length or contents); HITL_ENOMEM.
+ * The save functions are concurrent reads. */
+HITL_API int hitl_stream_save_size(size_t *size, const hitl_stream *stream);
+HITL_API int hitl_stream_save(size_t *written, void *buf, size_t capacity,
+                              const hitl_stream *stream);
+HITL_API int hitl_stream_load(hitl_stream **out, const void *buf, size_t size);
+
+/* ------------------------------------------------------------------------- */
+/* Stopping: when more labels stop paying                                      */
+/* ------------------------------------------------------------------------- */
+
+/* A hitl_stopper watches the rounds of the loop (fit, query, label, fit
+ * again) and says, for each criterion, the first round at which it would
+ * have stopped the labeling.  Round r is the r-th call of
+ * hitl_stopper_update (or hitl_stopper_observe).  The criteria read the
+ * model's predictions on a STOP SET: HITL_PARAM_STOP_SET_SIZE items drawn
+ * once, uniformly (seeded by HITL_PARAM_STOP_SEED) from the pool's
+ * UNLABELED items at the first update (all of them if fewer; all items if
+ * none is unlabeled), whose rows are copied then and scored each round with
+ * hitl_model_predict.  "Active" stop-set items are those still unlabeled
+ * in the round; H(p) = -sum p log p is the entropy (natural log) of an
+ * item's probabilities and y_r its predicted label (argmax, ties to the
+ * lower class) under round r's model.
+ *
+ *   STABILIZING_PREDICTIONS  (Bloodgood & Vijay-Shanker, "A method for
+ *       stopping active learning based on stabilizing predictions and the
+ *       need for user-adjustable stopping", CoNLL 2009.)  kappa_r = Cohen's
+ *       kappa between y_{r-1} and y_r over the whole stop set (1 when the
+ *       two agree on every item); fires at round r when the mean of the
+ *       last w = HITL_PARAM_STOP_WINDOW kappas (r - 1 >= w) is >=
+ *       HITL_PARAM_STOP_KAPPA (0.99).
+ *   CLASSIFICATION_CHANGE  (Zhu, Wang & Hovy, "Multi-criteria-based
+ *       strategy to stop active learning for data annotation", COLING 2008,
+ *       and the three below.)  Fires at round r >= 2 when no active item's
+ *       predicted label changed: y_r = y_{r-1} on every one.
+ *   OVERALL_UNCERTAINTY  fires when the mean of H over the active items is
+ *       <= HITL_PARAM_STOP_UNCERTAINTY (0.01).
+ *   MAX_CONFIDENCE  fires when the largest H over the active items (that
+ *       of the item uncertainty sampling would pick next) is <=
+ *       HITL_PARAM_STOP_CONFIDENCE (0.001).
+ *   BUDGET  fires when the pool holds >= HITL_PARAM_STOP_BUDGET labeled
+ *       items (never while it is 0).
+ *   PERFORMANCE  performance convergence on a held-out labeled set (given
+ *       with hitl_stopper_set_heldout): with a_r the accuracy of round r's
+ *       model on it, fires at round r when w + 1 accuracies exist and
+ *       max(a_{r-w+1} .. a_r) - a_{r-w} < HITL_PARAM_STOP_GAIN (0.005): the
+ *       last w rounds gained less than that.  Never without a held-out set.
+ * With no active item, the three criteria that read active items fire.
+ * The stop set is a sample of the unlabeled pool, where Zhu et al. read the
+ * whole pool: their criteria are estimated, at the cost of a stop set's
+ * scoring per round instead of the pool's.
+ *
+ * Cost per round: the stop set's and the held-out set's scoring (O((s + h)
+ * d K)) plus O(s K).  Memory: the copied rows (s + h) x d floats, two label
+ * vectors of s, the kappa and accuracy histories.  Threads: update,
+ * observe, set_heldout and set_param change the stopper; get_param,
+ * get_info and fired are concurrent reads. */
+
+typedef struct hitl_stopper hitl_stopper;
+
+typedef enum hitl_stop_criterion {
+    HITL_STOP_STABILIZING_PREDICTIONS = 1,
+    HITL_STOP_CLASSIFICATION_CHANGE   = 2,
+    HITL_STOP_OVERALL_UNCERTAINTY     = 3,
+    HITL_STOP_MAX_CONFIDENCE          = 4,
+    HITL_STOP_BUDGET                  = 5,
+    HITL_STOP_PERFORMANCE             = 6
+} hitl_stop_criterion;
+
+/* Figures of the last round (hitl_stopper_get_info). */
+typedef enum hitl_stopper_info {
+    HITL_STOPPER_INFO_ROUNDS          = 1, /* rounds so far */
+    HITL_STOPPER_INFO_STOP_SET        = 2, /* items of the stop set (0 before
+                                              the first round) */
+    HITL_STOPPER_INFO_KAPPA           = 3, /* kappa_r (NaN in round 1) */
+    HITL_STOPPER_INFO_MEAN_KAPPA      = 4, /* mean of the last w (NaN while
+                                              fewer) */
+    HITL_STOPPER_INFO_CHANGED         = 5, /* active items whose label
+                                              changed (NaN in round 1) */
+    HITL_STOPPER_INFO_UNCERTAINTY     = 6, /* mean H of the active items */
+    HITL_STOPPER_INFO_MAX_UNCERTAINTY = 7, /* largest H of the active items */
+    HITL_STOPPER_INFO_ACCURACY        = 8, /* a_r (NaN without held-out set) */
+    HITL_STOPPER_INFO_LABELED         = 9  /* labeled items in round r */
+} hitl_stopper_info;
+
+/* hitl_stopper_create: a stopper for models of n_classes classes, default
+ * parameters, no round yet.
+ * Returns HITL_OK; HITL_EINVAL (NULL out, n_classes < 2 or > 65536);
+ * HITL_ENOMEM.  Free with hitl_stopper_free(). */
+HITL_API int hitl_stopper_create(hitl_stopper **out, size_t n_classes);
+
+/* hitl_stopper_free: release the stopper.  Accepts NULL. */
+HITL_API void hitl_stopper_free(hitl_stopper *stopper);
+
+/* hitl_stopper_set_param / hitl_stopper_get_param: a parameter (see
+ * hitl_param, 65x values).  STOP_SET_SIZE and STOP_SEED cannot change once
+ * the stop set exists, nor STOP_WINDOW after the first round (HITL_ESTATE);
+ * the thresholds can, and then apply from the next round.
+ * Returns HITL_OK; HITL_EINVAL (NULL, a parameter of another handle kind,
+ * NaN or out of range); HITL_ESTATE. */
+HITL_API int hitl_stopper_set_param(hitl_stopper *stopper, hitl_param param,
+                                    double value);
+HITL_API int hitl_stopper_get_param(double *value,
+                                    const hitl_stopper *stopper,
+                                    hitl_param param);
+
+/* hitl_stopper_set_heldout: the held-out labeled set of PERFORMANCE: n
+ * contiguous rows of dim floats (dim must be the model's) and labels in
+ * [0, n_classes), copied.  Keep these items out of the pool the model is
+ * fitted on.  Replaces an earlier set; allowed only before the first round
+ * (HITL_ESTATE).
+ * Returns HITL_OK; HITL_EINVAL (NULL stopper, X or labels, n or dim 0, a
+ * label out of range: the message names it); HITL_ENUMERIC (NaN/Inf in X);
+ * HITL_ENOMEM. */
+HITL_API int hitl_stopper_set_heldout(hitl_stopper *stopper, const float *X,
+                                      const int32_t *labels, size_t n,
+                                      size_t dim);
+
+/* hitl_stopper_update: one round after the model was fitted on the pool:
+ * draws the stop set in the first round, scores it (and the held-out set)
+ * with the model, and applies every criterion.  *fired (may be NULL) = the
+ * criteria that have fired by now (this round or before), bit c - 1 for
+ * criterion c.  The model and pool are only read.
+ * Returns HITL_OK; HITL_EINVAL (NULL stopper, model or pool, model classes
+ * != the stopper's, dims differ (also from the held-out set's), an empty
+ * pool); HITL_ESTATE (model not fitted); HITL_ECALLBACK; HITL_ENOMEM.  On
+ * failure the stopper is unchanged. */
+HITL_API int hitl_stopper_update(unsigned *fired, hitl_stopper *stopper,
+                                 const hitl_model *model,
+                                 const hitl_pool *pool);
+
+/* hitl_stopper_observe: one round from figures computed by the caller (a
+ * custom loop, or recorded rounds): proba (n x n_classes, row-major: the
+ * stop set's probabilities under this round's model, the same n items in
+ * every round), active (n flags: still unlabeled; NULL = all), the labeled
+ * count, and the held-out accuracy (NaN: none this round; PERFORMANCE then
+ * skips the round).  Not to be mixed with hitl_stopper_update.
+ * Returns HITL_OK; HITL_EINVAL (NULL stopper or proba, n 0, n different
+ * from the first round's or from the drawn stop set, a value outside [0,
+ * 1], accuracy outside [0, 1] and not NaN); HITL_ENUMERIC (NaN/Inf in
+ * proba); HITL_ENOMEM.  On failure the stopper is unchanged. */
+HITL_API int hitl_stopper_observe(unsigned *fired, hitl_stopper *stopper,
+                                  const float *proba, const uint8_t *active,
+                                  size_t n, size_t n_labeled,
+                                  double accuracy);
+
+/* hitl_stopper_fired: *round = the round at which `criterion` first fired,
+ * 0 if it has not.
+ * Returns HITL_OK; HITL_EINVAL (NULL, unknown criterion).  Concurrent
+ * reads. */
+HITL_API int hitl_stopper_fired(size_t *round, const hitl_stopper *stopper,
+                                hitl_stop_criterion criterion);
+
+/* hitl_stopper_get_info: a figure of the last round (see
+ * hitl_stopper_info).
+ * Returns HITL_OK; HITL_EINVAL (NULL, unknown info).  Concurrent reads. */
+HITL_API int hitl_stopper_get_info(double *value, const hitl_stopper *stopper,
+                                   hitl_stopper_info info);
 
 #ifdef __cplusplus
 }

@@ -25,7 +25,9 @@ Committee and disagreement() (hitl_committee, hitl_disagreement), Feedback
 (hitl_feedback: events, aggregation, consensus, journal), the agreement
 metrics (cohen_kappa, fleiss_kappa, fleiss_kappa_counts, krippendorff_alpha,
 accuracy), Router (hitl_router), Recheck and find_label_issues
-(hitl_recheck: labels that are probably wrong); every C enum is an IntEnum here (Status,
+(hitl_recheck: labels that are probably wrong), Stream (hitl_stream:
+deciding arriving items within a labeling budget), Stopper (hitl_stopper:
+when more labels stop paying); every C enum is an IntEnum here (Status,
 Param, ItemState, Info, StrategyKind, EventKind, ...).  The raw cffi objects
 are `hitl.ffi` and `hitl.lib`.
 
@@ -81,6 +83,8 @@ from .agreement import (cohen_kappa, fleiss_kappa, fleiss_kappa_counts,
                         krippendorff_alpha, accuracy)
 from .router import Router, Routing
 from .recheck import Recheck, RecheckJoint, find_label_issues
+from .stream import Stream, Decisions
+from .stopper import Stopper
 from .learner import ActiveLearner
 from .labels import LabelMap
 from .evaluation import evaluate, Evaluation
@@ -107,5 +111,6 @@ __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",
            "disagreement", "Feedback", "Event", "ItemConsensus", "ItemSettlement",
            "cohen_kappa", "fleiss_kappa", "fleiss_kappa_counts",
            "krippendorff_alpha", "accuracy", "Router", "Routing",
-           "Recheck", "RecheckJoint", "find_label_issues",
+           "Recheck", "RecheckJoint", "find_label_issues", "Stream", "Decisions",
+           "Stopper",
            "ActiveLearner", "LabelMap", "evaluate", "Evaluation"] + sorted(_ENUMS)
