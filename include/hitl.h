@@ -1850,6 +1850,124 @@ HITL_API int hitl_router_route_pool(size_t *n_accepted, uint8_t *accept,
                                     const hitl_pool *pool, size_t first,
                                     size_t n);
 
+/* ------------------------------------------------------------------------- */
+/* Explanations: why the model leans one way, and what would change it        */
+/* ------------------------------------------------------------------------- */
+
+/* What a review console shows next to the model's guess.  For the built-in
+ * model the class score of row x is s_c = b_c + sum_j w_cj x_j (float32, the
+ * scoring copy of the fit: exactly what hitl_model_predict computes, so the
+ * probabilities are softmax(s) bit for bit).  The contribution of feature j
+ * to class c is w_cj x_j; for the predicted class (largest probability,
+ * lowest class on ties: the router's label) and the runner-up (largest of
+ * the others) the `top` contributions largest in absolute value are listed,
+ * largest first (ties to the lower feature), with the intercept b_c and the
+ * sum of the unlisted contributions ("the rest"), so that
+ *     s_c = intercept + sum(listed) + rest
+ * (the rest is s_c minus the others, in double, so the identity holds to
+ * float rounding of the listed values).  One pass over each row; cost:
+ * scoring plus 2 dim multiplies a row.
+ * (Rows are dense here; a sparse row would list only its non-zeros.)
+ *
+ * hitl_model_explain: explain n caller rows (row i at X + i*stride, stride
+ * >= dim).  Every output may be NULL (not computed); row i's entries are:
+ *   scores    [i*K + c]         s_c (built-in model only)
+ *   proba     [i*K + c]         probabilities
+ *   classes   [2i], [2i+1]      predicted class, runner-up
+ *   features  [(2i+r)*top + k]  k-th listed feature for r = 0 (predicted),
+ *                               1 (runner-up); -1 past dim
+ *   contrib   [(2i+r)*top + k]  its contribution (0 past dim)
+ *   rest      [(2i+r)*2 + 0]    intercept b_c;  [(2i+r)*2 + 1] the rest
+ * with K = n_classes and top in [0, min(64, dim)].  A custom model has only
+ * proba and classes (the others must be NULL and top 0).
+ * Returns HITL_OK (n 0 included); HITL_EINVAL (NULL model or X, stride <
+ * dim, top out of range, top > 0 with features and contrib both NULL, a
+ * custom model asked for scores or contributions, outputs that could not
+ * fit in memory); HITL_ESTATE (not fitted); HITL_ENUMERIC (NaN/Inf in X, or
+ * logits beyond float32); HITL_ECALLBACK (custom model); HITL_ENOMEM.
+ * Threads: HITL_PARAM_THREADS, blocks of 256 rows.  Outputs may be partly
+ * written on failure.  Concurrent reads. */
+HITL_API int hitl_model_explain(float *scores, float *proba, int32_t *classes,
+                                int32_t *features, float *contrib,
+                                float *rest, const hitl_model *model,
+                                const float *X, size_t n, size_t stride,
+                                size_t top);
+
+/* hitl_model_explain_pool: the same for pool items first .. first+n-1
+ * (output row i is item first+i).  Returns as hitl_model_explain, with
+ * HITL_EINVAL also for a NULL pool, a range that leaves the pool or a dim
+ * that differs.  Concurrent reads (of model and pool). */
+HITL_API int hitl_model_explain_pool(float *scores, float *proba,
+                                     int32_t *classes, int32_t *features,
+                                     float *contrib, float *rest,
+                                     const hitl_model *model,
+                                     const hitl_pool *pool, size_t first,
+                                     size_t n, size_t top);
+
+/* hitl_explain_proba: for any model (its probabilities, n x n_classes,
+ * row-major): classes[2i] the predicted class (lowest on ties),
+ * classes[2i+1] the runner-up, top2[2i], top2[2i+1] their probabilities and
+ * margin[i] = their difference (each output may be NULL).
+ * Returns HITL_OK; HITL_EINVAL (NULL proba with n > 0, n_classes outside
+ * [2, 65536], n too large); HITL_ENUMERIC (NaN/Inf).  No state. */
+HITL_API int hitl_explain_proba(int32_t *classes, float *top2, float *margin,
+                                const float *proba, size_t n,
+                                size_t n_classes);
+
+/* hitl_committee_votes: the committee's vote split on n caller rows:
+ * votes[i*K + c] = how many members give row i their largest probability
+ * in class c (lowest class on ties); each row sums to the member count.
+ * Returns HITL_OK; HITL_EINVAL (NULL, stride < dim); HITL_ESTATE (no member,
+ * or one not fitted); HITL_ENUMERIC; HITL_ECALLBACK; HITL_ENOMEM.  Memory
+ * O(1024 K); votes may be partly written on failure.  Concurrent reads. */
+HITL_API int hitl_committee_votes(uint32_t *votes,
+                                  const hitl_committee *committee,
+                                  const float *X, size_t n, size_t stride);
+
+/* Norms of a counterfactual's change (below). */
+typedef enum hitl_norm {
+    HITL_NORM_L1 = 1,
+    HITL_NORM_L2 = 2
+} hitl_norm;
+
+/* Counterfactuals: the smallest change to a row x that makes the built-in
+ * model decide class t.  With s_c the class scores of the fitted solution
+ * (double) and margin mu >= 0, it solves
+ *
+ *     minimise   ||x' - x||   (L2: Euclidean; L1: sum of |x'_j - x_j|)
+ *     subject to s_t(x') - s_c(x') >= mu   for every class c != t,
+ *                lower_j <= x'_j <= upper_j  for editable features j,
+ *                x'_j = x_j                   for the others.
+ *
+ * L2 is a small convex quadratic program, solved by dual coordinate ascent
+ * (each step maximises the dual exactly in one class's multiplier; stops
+ * when a sweep moves no feature by more than 1e-13 (1 + max change), at
+ * most 10000 sweeps), exact to that tolerance.  L1 is solved in closed
+ * form when one rival class binds (a fractional knapsack: features in
+ * decreasing |w_tj - w_cj| moved to their bound), which covers two classes
+ * and most items of more; when two rivals bind at once it fails with
+ * HITL_ESTATE (use L2).  Use mu > 0 (e.g. 1e-3) so that the float32
+ * scoring and rounding x' to float keep the new decision.
+ *
+ * hitl_model_counterfactual: x is dim features; editable (dim entries of 0
+ * or 1, NULL: all), lower and upper (dim entries, NULL: unbounded) are
+ * read on editable features only, and x must lie within them there.
+ * Writes x' to x_new (dim) and its distance to *distance (may be NULL).
+ * An x the model already puts in t with the margin gives x' = x.
+ * Returns HITL_OK; HITL_EINVAL (NULL model/x/x_new, custom model, target
+ * outside [0, n_classes), unknown norm, margin not finite or < 0, an
+ * editable entry not 0 or 1, x outside its bounds); HITL_ENUMERIC (NaN/Inf
+ * in x); HITL_ESTATE (not fitted; no change within the bounds reaches t; L1
+ * with two binding rivals); HITL_ENOMEM.  Nothing is written on failure.
+ * Memory O(n_classes dim).  Concurrent reads. */
+HITL_API int hitl_model_counterfactual(float *x_new, double *distance,
+                                       const hitl_model *model,
+                                       const float *x, int32_t target,
+                                       hitl_norm norm,
+                                       const uint8_t *editable,
+                                       const float *lower,
+                                       const float *upper, double margin);
+
 #ifdef __cplusplus
 }
 #endif

@@ -73,6 +73,7 @@ from .errors import (Error, InvalidArgument, OutOfMemory, StateError,
                      NotFound, error_class)
 from .pool import Pool, Item
 from .model import Model, LogisticRegression, CustomModel, NotFittedError
+from .explain import Explanation, explain_proba
 from .strategy import Strategy, QueryResult, query
 from .committee import Committee, disagreement
 from .feedback import Feedback, Event, ItemConsensus, ItemSettlement
@@ -105,4 +106,5 @@ __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",
            "disagreement", "Feedback", "Event", "ItemConsensus", "ItemSettlement",
            "cohen_kappa", "fleiss_kappa", "fleiss_kappa_counts",
            "krippendorff_alpha", "accuracy", "Router", "Routing",
-           "ActiveLearner", "LabelMap", "evaluate", "Evaluation"] + sorted(_ENUMS)
+           "ActiveLearner", "LabelMap", "evaluate", "Evaluation",
+           "Explanation", "explain_proba"] + sorted(_ENUMS)
