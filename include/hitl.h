@@ -251,8 +251,18 @@ typedef enum hitl_param {
                                            0 = use the point estimate;
                                            default 0.95 */
     HITL_PARAM_ROUTE_TEMPERATURE = 553, /* T > 0, finite; default 1 */
-    HITL_PARAM_ROUTE_ECE_BINS    = 554  /* bins of the calibration error,
+    HITL_PARAM_ROUTE_ECE_BINS    = 554, /* bins of the calibration error,
                                            integer in [1, 1000]; default 15 */
+
+    /* hitl_audit (60x; see "Bias audit" below) */
+    HITL_PARAM_AUDIT_LEVEL       = 600, /* confidence level of the intervals,
+                                           in (0, 1); default 0.95 */
+    HITL_PARAM_AUDIT_ALPHA       = 601, /* family-wise false-alarm rate of
+                                           the flags, in (0, 0.5); default
+                                           0.05 */
+    HITL_PARAM_AUDIT_MIN_GAP     = 602  /* a difference is flagged only if at
+                                           least this large, in [0, 1];
+                                           default 0 */
 } hitl_param;
 
 /* ------------------------------------------------------------------------- */
@@ -1967,6 +1977,169 @@ HITL_API int hitl_model_counterfactual(float *x_new, double *distance,
                                        const uint8_t *editable,
                                        const float *lower,
                                        const float *upper, double margin);
+
+/* ------------------------------------------------------------------------- */
+/* Bias audit: are groups of people treated differently?                      */
+/* ------------------------------------------------------------------------- */
+
+/* An audit handle holds, per item (a caller id of the pool), a group for
+ * each of its attributes (any int64 but INT64_MIN, e.g. an age band or a
+ * region code) and the router's decision (accepted or sent to review, and
+ * the predicted label: hitl_router_route's outputs).  hitl_audit_run reads a
+ * stretch of a feedback handle's events and computes, per attribute and
+ * group, these proportions k/n (hitl_audit_metric):
+ *
+ *   SEEN         items with a decision (the value is the count n)
+ *   ACCEPTED     share of them auto-accepted
+ *   REVIEWED     share sent to review (1 - ACCEPTED)
+ *   MODEL_ERROR  among reviewed items answered in the stretch whose label is
+ *                settled (RESOLVED or GOLD, hitl_feedback_item), the share
+ *                where the router's label differs from it
+ *   OVERRIDE     among answer events in the stretch (not retracted) that
+ *                were shown a pre-annotation, the share whose label differs
+ *                from the shown one (items with a group; decision or not)
+ *   AGREEMENT    among items answered in the stretch with >= 2 current
+ *                labels, the share whose labels all agree
+ *   CAUGHT       equal opportunity: among items with a decision, answered
+ *                in the stretch, whose settled label differs from the
+ *                router's (the model's errors that are known), the share
+ *                that went to review
+ *
+ * each with a Wilson score interval at HITL_PARAM_AUDIT_LEVEL.  Known errors
+ * on accepted items come from spot checks (answers or gold on accepted
+ * items); without them CAUGHT is 1 wherever it is defined.
+ *
+ * Tests.  For every attribute, every pair of groups on ACCEPTED,
+ * MODEL_ERROR, OVERRIDE, AGREEMENT and CAUGHT is compared by the pooled
+ * two-proportion z test (two-sided; Fleiss, Levin & Paik, "Statistical
+ * Methods for Rates and Proportions", 2003, 2.6), and the p-values of the
+ * attribute are adjusted together by Holm's step-down method (Holm, "A
+ * simple sequentially rejective multiple test procedure", Scand. J.
+ * Statist. 6, 1979), which keeps the chance of any false flag for the
+ * attribute at most alpha = HITL_PARAM_AUDIT_ALPHA (up to the normal
+ * approximation, good when each group has >= 5 hits and misses).  A
+ * difference is flagged when its adjusted p <= alpha and it is at least
+ * HITL_PARAM_AUDIT_MIN_GAP.  hitl_audit_gap reports the largest difference
+ * of a metric.  The equal-opportunity check compares each group's CAUGHT
+ * with the other groups' pooled, one-sided (is it lower?), Holm over the
+ * groups of the attribute, and flags it likewise.
+ *
+ * Threads: a handle is used by one thread at a time; the result calls are
+ * concurrent reads.  Cost of a run: O(events in the stretch + items x
+ * attributes + groups^2). */
+
+typedef struct hitl_audit hitl_audit;
+
+typedef enum hitl_audit_metric {
+    HITL_AUDIT_SEEN        = 1,
+    HITL_AUDIT_ACCEPTED    = 2,
+    HITL_AUDIT_REVIEWED    = 3,
+    HITL_AUDIT_MODEL_ERROR = 4,
+    HITL_AUDIT_OVERRIDE    = 5,
+    HITL_AUDIT_AGREEMENT   = 6,
+    HITL_AUDIT_CAUGHT      = 7
+} hitl_audit_metric;
+
+typedef enum hitl_report_format {
+    HITL_REPORT_CSV   = 1,
+    HITL_REPORT_JSONL = 2
+} hitl_report_format;
+
+/* hitl_audit_create: an empty audit with n_attributes attributes (1 .. 64)
+ * and the default parameters.
+ * Returns HITL_OK; HITL_EINVAL (NULL out, n_attributes out of range);
+ * HITL_ENOMEM.  Free with hitl_audit_free. */
+HITL_API int hitl_audit_create(hitl_audit **out, size_t n_attributes);
+
+/* hitl_audit_free: release the audit.  Accepts NULL. */
+HITL_API void hitl_audit_free(hitl_audit *audit);
+
+/* hitl_audit_set_param / hitl_audit_get_param: see hitl_param, 60x values.
+ * Setting one discards the results of the last run.
+ * Returns HITL_OK; HITL_EINVAL (NULL, not an audit parameter, out of
+ * range). */
+HITL_API int hitl_audit_set_param(hitl_audit *audit, hitl_param param,
+                                  double value);
+HITL_API int hitl_audit_get_param(double *value, const hitl_audit *audit,
+                                  hitl_param param);
+
+/* hitl_audit_set_groups: item item_ids[i] is in group groups[i] of
+ * `attribute` (a later call replaces an item's group).  Copied.
+ * Returns HITL_OK; HITL_EINVAL (NULL, attribute >= n_attributes, a group
+ * INT64_MIN); HITL_ENOMEM (the handle may then hold the new items and
+ * groups without assignments).  Discards the last run's results. */
+HITL_API int hitl_audit_set_groups(hitl_audit *audit, size_t attribute,
+                                   const uint64_t *item_ids,
+                                   const int64_t *groups, size_t n);
+
+/* hitl_audit_set_decisions: the router's decisions: accept[i] (1 accepted,
+ * 0 review) and label[i] (the predicted label) of item item_ids[i]; a later
+ * decision on an item replaces the earlier.  Copied.
+ * Returns HITL_OK; HITL_EINVAL (NULL, accept not 0/1, label outside
+ * 0 .. 65535); HITL_ENOMEM.  Discards the last run's results. */
+HITL_API int hitl_audit_set_decisions(hitl_audit *audit,
+                                      const uint64_t *item_ids,
+                                      const uint8_t *accept,
+                                      const int32_t *label, size_t n);
+
+/* hitl_audit_run: compute every figure and test from events first_event ..
+ * end_event-1 of `feedback` (end_event UINT64_MAX: up to the last) and the
+ * current consensus of their items.  The feedback handle is only read.
+ * Returns HITL_OK; HITL_EINVAL (NULL, the range leaves the recorded
+ * events); HITL_ENOMEM (no results are kept). */
+HITL_API int hitl_audit_run(hitl_audit *audit, const hitl_feedback *feedback,
+                            uint64_t first_event, uint64_t end_event);
+
+/* hitl_audit_groups: the groups of `attribute`, in the order first given:
+ * writes min(count, capacity) and sets *count to their number.
+ * Returns HITL_OK; HITL_EINVAL.  Concurrent reads. */
+HITL_API int hitl_audit_groups(size_t *count, int64_t *groups,
+                               size_t capacity, const hitl_audit *audit,
+                               size_t attribute);
+
+/* hitl_audit_figure: a metric of one group after a run: *value = k/n (for
+ * SEEN: n; NaN when n is 0), *lower and *upper its Wilson interval (NaN for
+ * SEEN and n 0), *n the denominator.  Any out-pointer may be NULL.
+ * Returns HITL_OK; HITL_EINVAL (NULL audit, attribute, unknown metric);
+ * HITL_ENOTFOUND (no such group); HITL_ESTATE (no run since the last
+ * change).  Concurrent reads. */
+HITL_API int hitl_audit_figure(double *value, double *lower, double *upper,
+                               size_t *n, const hitl_audit *audit,
+                               size_t attribute, int64_t group,
+                               hitl_audit_metric metric);
+
+/* hitl_audit_gap: the largest difference of a metric between two groups of
+ * `attribute`: value(group_a) - value(group_b), its Holm-adjusted p and
+ * whether it is flagged (1) or not (0).  Any out-pointer may be NULL.
+ * Returns HITL_OK; HITL_EINVAL; HITL_ESTATE (no run, or fewer than two
+ * groups with items for this metric; SEEN and REVIEWED are not tested).
+ * Concurrent reads. */
+HITL_API int hitl_audit_gap(int64_t *group_a, int64_t *group_b,
+                            double *difference, double *p_adjusted,
+                            int *flagged, const hitl_audit *audit,
+                            size_t attribute, hitl_audit_metric metric);
+
+/* hitl_audit_caught_flag: the equal-opportunity check of one group: 1 when
+ * its share of errors caught is lower than the other groups' by the test
+ * above; *p_adjusted its Holm-adjusted one-sided p.
+ * Returns HITL_OK; HITL_EINVAL; HITL_ENOTFOUND; HITL_ESTATE.  Concurrent
+ * reads. */
+HITL_API int hitl_audit_caught_flag(int *flagged, double *p_adjusted,
+                                    const hitl_audit *audit, size_t attribute,
+                                    int64_t group);
+
+/* hitl_audit_report: the results as text: CSV (a header line, then one line
+ * per figure, per equal-opportunity check and per largest gap; columns kind,
+ * attribute, group, metric, n, value, lower, upper, group_a, group_b,
+ * difference, p_adjusted, flagged) or JSON Lines (one object per line, the
+ * same fields by name, NaN as null).  Writes at most capacity bytes,
+ * NUL-terminated, and sets *length to the full length without the NUL
+ * (capacity 0 and NULL buf learn it).
+ * Returns HITL_OK; HITL_EINVAL (NULL, unknown format, capacity too small but
+ * not 0); HITL_ESTATE (no run).  Concurrent reads. */
+HITL_API int hitl_audit_report(size_t *length, char *buf, size_t capacity,
+                               const hitl_audit *audit,
+                               hitl_report_format format);
 
 #ifdef __cplusplus
 }

@@ -74,6 +74,7 @@ from .errors import (Error, InvalidArgument, OutOfMemory, StateError,
 from .pool import Pool, Item
 from .model import Model, LogisticRegression, CustomModel, NotFittedError
 from .explain import Explanation, explain_proba
+from .audit import Audit
 from .strategy import Strategy, QueryResult, query
 from .committee import Committee, disagreement
 from .feedback import Feedback, Event, ItemConsensus, ItemSettlement
@@ -107,4 +108,4 @@ __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",
            "cohen_kappa", "fleiss_kappa", "fleiss_kappa_counts",
            "krippendorff_alpha", "accuracy", "Router", "Routing",
            "ActiveLearner", "LabelMap", "evaluate", "Evaluation",
-           "Explanation", "explain_proba"] + sorted(_ENUMS)
+           "Explanation", "explain_proba", "Audit"] + sorted(_ENUMS)
