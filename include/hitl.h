@@ -1108,6 +1108,34 @@ HITL_API int hitl_feedback_record(uint64_t *event_id, hitl_feedback *feedback,
                                   double shown_confidence, int64_t timestamp,
                                   const char *reason);
 
+/* What a person was shown with the model's guess: at most HITL_SHOWN_MAX
+ * (feature, contribution) pairs, e.g. the top of hitl_model_explain. */
+#define HITL_SHOWN_MAX 16
+
+/* hitl_feedback_record_shown: hitl_feedback_record of an answer (LABEL,
+ * OVERRIDE or CONFIRM) that also records the explanation shown with the
+ * pre-annotation: n_shown pairs shown_features[i] (>= 0) and
+ * shown_contrib[i] (finite), copied; n_shown 0 records none (then the
+ * arrays may be NULL).  An explanation needs a shown_label >= 0.  Read it
+ * back with hitl_feedback_event_shown.  With a journal open, the first
+ * event with an explanation makes the journal version 3 (see "The
+ * journal").
+ * Returns as hitl_feedback_record, plus HITL_EINVAL (n_shown above
+ * HITL_SHOWN_MAX, NULL arrays with n_shown > 0, a negative feature, a
+ * contribution not finite, SKIP or GOLD kind, an explanation without a
+ * shown label). */
+HITL_API int hitl_feedback_record_shown(uint64_t *event_id,
+                                        hitl_feedback *feedback,
+                                        hitl_event_kind kind,
+                                        uint64_t item_id, uint64_t annotator,
+                                        int32_t label, double confidence,
+                                        int32_t shown_label,
+                                        double shown_confidence,
+                                        const int32_t *shown_features,
+                                        const float *shown_contrib,
+                                        size_t n_shown, int64_t timestamp,
+                                        const char *reason);
+
 /* hitl_feedback_label: shorthand for hitl_feedback_record(NULL, feedback,
  * HITL_EVENT_LABEL, item_id, annotator, label, NAN, -1, NAN, HITL_TIME_NOW,
  * NULL).  Same returns. */
@@ -1166,6 +1194,17 @@ HITL_API int hitl_feedback_event(hitl_event_kind *kind, uint64_t *item_id,
                                  double *shown_confidence, int64_t *timestamp,
                                  const hitl_feedback *feedback,
                                  uint64_t event_id);
+
+/* hitl_feedback_event_shown: the explanation recorded with event
+ * `event_id` (hitl_feedback_record_shown): *n_shown pairs (0 for events
+ * without one); the first min(*n_shown, capacity) go to features and
+ * contrib (either may be NULL).
+ * Returns HITL_OK; HITL_EINVAL (NULL n_shown or feedback); HITL_ENOTFOUND.
+ * Concurrent reads. */
+HITL_API int hitl_feedback_event_shown(size_t *n_shown, int32_t *features,
+                                       float *contrib, size_t capacity,
+                                       const hitl_feedback *feedback,
+                                       uint64_t event_id);
 
 /* hitl_feedback_event_links: the retraction links of event `event_id`:
  * *target = the event a RETRACT withdraws (HITL_NO_EVENT for other kinds)
@@ -1436,7 +1475,13 @@ HITL_API int hitl_feedback_get_info(double *value,
  * annotator whose level is not 0 and every parameter that differs from its
  * default (replaying a version 2 journal starts from no roles and the
  * default parameters); journals without control
- * records stay readable by libraries that read version 1 only.  Records
+ * records stay readable by libraries that read version 1 only.  Version 3
+ * adds to an answer's record the explanation shown with it
+ * (hitl_feedback_record_shown: a count byte and 8 bytes a pair after the
+ * reason); a journal becomes version 3 (and version 2 first) just before
+ * its first such event, so journals without one stay readable by
+ * libraries that read versions 1 and 2, and this library replays those
+ * unchanged.  Records
  * are only ever appended; a retraction or a changed gold answer is a new
  * record.
  *

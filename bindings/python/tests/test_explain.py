@@ -93,3 +93,24 @@ def test_counterfactual_flips():
     assert np.array_equal(xn1[3:], x[3:]) and d1 >= dist - 1e-9
     with pytest.raises(hitl.StateError):
         model.counterfactual(x, target, editable=[], lower=-1, upper=1)
+
+
+def test_shown_explanation_is_recorded(tmp_path):
+    X, y = _data()
+    model, pool = _fitted(X, y, 3)
+    ex = hitl.Model.explain(model, X[:1], top=3, as_frame=False)
+    row = ex[0]
+    fb = hitl.Feedback(pool)
+    fb.open_journal(str(tmp_path / "j"))
+    eid = fb.record(0, "OVERRIDE", label=(row["predicted"] + 1) % 3, annotator=5,
+                    shown_label=row["predicted"], shown_confidence=row["p_predicted"],
+                    shown=row["toward_predicted"])
+    got = fb.event_shown(eid)
+    assert [f for f, _ in got] == [f for f, _ in row["toward_predicted"]]
+    assert np.allclose([v for _, v in got], [v for _, v in row["toward_predicted"]])
+    fb.close_journal()
+    pool2 = hitl.Pool(X.shape[1])
+    pool2.add(X)
+    fb2 = hitl.Feedback(pool2)
+    fb2.open_journal(str(tmp_path / "j"))
+    assert fb2.event_shown(eid) == got
