@@ -429,6 +429,10 @@ int hitl_committee_votes(uint32_t *votes, const hitl_committee *committee, const
     size_t M = hitl__committee_members(committee), K = hitl__committee_classes(committee);
     if (!hitl__committee_ready(committee))
         return hitl__fail(HITL_ESTATE, "the committee has no members or one is not fitted");
+    hitl_model *first;
+    hitl_committee_member(&first, committee, 0);
+    if (stride < first->dim)
+        return hitl__fail(HITL_EINVAL, "stride %zu < dim %zu", stride, first->dim);
     if (n == 0)
         return HITL_OK;
     int st = hitl__check_rows(__func__, n, K, K, sizeof(uint32_t));
