@@ -7,12 +7,12 @@
  * the probabilities are their softmax, exactly as hitl_model_predict
  * computes them.  Then, in one pass over the row, the contributions
  * w_c[j] x_j to the predicted class and to the runner-up are formed and the
- * `top` largest in absolute value kept by insertion into a sorted list (ties
- * to the lower feature); the rest is the logit less the intercept and the
+ * `top` largest in absolute value picked (ties to the lower feature: see
+ * top_contrib); the rest is the logit less the intercept and the
  * listed ones (the logit is the kernel's sum of all contributions, so the
  * parts add up to it).  Cost per row: the scoring's K dim multiply-adds plus
- * 2 dim multiplies and O(top) per entry that beats the current list.  A
- * sparse variant visits the non-zeros only and fills the same outputs.
+ * 2 (dim + top (dim / 8 + 16)) comparisons.  A sparse variant visits the
+ * non-zeros only and fills the same outputs.
  *
  * Counterfactual of a linear model: see hitl_model_counterfactual in hitl.h
  * for the problem; the solver is dual coordinate ascent (L2) and the
@@ -45,7 +45,7 @@ typedef struct xjob {
     size_t base;               /* item index of output row 0 */
     xout o;
     const float *wT;           /* K x dim: class c's weights at c*dim */
-    float **buf;               /* per worker: 2 K x ld floats, then 2 dim + 1
+    float **buf;               /* per worker: 2 K x ld floats, then 3 dim + 1
                                   of top_contrib's scratch */
     const char *fn;
 } xjob;
@@ -72,113 +72,86 @@ static void best_two(size_t *c1, size_t *c2, const float *P, size_t ld, size_t K
     *c2 = b;
 }
 
-/* Insert (v, j) into the list of the m largest |v| so far (feat/val, n kept,
- * sorted largest first); earlier features win ties because they come first. */
-static void top_insert(int32_t *feat, float *val, size_t *n, size_t m, float v, size_t j)
-{
-    float a = fabsf(v);
-    size_t k = *n < m ? (*n)++ : m;
-    while (k > 0 && fabsf(val[k - 1]) < a) {
-        if (k < m) {
-            feat[k] = feat[k - 1];
-            val[k] = val[k - 1];
-        }
-        k--;
-    }
-    if (k < m) {
-        feat[k] = (int32_t)j;
-        val[k] = v;
-    }
-}
-
-/* Features are scanned in runs of this many.  The m-th largest of the runs'
- * maxima is a lower bound T on the m-th largest |contribution| (m runs have
- * an entry >= T), so only runs whose max reaches T can hold a listed
- * feature, and only their entries >= T are candidates: usually a few more
- * than m, where an insertion list over all d features would take m ln(d/m)
- * insertions, each a mispredicted branch or two. */
+/* Features are scanned in runs of this many, each run's largest
+ * |contribution| kept.  Then m passes: the run of the largest maximum (the
+ * first on ties), its first entry at that value, taken out, and that run's
+ * maximum again.  That is m (runs + 2 RUN) comparisons that compile to
+ * conditional moves, where an insertion list over all d features costs
+ * m ln(d/m) insertions, each a mispredicted branch or two. */
 #define RUN 8
 
-/* v = w * x for one run, and the largest |v| (the bits of a non-negative
- * float order as its value does, so the max is taken on integers).  GCC's
- * generic vectors: one or two SIMD operations on any target. */
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
+/* v = w x and a = |v| for one run, and the largest of a (the bits of a
+ * non-negative float order as its value does, so the maximum is taken on
+ * integers).  GCC's generic vectors: SIMD on any target, no dispatch. */
+typedef float v8f __attribute__((vector_size(4 * RUN)));
+typedef int32_t v8i __attribute__((vector_size(4 * RUN)));
 
-static float run_products(float *v, const float *w, const float *x)
+static float run_products(float *v, float *a, const float *w, const float *x)
 {
-    v8f a, b, t;
+    v8f wv, xv, t;
     v8i bits;
-    memcpy(&a, w, sizeof a);
-    memcpy(&b, x, sizeof b);
-    t = a * b;
+    memcpy(&wv, w, sizeof wv);
+    memcpy(&xv, x, sizeof xv);
+    t = wv * xv;
     memcpy(v, &t, sizeof t);
     memcpy(&bits, &t, sizeof bits);
     bits &= 0x7fffffff;
-    int32_t mx = 0;
-    for (int k = 0; k < RUN; k++)
-        mx = bits[k] > mx ? bits[k] : mx;
+    memcpy(a, &bits, sizeof bits);
+    v8i hi = __builtin_shuffle(bits, (v8i){ 4, 5, 6, 7, 0, 1, 2, 3 }), gt = bits > hi;
+    bits = (bits & gt) | (hi & ~gt);
+    hi = __builtin_shuffle(bits, (v8i){ 2, 3, 0, 1, 6, 7, 4, 5 });
+    gt = bits > hi;
+    bits = (bits & gt) | (hi & ~gt);
+    int32_t mx = bits[0] > bits[1] ? bits[0] : bits[1];
     float f;
     memcpy(&f, &mx, sizeof f);
     return f;
 }
 
-/* The m-th largest of r[0 .. n) (n >= m, m <= 64). */
-static float mth_largest(const float *r, size_t n, size_t m)
-{
-    float best[64];
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        float a = r[i];
-        if (k == m && a <= best[m - 1])
-            continue;
-        size_t p = k < m ? k++ : m - 1;
-        while (p > 0 && best[p - 1] < a) {
-            best[p] = best[p - 1];
-            p--;
-        }
-        best[p] = a;
-    }
-    return best[m - 1];
-}
-
 /* The m largest |w_j x_j| of one class (w: its d weights, contiguous) into
- * feat/val (padded with -1 / 0); v (d) and rmax (d / RUN + 1) are scratch.
- * Returns the sum of the listed contributions. */
+ * feat/val, largest first, ties to the lower feature (padded with -1 / 0);
+ * v, a (d each) and rmax (d / RUN + 1) are scratch.  Returns the sum of the
+ * listed contributions. */
 static double top_contrib(int32_t *feat, float *val, const float *w, const float *x,
-                          size_t d, size_t m, float *v, float *rmax)
+                          size_t d, size_t m, float *v, float *a, float *rmax)
 {
-    size_t full = d / RUN, runs = (d + RUN - 1) / RUN, n = 0;
-    for (size_t k = 0; k < m; k++) {
-        feat[k] = -1;
-        val[k] = 0;
-    }
-    if (!m)
-        return 0;
+    size_t runs = (d + RUN - 1) / RUN, full = m ? d / RUN : 0, n;
     for (size_t r = 0; r < full; r++)
-        rmax[r] = run_products(v + r * RUN, w + r * RUN, x + r * RUN);
-    if (full < runs) {
-        float mx = 0;
+        rmax[r] = run_products(v + r * RUN, a + r * RUN, w + r * RUN, x + r * RUN);
+    if (m && full < runs) {
+        float mx = -1;
         for (size_t j = full * RUN; j < d; j++) {
             v[j] = w[j] * x[j];
-            mx = fabsf(v[j]) > mx ? fabsf(v[j]) : mx;
+            a[j] = fabsf(v[j]);
+            mx = a[j] > mx ? a[j] : mx;
         }
         rmax[full] = mx;
     }
-    float T = runs >= m ? mth_largest(rmax, runs, m) : -1, thr = -1;
-    for (size_t r = 0; r < runs; r++) {
-        if (rmax[r] < T)
-            continue;
-        size_t end = (r + 1) * RUN < d ? (r + 1) * RUN : d;
-        for (size_t j = r * RUN; j < end; j++)
-            if (fabsf(v[j]) >= T && fabsf(v[j]) > thr) {
-                top_insert(feat, val, &n, m, v[j], j);
-                thr = n == m ? fabsf(val[m - 1]) : -1;
-            }
-    }
     double sum = 0;
-    for (size_t k = 0; k < n; k++)
-        sum += val[k];
+    for (n = 0; n < m && n < d; n++) {
+        size_t best = 0;
+        float top = rmax[0];
+        for (size_t r = 1; r < runs; r++) {     /* no branches: cmov, maxss */
+            int gt = rmax[r] > top;
+            best = gt ? r : best;
+            top = gt ? rmax[r] : top;
+        }
+        size_t j0 = best * RUN, end = j0 + RUN < d ? j0 + RUN : d, at = end;
+        for (size_t j = end; j-- > j0;)           /* the first at the maximum */
+            at = a[j] == top ? j : at;
+        feat[n] = (int32_t)at;
+        val[n] = v[at];
+        sum += v[at];
+        a[at] = -1;
+        float mx = -1;
+        for (size_t j = j0; j < end; j++)
+            mx = a[j] > mx ? a[j] : mx;
+        rmax[best] = mx;
+    }
+    for (; n < m; n++) {
+        feat[n] = -1;
+        val[n] = 0;
+    }
     return sum;
 }
 
@@ -205,7 +178,7 @@ static void explain_row(const xjob *j, float *tmp, const float *Z, const float *
         float val[64];
         for (int r = 0; r < 2; r++) {
             double listed = top_contrib(feat, val, j->wT + cls[r] * d, x, d, m, tmp,
-                                        tmp + d);
+                                        tmp + d, tmp + 2 * d);
             double rest = (double)Z[cls[r] * ld + i] - j->lin.b[cls[r]] - listed;
             size_t at = (2 * row + r) * m;
             if (o->features)
@@ -260,7 +233,7 @@ static int explain_linear(const xout *o, const hitl_model *m, const hitl__chunk 
     j.buf = hitl__calloc(t, sizeof *j.buf);
     int ok = j.buf && wT;
     for (size_t i = 0; ok && i < t; i++)
-        ok = (j.buf[i] = hitl__malloc((2 * K * ld + 2 * m->dim + 1) * sizeof(float))) != NULL;
+        ok = (j.buf[i] = hitl__malloc((2 * K * ld + 3 * m->dim + 1) * sizeof(float))) != NULL;
     if (ok)
         for (size_t c = 0; c < K; c++)
             for (size_t f = 0; f < m->dim; f++)
