@@ -588,3 +588,106 @@ void hitl__linear_block(float *out, size_t ldo, const hitl__linear *L,
 {
     hitl__linear_block_isa(out, ldo, L, X, n, stride, hitl__isa());
 }
+
+/* ------------------------------------------------------------------------- */
+/* The linear block kernel on CSR rows                                        */
+/* ------------------------------------------------------------------------- */
+
+/* W is feature-major (row j: the ldw outputs of feature j), so a non-zero
+ * (j, v) adds v * W[j][c0 .. c0+15] to sixteen accumulators: one contiguous
+ * 64-byte load and one multiply-add per non-zero and panel of 16 outputs,
+ * the row's indices and values read once from memory (again from L1 for
+ * further panels).  Two accumulator sets (even and odd non-zeros) halve the
+ * dependency chain of the adds.  W rows are prefetched CSR_AHEAD non-zeros
+ * ahead: the columns of text are scattered over W, which rarely fits in
+ * cache.  Rows are independent, so a row's result never depends on where a
+ * block was cut. */
+#define CSR_AHEAD 16
+
+__attribute__((always_inline)) static inline void
+csr_rows(float *out, size_t ldo, const hitl__linear *L, const int32_t *indptr,
+         const int32_t *indices, const float *values, size_t n)
+{
+    size_t ldw = L->ldw;
+    const float *W = L->w;
+    for (size_t i = 0; i < n; i++) {
+        size_t p0 = (size_t)indptr[i], p1 = (size_t)indptr[i + 1];
+        for (size_t c0 = 0; c0 < L->C; c0 += 16) {
+            v16f a, b = { 0 };
+            memcpy(&a, L->b + c0, sizeof a);
+            size_t p = p0;
+            for (; p + 1 < p1; p += 2) {
+                if (c0 == 0 && p + CSR_AHEAD < p1)
+                    __builtin_prefetch(W + (size_t)indices[p + CSR_AHEAD] * ldw);
+                v16f w0, w1;
+                memcpy(&w0, W + (size_t)indices[p] * ldw + c0, sizeof w0);
+                memcpy(&w1, W + (size_t)indices[p + 1] * ldw + c0, sizeof w1);
+                a += values[p] * w0;
+                b += values[p + 1] * w1;
+            }
+            if (p < p1) {
+                v16f w0;
+                memcpy(&w0, W + (size_t)indices[p] * ldw + c0, sizeof w0);
+                a += values[p] * w0;
+            }
+            a += b;
+            size_t m = L->C - c0 < 16 ? L->C - c0 : 16;
+            for (size_t c = 0; c < m; c++)
+                out[(c0 + c) * ldo + i] = a[c];
+        }
+    }
+}
+
+static void csr_portable(float *out, size_t ldo, const hitl__linear *L,
+                         const int32_t *indptr, const int32_t *indices,
+                         const float *values, size_t n)
+{
+    csr_rows(out, ldo, L, indptr, indices, values, n);
+}
+
+#ifdef HAVE_X86_KERNELS
+__attribute__((target("avx512f"))) static void
+csr_avx512(float *out, size_t ldo, const hitl__linear *L, const int32_t *indptr,
+           const int32_t *indices, const float *values, size_t n)
+{
+    csr_rows(out, ldo, L, indptr, indices, values, n);
+}
+
+__attribute__((target("avx2"))) static void
+csr_avx2(float *out, size_t ldo, const hitl__linear *L, const int32_t *indptr,
+         const int32_t *indices, const float *values, size_t n)
+{
+    csr_rows(out, ldo, L, indptr, indices, values, n);
+}
+#endif
+
+void hitl__linear_csr_isa(float *out, size_t ldo, const hitl__linear *L,
+                          const int32_t *indptr, const int32_t *indices,
+                          const float *values, size_t n, int isa)
+{
+    if (n == 0)
+        return;
+    switch (isa) {
+#ifdef HAVE_X86_KERNELS
+    case HITL__ISA_AVX512: csr_avx512(out, ldo, L, indptr, indices, values, n); break;
+    case HITL__ISA_AVX2:   csr_avx2(out, ldo, L, indptr, indices, values, n); break;
+#endif
+    default:               csr_portable(out, ldo, L, indptr, indices, values, n); break;
+    }
+    hitl__pad_columns(out, ldo, L->C, n);
+}
+
+void hitl__linear_rows_isa(float *out, size_t ldo, const hitl__linear *L,
+                           const hitl__block *bk, size_t r0, size_t n, int isa)
+{
+    if (bk->rows)
+        hitl__linear_block_isa(out, ldo, L, bk->rows + r0 * bk->stride, n, bk->stride, isa);
+    else
+        hitl__linear_csr_isa(out, ldo, L, bk->indptr + r0, bk->indices, bk->values, n, isa);
+}
+
+void hitl__linear_rows(float *out, size_t ldo, const hitl__linear *L, const hitl__block *bk,
+                       size_t r0, size_t n)
+{
+    hitl__linear_rows_isa(out, ldo, L, bk, r0, n, hitl__isa());
+}

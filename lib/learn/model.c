@@ -106,27 +106,49 @@ int hitl_model_create_logreg(hitl_model **out, size_t dim, size_t n_classes)
     return HITL_OK;
 }
 
-int hitl_model_create_custom(hitl_model **out, size_t dim, size_t n_classes,
-                             hitl_fit_fn fit, hitl_predict_fn predict,
-                             void *user)
+/* A custom model's shell; the caller sets its callbacks. */
+static int custom_new(hitl_model **out, size_t dim, size_t n_classes, int has_predict,
+                      int has_fit, void *user, const char *fn)
 {
     if (!out)
-        return hitl__fail(HITL_EINVAL, "out is NULL");
-    if (!predict)
-        return hitl__fail(HITL_EINVAL, "predict is NULL");
-    int st = check_shape(HITL_EINVAL, __func__, dim, n_classes, HITL__MODEL_CUSTOM);
+        return hitl__fail_in(HITL_EINVAL, fn, "out is NULL");
+    if (!has_predict)
+        return hitl__fail_in(HITL_EINVAL, fn, "predict is NULL");
+    int st = check_shape(HITL_EINVAL, fn, dim, n_classes, HITL__MODEL_CUSTOM);
     if (st != HITL_OK)
         return st;
     hitl_model *m = model_new(HITL__MODEL_CUSTOM, dim, n_classes);
     if (!m)
-        return hitl__fail(HITL_ENOMEM, "out of memory for the model");
-    m->fit_cb = fit;
-    m->predict_cb = predict;
+        return hitl__fail_in(HITL_ENOMEM, fn, "out of memory for the model");
     m->user = user;
-    m->fitted = fit == NULL; /* trained elsewhere: ready to predict */
+    m->fitted = !has_fit; /* trained elsewhere: ready to predict */
     hitl__handle_acquire();
     *out = m;
     return HITL_OK;
+}
+
+int hitl_model_create_custom(hitl_model **out, size_t dim, size_t n_classes,
+                             hitl_fit_fn fit, hitl_predict_fn predict,
+                             void *user)
+{
+    int st = custom_new(out, dim, n_classes, predict != NULL, fit != NULL, user, __func__);
+    if (st == HITL_OK) {
+        (*out)->fit_cb = fit;
+        (*out)->predict_cb = predict;
+    }
+    return st;
+}
+
+int hitl_model_create_custom_csr(hitl_model **out, size_t dim, size_t n_classes,
+                                 hitl_fit_csr_fn fit, hitl_predict_csr_fn predict,
+                                 void *user)
+{
+    int st = custom_new(out, dim, n_classes, predict != NULL, fit != NULL, user, __func__);
+    if (st == HITL_OK) {
+        (*out)->fit_csr_cb = fit;
+        (*out)->predict_csr_cb = predict;
+    }
+    return st;
 }
 
 void hitl_model_free(hitl_model *model)
@@ -322,10 +344,51 @@ static int size_add(size_t *acc, size_t n, size_t elem)
     return 0;
 }
 
-static int fit_custom(hitl_model *m, const hitl_pool *pool, size_t n)
+/* A CSR custom model's labeled rows, as one CSR matrix of their own; *rc
+ * is what its fit callback returned. */
+static int fit_custom_csr(hitl_model *m, const hitl_pool *pool, size_t n, int *rc)
 {
-    if (!m->fit_cb)
-        return HITL_OK; /* trained elsewhere: nothing to learn */
+    size_t nnz = 0, bytes = 0;
+    for (size_t r = 0, i = next_labeled(pool, 0); r < n; r++, i = next_labeled(pool, i + 1)) {
+        const int32_t *idx;
+        const float *val;
+        size_t k;
+        hitl__pool_csr_row(&idx, &val, &k, pool, i);
+        nnz += k;
+    }
+    if (nnz > INT32_MAX)
+        return hitl__fail_in(HITL_EINVAL, "hitl_model_fit", "the labeled rows hold %zu "
+                             "non-zeros, more than int32 offsets can index", nnz);
+    if (size_add(&bytes, n + 1, sizeof(int32_t)) || size_add(&bytes, nnz, 2 * sizeof(float)) ||
+        size_add(&bytes, n, sizeof(int32_t) + sizeof(float)))
+        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                             "%zu labeled rows overflow size_t", n);
+    int32_t *ip = hitl__malloc(bytes);
+    if (!ip)
+        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                             "out of memory for %zu labeled rows", n);
+    int32_t *ix = ip + n + 1, *y = ix + nnz;
+    float *vx = (float *)(y + n), *w = vx + nnz;
+    ip[0] = 0;
+    for (size_t r = 0, i = next_labeled(pool, 0); r < n; r++, i = next_labeled(pool, i + 1)) {
+        const int32_t *idx;
+        const float *val;
+        size_t k;
+        hitl__pool_csr_row(&idx, &val, &k, pool, i);
+        memcpy(ix + ip[r], idx, k * sizeof *ix);
+        memcpy(vx + ip[r], val, k * sizeof *vx);
+        ip[r + 1] = ip[r] + (int32_t)k;
+        y[r] = pool->label[i];
+        w[r] = pool->weight[i];
+    }
+    *rc = m->fit_csr_cb(m->user, ip, ix, vx, n, m->dim, y, w);
+    hitl__free(ip);
+    return HITL_OK;
+}
+
+/* A dense custom model's labeled rows, n x dim; *rc as above. */
+static int fit_custom_dense(hitl_model *m, const hitl_pool *pool, size_t n, int *rc)
+{
     size_t d = m->dim, bytes = 0;
     if (size_add(&bytes, n, d * sizeof(float)) || size_add(&bytes, n, sizeof(float)) ||
         size_add(&bytes, n, sizeof(int32_t)))
@@ -342,8 +405,19 @@ static int fit_custom(hitl_model *m, const hitl_pool *pool, size_t n)
         y[r] = pool->label[i];
         w[r] = pool->weight[i];
     }
-    int rc = m->fit_cb(m->user, X, n, d, y, w);
+    *rc = m->fit_cb(m->user, X, n, d, y, w);
     hitl__free(X);
+    return HITL_OK;
+}
+
+static int fit_custom(hitl_model *m, const hitl_pool *pool, size_t n)
+{
+    if (pool->sparse ? !m->fit_csr_cb : !m->fit_cb)
+        return HITL_OK; /* trained elsewhere: nothing to learn */
+    int rc = 0;
+    int st = pool->sparse ? fit_custom_csr(m, pool, n, &rc) : fit_custom_dense(m, pool, n, &rc);
+    if (st != HITL_OK)
+        return st;
     if (rc != 0)
         return hitl__fail_in(HITL_ECALLBACK, "hitl_model_fit",
                              "the fit callback returned %d", rc);
@@ -413,7 +487,10 @@ static void column_sums(double *out, const double *A, size_t n, size_t K)
 typedef struct fit_ctx {
     size_t n, d, K;
     int nvar;           /* d*K, plus K when fitting the intercept */
-    const double *X;    /* n x d */
+    const double *X;    /* n x d, or NULL for CSR rows: */
+    const size_t *xp;   /* n + 1 offsets into xj, xv */
+    const int32_t *xj;  /* columns */
+    const double *xv;   /* values */
     const int32_t *y;   /* n */
     const double *s;    /* n */
     double *Z;          /* n x K: scores, then the residuals R at the point
@@ -451,6 +528,49 @@ static double item_loss(double *z, size_t K, size_t y, double s)
     return s * ((zmax - zy) + log1p(rest));
 }
 
+/* Z = X V (n x K) for V the first d rows of a (d+1) x K variable: dgemm
+ * for dense rows; for CSR rows each non-zero adds its value times one
+ * contiguous K-row of V. */
+static void x_times(const fit_ctx *c, const double *V, double *Z)
+{
+    size_t n = c->n, d = c->d, K = c->K;
+    if (c->X) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)K, (int)d,
+                    1.0, c->X, (int)d, V, (int)K, 0.0, Z, (int)K);
+        return;
+    }
+    memset(Z, 0, n * K * sizeof *Z);
+    for (size_t i = 0; i < n; i++) {
+        double *z = Z + i * K;
+        for (size_t p = c->xp[i]; p < c->xp[i + 1]; p++) {
+            const double *v = V + (size_t)c->xj[p] * K;
+            double xv = c->xv[p];
+            for (size_t k = 0; k < K; k++)
+                z[k] += xv * v[k];
+        }
+    }
+}
+
+/* G = X^T R + lambda G for G (d x K) holding W^T on entry. */
+static void xt_times_add(const fit_ctx *c, const double *R, double *G)
+{
+    size_t n = c->n, d = c->d, K = c->K;
+    if (c->X) {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)K, (int)n,
+                    1.0, c->X, (int)d, R, (int)K, c->l2, G, (int)K);
+        return;
+    }
+    cblas_dscal((int)(d * K), c->l2, G, 1);
+    for (size_t i = 0; i < n; i++) {
+        const double *r = R + i * K;
+        for (size_t p = c->xp[i]; p < c->xp[i + 1]; p++) {
+            double *g = G + (size_t)c->xj[p] * K, xv = c->xv[p];
+            for (size_t k = 0; k < K; k++)
+                g[k] += xv * r[k];
+        }
+    }
+}
+
 static lbfgsfloatval_t logreg_eval(void *inst, const lbfgsfloatval_t *x,
                                    lbfgsfloatval_t *g, const int nvar,
                                    const lbfgsfloatval_t step)
@@ -461,8 +581,7 @@ static lbfgsfloatval_t logreg_eval(void *inst, const lbfgsfloatval_t *x,
     int fit_b = (size_t)nvar > d * K;
     double *Z = c->Z, f = 0;
 
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)K, (int)d,
-                1.0, c->X, (int)d, x, (int)K, 0.0, Z, (int)K);
+    x_times(c, x, Z);
     for (size_t i = 0; i < n; i++) {
         double *z = Z + i * K;
         if (fit_b)
@@ -473,8 +592,7 @@ static lbfgsfloatval_t logreg_eval(void *inst, const lbfgsfloatval_t *x,
     /* g[0 .. dK) = X^T R + lambda W^T; the penalty is lambda/2 ||W||^2. */
     memcpy(g, x, d * K * sizeof *g);
     f += 0.5 * c->l2 * cblas_ddot((int)(d * K), x, 1, x, 1);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)K, (int)n,
-                1.0, c->X, (int)d, Z, (int)K, c->l2, g, (int)K);
+    xt_times_add(c, Z, g);
     if (fit_b)
         column_sums(g + d * K, Z, n, K);
     return f;
@@ -489,8 +607,7 @@ static void logreg_hessvec(const fit_ctx *c, const double *v, double *Hv)
     int fit_b = (size_t)c->nvar > d * K;
     double *U = c->U;
 
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)K, (int)d,
-                1.0, c->X, (int)d, v, (int)K, 0.0, U, (int)K);
+    x_times(c, v, U);
     for (size_t i = 0; i < n; i++) {
         double *u = U + i * K, pu = 0;
         const double *r = c->Z + i * K;
@@ -505,8 +622,7 @@ static void logreg_hessvec(const fit_ctx *c, const double *v, double *Hv)
             u[k] = (r[k] + (k == y ? c->s[i] : 0)) * (u[k] - pu);
     }
     memcpy(Hv, v, d * K * sizeof *Hv);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)K, (int)n,
-                1.0, c->X, (int)d, U, (int)K, c->l2, Hv, (int)K);
+    xt_times_add(c, U, Hv);
     if (fit_b)
         column_sums(Hv + d * K, U, n, K);
 }
@@ -652,17 +768,63 @@ static int install_fit(hitl_model *m, const fit_ctx *c)
     return HITL_OK;
 }
 
+/* The labeled rows' non-zeros of a sparse pool. */
+static size_t labeled_nnz(const hitl_pool *pool, size_t n)
+{
+    size_t nnz = 0;
+    for (size_t r = 0, i = next_labeled(pool, 0); r < n; r++, i = next_labeled(pool, i + 1)) {
+        const int32_t *idx;
+        const float *val;
+        size_t k;
+        hitl__pool_csr_row(&idx, &val, &k, pool, i);
+        nnz += k;
+    }
+    return nnz;
+}
+
+/* Copy the labeled rows (dense: n x d doubles at X; sparse: CSR into xp,
+ * xj, xv), their labels and weights. */
+static void gather_logreg(const hitl_pool *pool, size_t n, size_t d, double *X, size_t *xp,
+                          int32_t *xj, double *xv, int32_t *y, double *s)
+{
+    if (xp)
+        xp[0] = 0;
+    for (size_t r = 0, i = next_labeled(pool, 0); r < n; r++, i = next_labeled(pool, i + 1)) {
+        if (X) {
+            const float *row = hitl__pool_row(pool, i);
+            for (size_t j = 0; j < d; j++)
+                X[r * d + j] = row[j];
+        } else {
+            const int32_t *idx;
+            const float *val;
+            size_t k;
+            hitl__pool_csr_row(&idx, &val, &k, pool, i);
+            memcpy(xj + xp[r], idx, k * sizeof *xj);
+            for (size_t q = 0; q < k; q++)
+                xv[xp[r] + q] = val[q];
+            xp[r + 1] = xp[r] + k;
+        }
+        y[r] = pool->label[i];
+        s[r] = pool->weight[i];
+    }
+}
+
 static int fit_logreg(hitl_model *m, const hitl_pool *pool, size_t n)
 {
     size_t d = m->dim, K = m->n_classes, nc = n_coef(m), bytes = 0;
+    size_t nnz = pool->sparse ? labeled_nnz(pool, n) : 0;
     if (n > (size_t)INT_MAX)
         return hitl__fail_in(HITL_EINVAL, "hitl_model_fit",
                              "%zu labeled items exceed the %d BLAS can index", n, INT_MAX);
-    /* One scratch block: X (n x d), s (n), Z and U (n x K), the optimizer's
-     * 6 work vectors ((d+1) x K each), y (n). */
-    if (size_add(&bytes, n, d * sizeof(double)) || size_add(&bytes, n, sizeof(double)) ||
+    /* One scratch block: X (n x d; sparse: offsets n+1 and values nnz), s
+     * (n), Z and U (n x K), the optimizer's 6 work vectors ((d+1) x K each),
+     * y (n), then the sparse columns (nnz). */
+    if ((pool->sparse ? size_add(&bytes, n + 1, sizeof(size_t)) ||
+                            size_add(&bytes, nnz, sizeof(double))
+                      : size_add(&bytes, n, d * sizeof(double))) ||
+        size_add(&bytes, n, sizeof(double)) ||
         size_add(&bytes, n, 2 * K * sizeof(double)) || size_add(&bytes, 6 * nc, sizeof(double)) ||
-        size_add(&bytes, n, sizeof(int32_t)))
+        size_add(&bytes, n, sizeof(int32_t)) || size_add(&bytes, nnz, sizeof(int32_t)))
         return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
                              "%zu labeled rows of %zu features overflow size_t", n, d);
     double *X = hitl__malloc(bytes);
@@ -673,15 +835,16 @@ static int fit_logreg(hitl_model *m, const hitl_pool *pool, size_t n)
         return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
                              "out of memory for %zu labeled rows of %zu features", n, d);
     }
-    double *s = X + n * d, *Z = s + n, *U = Z + n * K, *work = U + n * K;
-    int32_t *y = (int32_t *)(work + 6 * nc);
-    for (size_t r = 0, i = next_labeled(pool, 0); r < n; r++, i = next_labeled(pool, i + 1)) {
-        const float *row = hitl__pool_row(pool, i);
-        for (size_t j = 0; j < d; j++)
-            X[r * d + j] = row[j];
-        y[r] = pool->label[i];
-        s[r] = pool->weight[i];
+    size_t *xp = NULL;
+    double *xv = NULL, *s = X + n * d;
+    if (pool->sparse) {
+        xv = X;
+        xp = (size_t *)(X + nnz);
+        s = (double *)(xp + n + 1);
     }
+    double *Z = s + n, *U = Z + n * K, *work = U + n * K;
+    int32_t *y = (int32_t *)(work + 6 * nc), *xj = y + n;
+    gather_logreg(pool, n, d, pool->sparse ? NULL : X, xp, xj, xv, y, s);
     if (m->warm_start && m->fitted)
         memcpy(best, m->coef, nc * sizeof *best);
     else
@@ -691,7 +854,8 @@ static int fit_logreg(hitl_model *m, const hitl_pool *pool, size_t n)
 
     fit_ctx c = {
         .n = n, .d = d, .K = K, .nvar = (int)((d + (m->fit_intercept != 0)) * K),
-        .X = X, .y = y, .s = s, .Z = Z, .U = U, .l2 = m->l2, .tol = m->tol, .best = best,
+        .X = pool->sparse ? NULL : X, .xp = xp, .xj = xj, .xv = xv,
+        .y = y, .s = s, .Z = Z, .U = U, .l2 = m->l2, .tol = m->tol, .best = best,
     };
     int st = logreg_minimize(&c, work, m->max_iter, m->warm_start && m->fitted);
     hitl__free(X);
@@ -712,7 +876,9 @@ int hitl_model_fit(hitl_model *model, const hitl_pool *pool)
         return hitl__fail(HITL_EINVAL, "pool dim %zu differs from model dim %zu",
                           pool->dim, model->dim);
     size_t n = 0;
-    int st = count_labeled(&n, model, pool);
+    int st = hitl__model_check_rows(model, pool->sparse, __func__);
+    if (st == HITL_OK)
+        st = count_labeled(&n, model, pool);
     if (st != HITL_OK)
         return st;
     if (model->kind == HITL__MODEL_CUSTOM)

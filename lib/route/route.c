@@ -681,13 +681,20 @@ static int gather_labeled(float **proba, int32_t **labels, size_t *count,
                              nl, k);
     float *p = hitl__malloc(cells * sizeof *p);
     int32_t *y = hitl__malloc(nl * sizeof *y);
-    float *x = hitl__calloc(GATHER_ROWS, dim * sizeof *x);
-    if (!p || !y || !x) {
+    /* Sparse rows are predicted an item at a time from the pool (gathering
+     * them as dense rows could take dim x GATHER_ROWS floats of 2^24 dims). */
+    float *x = pool->sparse ? NULL : hitl__calloc(GATHER_ROWS, dim * sizeof *x);
+    if (!p || !y || (!x && !pool->sparse)) {
         rc = hitl__fail_in(HITL_ENOMEM, fn, "no memory for %zu labeled items", nl);
         goto out;
     }
     size_t done = 0, in_block = 0;
-    for (size_t i = first; i < first + n && rc == HITL_OK; i++) {
+    for (size_t i = first; pool->sparse && i < first + n && rc == HITL_OK; i++)
+        if (pool->state[i] == HITL_ITEM_LABELED) {
+            rc = hitl_model_predict_pool(p + done * k, m, pool, i, 1);
+            y[done++] = pool->label[i];
+        }
+    for (size_t i = first; !pool->sparse && i < first + n && rc == HITL_OK; i++) {
         if (pool->state[i] == HITL_ITEM_LABELED) {
             memcpy(x + in_block * dim, hitl__pool_row(pool, i), dim * sizeof *x);
             y[done + in_block++] = pool->label[i];

@@ -88,6 +88,10 @@ static int rs_check(const rowset *rs, const char *fn)
 {
     size_t nc;
     const hitl__chunk *ch = rs_chunks(rs, &nc);
+    if (rs->pool->sparse)
+        return hitl__fail_in(HITL_EINVAL, fn, "distance-based selection (k-center, ranked "
+                             "batch, density, hybrid, default, cold start) does not take a "
+                             "sparse pool yet");
     if (rs->dim > (size_t)INT_MAX)
         return hitl__fail_in(HITL_EINVAL, fn, "dim %zu exceeds %d", rs->dim, INT_MAX);
     for (size_t k = 0; k < nc && ch[k].first < rs->n; k++)
