@@ -151,6 +151,12 @@ START_TEST(test_fit_predict_same)
 }
 END_TEST
 
+/* Equal within float rounding of the distances (or both infinite). */
+static int close(double a, double b)
+{
+    return a == b || fabs(a - b) <= 1e-5 * fmax(1, fabs(a));
+}
+
 static void same_query(hitl_strategy_kind kind, const hitl_model *md, const hitl_pool *pd,
                        const hitl_model *ms, const hitl_pool *ps)
 {
@@ -162,10 +168,13 @@ static void same_query(hitl_strategy_kind kind, const hitl_model *md, const hitl
     ck_assert_int_eq(hitl_query(&nb, ib, NULL, sb, s, ms, ps, 20), HITL_OK);
     ck_assert_uint_eq(na, nb);
     for (size_t j = 0; j < na; j++) {
-        ck_assert_double_le(fabs(sa[j] - sb[j]), 1e-5);
+        if (!close(sa[j], sb[j]))
+            ck_abort_msg("kind %d pick %zu: score %g dense, %g sparse", (int)kind, j, sa[j],
+                         sb[j]);
         /* the same item, unless two scores tie within rounding */
-        if (ia[j] != ib[j])
-            ck_assert_double_le(fabs(sa[j] - (j + 1 < na ? sa[j + 1] : sa[j - 1])), 1e-5);
+        if (ia[j] != ib[j] && !close(sa[j], j + 1 < na ? sa[j + 1] : sa[j - 1]))
+            ck_abort_msg("kind %d pick %zu: item %zu dense, %zu sparse", (int)kind, j, ia[j],
+                         ib[j]);
     }
     hitl_strategy_free(s);
 }
@@ -205,13 +214,6 @@ START_TEST(test_queries_same)
             ck_assert_double_le(fabs(sa[j] - sb[j]), 1e-4);
         hitl_strategy_free(s);
     }
-    /* the distance-based kinds refuse a sparse pool with a clear message */
-    hitl_strategy *s = NULL;
-    ck_assert_int_eq(hitl_strategy_create(&s, HITL_STRATEGY_KCENTER), HITL_OK);
-    size_t n, idx[5];
-    ck_assert_int_eq(hitl_query(&n, idx, NULL, NULL, s, ms, ps, 5), HITL_EINVAL);
-    ck_assert_ptr_nonnull(strstr(hitl_error_message(), "sparse pool"));
-    hitl_strategy_free(s);
     /* routing on pool rows */
     hitl_router *rd = NULL, *rs = NULL;
     ck_assert_int_eq(hitl_router_create(&rd, K), HITL_OK);
@@ -275,6 +277,51 @@ static int dpredict(void *u, const float *X, size_t n, size_t stride, size_t dim
         proba[i] = 1;
     return 0;
 }
+
+/* Distances from the pool's kept norms and sparse products: every
+ * distance-based kind picks what it picks on the dense pool, with its scores
+ * within float rounding; cold start (nothing labeled) too. */
+START_TEST(test_diversity_same)
+{
+    data *d = make_data();
+    hitl_pool *pd, *ps;
+    make_pools(&pd, &ps, d);
+    hitl_model *md = fitted(pd), *ms = fitted(ps);
+    hitl_strategy_kind kinds[] = { HITL_STRATEGY_KCENTER, HITL_STRATEGY_RANKED_BATCH,
+                                   HITL_STRATEGY_DENSITY, HITL_STRATEGY_HYBRID,
+                                   HITL_STRATEGY_DEFAULT };
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
+        same_query(kinds[k], md, pd, ms, ps);
+    /* the density with a sample of anchors, and k-means++ in the hybrid */
+    hitl_strategy *s = NULL;
+    ck_assert_int_eq(hitl_strategy_create(&s, HITL_STRATEGY_DENSITY), HITL_OK);
+    ck_assert_int_eq(hitl_strategy_set_param(s, HITL_PARAM_DENSITY_ANCHORS, 50), HITL_OK);
+    size_t na, nb, ia[20], ib[20];
+    double sa[20], sb[20];
+    ck_assert_int_eq(hitl_query(&na, ia, NULL, sa, s, md, pd, 20), HITL_OK);
+    ck_assert_int_eq(hitl_query(&nb, ib, NULL, sb, s, ms, ps, 20), HITL_OK);
+    ck_assert_uint_eq(na, nb);
+    for (size_t j = 0; j < na; j++)
+        ck_assert(close(sa[j], sb[j]));
+    hitl_strategy_free(s);
+    hitl_model_free(md);
+    hitl_model_free(ms);
+    hitl_pool_free(pd);
+    hitl_pool_free(ps);
+    /* cold start: every kind but RANDOM picks a diverse first batch */
+    make_pools(&pd, &ps, d);
+    for (size_t i = 0; i < LABELED; i++) {
+        size_t at = i * 7 % N;
+        ck_assert_int_eq(hitl_pool_set_state(pd, at, HITL_ITEM_UNLABELED), HITL_OK);
+        ck_assert_int_eq(hitl_pool_set_state(ps, at, HITL_ITEM_UNLABELED), HITL_OK);
+    }
+    same_query(HITL_STRATEGY_ENTROPY, NULL, pd, NULL, ps);
+    same_query(HITL_STRATEGY_KCENTER, NULL, pd, NULL, ps);
+    hitl_pool_free(pd);
+    hitl_pool_free(ps);
+    free(d);
+}
+END_TEST
 
 START_TEST(test_custom_csr)
 {
@@ -386,6 +433,24 @@ START_TEST(test_oom_sparse_fit)
             break;
         ck_assert_int_eq(st, HITL_ENOMEM);
     }
+    /* the distance folds and the hybrid's gathered CSR rows */
+    hitl_strategy_kind kinds[] = { HITL_STRATEGY_KCENTER, HITL_STRATEGY_HYBRID,
+                                   HITL_STRATEGY_DENSITY };
+    for (size_t k = 0; k < 3; k++) {
+        hitl_strategy *s = NULL;
+        ck_assert_int_eq(hitl_strategy_create(&s, kinds[k]), HITL_OK);
+        size_t n, idx[8];
+        for (fail_at = 0;; fail_at++) {
+            oom_arm(fail_at);
+            int st = hitl_query(&n, idx, NULL, NULL, s, m, ps, 8);
+            oom_arm(-1);
+            if (st == HITL_OK)
+                break;
+            ck_assert_int_eq(st, HITL_ENOMEM);
+        }
+        ck_assert_int_gt(fail_at, 0);
+        hitl_strategy_free(s);
+    }
     hitl_model_free(m);
     hitl_pool_free(pd);
     hitl_pool_free(ps);
@@ -401,6 +466,7 @@ static Suite *sparse_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_fit_predict_same);
     tcase_add_test(tc, test_queries_same);
+    tcase_add_test(tc, test_diversity_same);
     tcase_add_test(tc, test_custom_csr);
     tcase_add_test(tc, test_kernel_csr);
     tcase_add_test(tc, test_oom_sparse_fit);

@@ -56,6 +56,13 @@ const float *hitl__pool_row(const hitl_pool *pool, size_t i);
 void hitl__pool_csr_row(const int32_t **indices, const float **values, size_t *nnz,
                         const hitl_pool *pool, size_t i);
 
+/* Copies of the rows of items[0 .. m-1] of a sparse pool as one CSR matrix
+ * in one allocation: m + 1 offsets from 0, then the columns, then the
+ * values (free it with hitl__free).  *nnz = the non-zeros; NULL when out of
+ * memory or when they exceed INT32_MAX (then *nnz > INT32_MAX). */
+int32_t *hitl__pool_gather_csr(size_t *nnz, const hitl_pool *pool, const size_t *items,
+                               size_t m);
+
 /* HITL_OK if n CSR rows of dim columns are well formed (indptr[0] == 0 and
  * never decreasing; columns in [0, dim), strictly increasing in a row;
  * finite values; indices and values not NULL when there are non-zeros),

@@ -651,6 +651,34 @@ void hitl__pool_csr_row(const int32_t **indices, const float **values, size_t *n
     *nnz = p1 - p0;
 }
 
+int32_t *hitl__pool_gather_csr(size_t *nnz, const hitl_pool *pool, const size_t *items,
+                               size_t m)
+{
+    const int32_t *idx;
+    const float *val;
+    size_t k;
+    *nnz = 0;
+    for (size_t j = 0; j < m; j++) {
+        hitl__pool_csr_row(&idx, &val, &k, pool, items[j]);
+        *nnz += k;
+    }
+    if (*nnz > INT32_MAX)
+        return NULL;
+    int32_t *ip = hitl__malloc((m + 1 + 2 * *nnz) * sizeof *ip);
+    if (!ip)
+        return NULL;
+    int32_t *ix = ip + m + 1;
+    float *vx = (float *)(ix + *nnz);
+    ip[0] = 0;
+    for (size_t j = 0; j < m; j++) {
+        hitl__pool_csr_row(&idx, &val, &k, pool, items[j]);
+        memcpy(ix + ip[j], idx, k * sizeof *ix);
+        memcpy(vx + ip[j], val, k * sizeof *vx);
+        ip[j + 1] = ip[j] + (int32_t)k;
+    }
+    return ip;
+}
+
 size_t hitl__blocks_cut(hitl__block *out, const hitl__chunk *ch, size_t n_chunks,
                         size_t first, size_t n, size_t rows)
 {

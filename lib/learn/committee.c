@@ -315,38 +315,25 @@ static int clone_logreg(hitl_model **out, const hitl_model *m)
  * (times drawn) x (its own weight), which is the same objective as repeating
  * it.  The rows are copied into *X, which the scratch pool borrows.
  */
-/* The drawn rows of a sparse pool as one CSR batch in one allocation *X:
- * offsets, columns, values. */
+/* The drawn rows of a sparse pool as one CSR batch in one allocation *X. */
 static int gather_csr(void **X, hitl_pool *p, const hitl_pool *pool, const size_t *lab,
                       size_t n, const uint32_t *count, size_t distinct)
 {
-    size_t nnz = 0, k;
-    const int32_t *idx;
-    const float *val;
-    for (size_t j = 0; j < n; j++)
-        if (count[j]) {
-            hitl__pool_csr_row(&idx, &val, &k, pool, lab[j]);
-            nnz += k;
-        }
-    if (nnz > INT32_MAX)
-        return hitl__fail(HITL_EINVAL, "the bootstrap sample holds %zu non-zeros, more than "
-                          "int32 offsets index", nnz);
-    int32_t *ip = hitl__malloc((distinct + 1 + 2 * nnz) * sizeof *ip);
-    if (!ip)
+    size_t *items = hitl__malloc((distinct ? distinct : 1) * sizeof *items), nnz;
+    if (!items)
         return HITL_ENOMEM;
-    int32_t *ix = ip + distinct + 1;
-    float *vx = (float *)(ix + nnz);
-    ip[0] = 0;
     for (size_t j = 0, q = 0; j < n; j++)
-        if (count[j]) {
-            hitl__pool_csr_row(&idx, &val, &k, pool, lab[j]);
-            memcpy(ix + ip[q], idx, k * sizeof *ix);
-            memcpy(vx + ip[q], val, k * sizeof *vx);
-            ip[q + 1] = ip[q] + (int32_t)k;
-            q++;
-        }
+        if (count[j])
+            items[q++] = lab[j];
+    int32_t *ip = hitl__pool_gather_csr(&nnz, pool, items, distinct);
+    hitl__free(items);
+    if (!ip)
+        return nnz > INT32_MAX ? hitl__fail(HITL_EINVAL, "the bootstrap sample holds %zu "
+                                            "non-zeros, more than int32 offsets index", nnz)
+                               : HITL_ENOMEM;
     *X = ip;
-    return hitl_pool_add_csr_borrowed(p, ip, ix, vx, distinct, NULL);
+    int32_t *ix = ip + distinct + 1;
+    return hitl_pool_add_csr_borrowed(p, ip, ix, (float *)(ix + nnz), distinct, NULL);
 }
 
 static int gather_dense(void **X, hitl_pool *p, const hitl_pool *pool, const size_t *lab,
