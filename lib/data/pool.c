@@ -316,6 +316,8 @@ static int check_indptr(const int32_t *indptr, size_t n, const char *fn)
 static int check_csr_row(const int32_t *idx, const float *val, size_t p0, size_t p1,
                          size_t dim, size_t i, const char *fn)
 {
+    if (p1 == p0)
+        return HITL_OK;      /* idx and val may be NULL with no non-zero */
     for (size_t p = p0; p < p1; p++) {
         if (idx[p] < 0 || (size_t)idx[p] >= dim)
             return hitl__fail_in(HITL_EINVAL, fn,
@@ -372,10 +374,11 @@ static int stage_csr_rows(hitl_pool *pool, batch *b, const char *fn)
         if (st != HITL_OK)
             return st;
         pool->sqnorm[b->first + i] = csr_sqnorm(b->values, p0, p1);
-        if (ip) {
+        if (ip)
+            ip[i + 1] = (int32_t)(base + p1);
+        if (ip && p1 > p0) {
             memcpy(idx + p0, b->indices + p0, (p1 - p0) * sizeof *idx);
             memcpy(val + p0, b->values + p0, (p1 - p0) * sizeof *val);
-            ip[i + 1] = (int32_t)(base + p1);
         }
     }
     return HITL_OK;
@@ -442,8 +445,13 @@ static int pool_add_csr(hitl_pool *pool, const int32_t *indptr, const int32_t *i
     if (nnz > 0 && (!indices || !values))
         return hitl__fail_in(HITL_EINVAL, fn, "%s is NULL with %zu non-zeros",
                              !indices ? "indices" : "values", nnz);
+    /* rows without non-zeros may come with NULL arrays: the chunk still
+       gets real (empty) ones, so no pass offsets a null pointer */
+    static const int32_t no_indices[1];
+    static const float no_values[1];
     batch b = {.n = n, .ids = ids, .first = pool->n, .borrowed = borrowed,
-               .indptr = indptr, .indices = indices, .values = values, .nnz = nnz};
+               .indptr = indptr, .indices = nnz ? indices : no_indices,
+               .values = nnz ? values : no_values, .nnz = nnz};
     return run_add(pool, &b, fn);
 }
 

@@ -32,6 +32,7 @@ struct hitl_model {
     float *w;            /* scoring copy owned by score.c (layout is its own
                             business); built by hitl__score_prepare */
     float *b;            /* scoring intercepts, K, owned by score.c */
+    void *w_mem;         /* the allocation w lies in (w is 64-byte aligned) */
     double grad_norm, objective;
     size_t iterations, n_train;
     /* custom model */

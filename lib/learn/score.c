@@ -24,6 +24,7 @@
 #include "learn/learn.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 /* A block's probabilities (rows x classes floats) stay within this many
@@ -38,26 +39,30 @@
 /* ------------------------------------------------------------------------- */
 
 /* model->w is dim x ldw (row j: the K weights of feature j, zero padded to a
- * multiple of 16 columns); model->b the K intercepts, padded likewise. */
+ * multiple of 16 columns); model->b the K intercepts, padded likewise.  w
+ * starts on a 64-byte boundary, so with K <= 16 a feature's weights are one
+ * cache line: a sparse row's non-zero touches one line of W, not two. */
 int hitl__score_prepare(hitl_model *model, const double *coef)
 {
     size_t d = model->dim, K = model->n_classes, ldw = hitl__linear_ldw(K), cells;
-    if (hitl__mul_size(&cells, d, ldw) != 0)
+    if (hitl__mul_size(&cells, d, ldw) != 0 || cells > SIZE_MAX / sizeof(float) - 16)
         return hitl__fail(HITL_ENOMEM, "scoring weights %zu x %zu do not fit", d, ldw);
-    float *w = hitl__calloc(cells, sizeof *w);
+    float *mem = hitl__calloc(cells + 16, sizeof *mem);
     float *b = hitl__calloc(ldw, sizeof *b);
-    if (!w || !b) {
-        hitl__free(w);
+    if (!mem || !b) {
+        hitl__free(mem);
         hitl__free(b);
         return hitl__fail(HITL_ENOMEM, "out of memory for %zu x %zu scoring weights",
                           d, K);
     }
+    float *w = mem + (64 - (uintptr_t)mem % 64) % 64 / sizeof *mem;
     for (size_t j = 0; j < d; j++)
         for (size_t c = 0; c < K; c++)
             w[j * ldw + c] = (float)coef[j * K + c];
     for (size_t c = 0; c < K; c++)
         b[c] = (float)coef[d * K + c];
     hitl__score_release(model);
+    model->w_mem = mem;
     model->w = w;
     model->b = b;
     return HITL_OK;
@@ -65,8 +70,9 @@ int hitl__score_prepare(hitl_model *model, const double *coef)
 
 void hitl__score_release(hitl_model *model)
 {
-    hitl__free(model->w);
+    hitl__free(model->w_mem);
     hitl__free(model->b);
+    model->w_mem = NULL;
     model->w = NULL;
     model->b = NULL;
 }

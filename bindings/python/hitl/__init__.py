@@ -70,14 +70,9 @@ RAW_ONLY = {
         "run under the GIL from every library thread.  Call it from C.",
     "hitl_error_clear":
         "exceptions carry the detail message; nothing to clear in Python.",
-    # sparse pools: C first, the Python layer follows
-    "hitl_pool_create_sparse": "sparse pools are C-only so far.",
-    "hitl_pool_add_csr": "sparse pools are C-only so far.",
-    "hitl_pool_add_csr_borrowed": "sparse pools are C-only so far.",
-    "hitl_pool_is_sparse": "sparse pools are C-only so far.",
-    "hitl_pool_sparse_row": "sparse pools are C-only so far.",
-    "hitl_model_predict_csr": "sparse rows are C-only so far.",
-    "hitl_model_create_custom_csr": "sparse rows are C-only so far.",
+    "hitl_model_create_custom_csr":
+        "CustomModel drives Python estimators on dense rows; a custom model "
+        "on CSR rows is made from C.",
 }
 
 __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",

@@ -75,7 +75,14 @@ class Model(Params, Handle):
     def predict_proba(self, X):
         """Class probabilities (n, n_classes) float32 of the rows of X (n, dim).
         float32 rows are read in place; other dtypes/layouts are converted to
-        float32 once."""
+        float32 once.  X may be a scipy.sparse CSR matrix/array (int32
+        indices and float32 values read in place, else converted once)."""
+        if _arrays.is_sparse(X):
+            c = _arrays.csr(X, self._dim)
+            proba, ptr = _arrays.out((c.n, self._n_classes), np.float32, "float")
+            check(lib.hitl_model_predict_csr(ptr, self._ptr, c.indptr, c.indices,
+                                             c.values, c.n), self)
+            return proba
         r = _arrays.rows(X, self._dim)
         proba, ptr = _arrays.out((r.n, self._n_classes), np.float32, "float")
         check(lib.hitl_model_predict(ptr, self._ptr, r.ptr, r.n, r.stride), self)
