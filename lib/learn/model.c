@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -809,60 +810,150 @@ static void gather_logreg(const hitl_pool *pool, size_t n, size_t d, double *X, 
     }
 }
 
-static int fit_logreg(hitl_model *m, const hitl_pool *pool, size_t n)
+/* The optimizer's start: the previous solution for a warm refit, else 0;
+ * intercepts 0 when they are not fitted.  best: (d+1) x K. */
+static void start_point(double *best, const hitl_model *m)
 {
-    size_t d = m->dim, K = m->n_classes, nc = n_coef(m), bytes = 0;
-    size_t nnz = pool->sparse ? labeled_nnz(pool, n) : 0;
-    if (n > (size_t)INT_MAX)
-        return hitl__fail_in(HITL_EINVAL, "hitl_model_fit",
-                             "%zu labeled items exceed the %d BLAS can index", n, INT_MAX);
-    /* One scratch block: X (n x d; sparse: offsets n+1 and values nnz), s
-     * (n), Z and U (n x K), the optimizer's 6 work vectors ((d+1) x K each),
-     * y (n), then the sparse columns (nnz). */
-    if ((pool->sparse ? size_add(&bytes, n + 1, sizeof(size_t)) ||
-                            size_add(&bytes, nnz, sizeof(double))
-                      : size_add(&bytes, n, d * sizeof(double))) ||
-        size_add(&bytes, n, sizeof(double)) ||
-        size_add(&bytes, n, 2 * K * sizeof(double)) || size_add(&bytes, 6 * nc, sizeof(double)) ||
-        size_add(&bytes, n, sizeof(int32_t)) || size_add(&bytes, nnz, sizeof(int32_t)))
-        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
-                             "%zu labeled rows of %zu features overflow size_t", n, d);
-    double *X = hitl__malloc(bytes);
-    double *best = hitl__malloc(nc * sizeof *best);
-    if (!X || !best) {
-        hitl__free(X);
-        hitl__free(best);
-        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
-                             "out of memory for %zu labeled rows of %zu features", n, d);
-    }
-    size_t *xp = NULL;
-    double *xv = NULL, *s = X + n * d;
-    if (pool->sparse) {
-        xv = X;
-        xp = (size_t *)(X + nnz);
-        s = (double *)(xp + n + 1);
-    }
-    double *Z = s + n, *U = Z + n * K, *work = U + n * K;
-    int32_t *y = (int32_t *)(work + 6 * nc), *xj = y + n;
-    gather_logreg(pool, n, d, pool->sparse ? NULL : X, xp, xj, xv, y, s);
+    size_t d = m->dim, K = m->n_classes, nc = n_coef(m);
     if (m->warm_start && m->fitted)
         memcpy(best, m->coef, nc * sizeof *best);
     else
         memset(best, 0, nc * sizeof *best);
     if (!m->fit_intercept)
         memset(best + d * K, 0, K * sizeof *best);
+}
 
-    fit_ctx c = {
-        .n = n, .d = d, .K = K, .nvar = (int)((d + (m->fit_intercept != 0)) * K),
-        .X = pool->sparse ? NULL : X, .xp = xp, .xj = xj, .xv = xv,
-        .y = y, .s = s, .Z = Z, .U = U, .l2 = m->l2, .tol = m->tol, .best = best,
-    };
-    int st = logreg_minimize(&c, work, m->max_iter, m->warm_start && m->fitted);
+/* Minimise over the scratch rows of c (c->X or CSR set), d = c->d features,
+ * from c->best, then hand the solution to the model (see install_fit). */
+static int minimize_install(hitl_model *m, fit_ctx *c, size_t d)
+{
+    size_t K = m->n_classes, nc = (d + 1) * K;
+    double *work = hitl__malloc((2 * c->n * K + 6 * nc) * sizeof *work);
+    if (!work)
+        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                             "out of memory for the optimizer (%zu variables)", nc);
+    c->Z = work + 6 * nc;
+    c->U = c->Z + c->n * K;
+    c->nvar = (int)((d + (m->fit_intercept != 0)) * K);
+    int st = logreg_minimize(c, work, m->max_iter, m->warm_start && m->fitted);
+    hitl__free(work);
+    return st;
+}
+
+static int fit_logreg_dense(hitl_model *m, const hitl_pool *pool, size_t n)
+{
+    size_t d = m->dim, K = m->n_classes, bytes = 0;
+    if (n > (size_t)INT_MAX)
+        return hitl__fail_in(HITL_EINVAL, "hitl_model_fit",
+                             "%zu labeled items exceed the %d BLAS can index", n, INT_MAX);
+    /* X (n x d), s (n), y (n) in one block */
+    if (size_add(&bytes, n, d * sizeof(double)) || size_add(&bytes, n, sizeof(double)) ||
+        size_add(&bytes, n, sizeof(int32_t)) || (d + 1) * K > SIZE_MAX / 6 / sizeof(double) ||
+        n > SIZE_MAX / 2 / K / sizeof(double) - 6 * (d + 1))
+        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                             "%zu labeled rows of %zu features overflow size_t", n, d);
+    double *X = hitl__malloc(bytes);
+    double *best = hitl__malloc(n_coef(m) * sizeof *best);
+    if (!X || !best) {
+        hitl__free(X);
+        hitl__free(best);
+        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                             "out of memory for %zu labeled rows of %zu features", n, d);
+    }
+    double *s = X + n * d;
+    int32_t *y = (int32_t *)(s + n);
+    gather_logreg(pool, n, d, X, NULL, NULL, NULL, y, s);
+    start_point(best, m);
+    fit_ctx c = { .n = n, .d = d, .K = K, .X = X, .y = y, .s = s, .l2 = m->l2,
+                  .tol = m->tol, .best = best };
+    int st = minimize_install(m, &c, d);
     hitl__free(X);
     if (st == HITL_OK)
         st = install_fit(m, &c);
     if (st != HITL_OK)
         hitl__free(best);
+    return st;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The distinct columns of xj[0 .. nnz-1] into act (sorted), xj rewritten as
+ * positions in act; returns their count. */
+static size_t compact_columns(int32_t *act, int32_t *xj, size_t nnz)
+{
+    memcpy(act, xj, nnz * sizeof *act);
+    qsort(act, nnz, sizeof *act, cmp_i32);
+    size_t na = 0;
+    for (size_t p = 0; p < nnz; p++)
+        if (na == 0 || act[p] != act[na - 1])
+            act[na++] = act[p];
+    for (size_t p = 0; p < nnz; p++)
+        xj[p] = (int32_t)((const int32_t *)bsearch(&xj[p], act, na, sizeof *act, cmp_i32) -
+                          act);
+    return na;
+}
+
+/*
+ * Sparse rows: a feature j that no labeled row uses enters f only through
+ * lambda/2 ||W_j||^2, so its optimum is W_j = 0 when lambda > 0 (and any
+ * value, here its start, when lambda = 0), whatever the rest.  The problem
+ * is therefore solved exactly over the features the labeled rows use (for
+ * text, thousands of 2^18 or 2^24 hashed columns), the others set so, and
+ * the gradient norm is the same as over every feature.  The optimizer's
+ * memory is then 6 vectors of (used + 1) x K doubles.
+ */
+static int fit_logreg_sparse(hitl_model *m, const hitl_pool *pool, size_t n)
+{
+    size_t d = m->dim, K = m->n_classes, nc = n_coef(m), nnz = labeled_nnz(pool, n), bytes = 0;
+    /* xv (nnz), xp (n+1), s (n), y (n), xj and act (nnz each) in one block */
+    if (size_add(&bytes, nnz, sizeof(double)) || size_add(&bytes, n + 1, sizeof(size_t)) ||
+        size_add(&bytes, n, sizeof(double)) || size_add(&bytes, n, sizeof(int32_t)) ||
+        size_add(&bytes, nnz, 2 * sizeof(int32_t)) || n > SIZE_MAX / 2 / K / sizeof(double))
+        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                             "%zu labeled rows (%zu non-zeros) overflow size_t", n, nnz);
+    double *xv = hitl__malloc(bytes ? bytes : 1);
+    double *full = hitl__malloc(nc * sizeof *full);
+    if (!xv || !full) {
+        hitl__free(xv);
+        hitl__free(full);
+        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                             "out of memory for %zu labeled rows", n);
+    }
+    size_t *xp = (size_t *)(xv + nnz);
+    double *s = (double *)(xp + n + 1);
+    int32_t *y = (int32_t *)(s + n), *xj = y + n, *act = xj + nnz;
+    gather_logreg(pool, n, d, NULL, xp, xj, xv, y, s);
+    size_t na = compact_columns(act, xj, nnz);
+    double *best = hitl__malloc((na + 1) * K * sizeof *best);
+    int st = best ? HITL_OK : hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                                            "out of memory for %zu coefficients",
+                                            (na + 1) * K);
+    fit_ctx c = { .n = n, .d = na, .K = K, .xp = xp, .xj = xj, .xv = xv, .y = y, .s = s,
+                  .l2 = m->l2, .tol = m->tol, .best = best };
+    if (st == HITL_OK) {
+        start_point(full, m);
+        for (size_t r = 0; r < na; r++)
+            memcpy(best + r * K, full + (size_t)act[r] * K, K * sizeof *best);
+        memcpy(best + na * K, full + d * K, K * sizeof *best);
+        st = minimize_install(m, &c, na);
+    }
+    if (st == HITL_OK) {
+        if (m->l2 > 0)             /* the unused features' optimum */
+            memset(full, 0, d * K * sizeof *full);
+        for (size_t r = 0; r < na; r++)
+            memcpy(full + (size_t)act[r] * K, best + r * K, K * sizeof *full);
+        memcpy(full + d * K, best + na * K, K * sizeof *full);
+        c.best = full;
+        st = install_fit(m, &c);
+    }
+    hitl__free(xv);
+    hitl__free(best);
+    if (st != HITL_OK)
+        hitl__free(full);
     return st;
 }
 
@@ -883,7 +974,7 @@ int hitl_model_fit(hitl_model *model, const hitl_pool *pool)
         return st;
     if (model->kind == HITL__MODEL_CUSTOM)
         return fit_custom(model, pool, n);
-    return fit_logreg(model, pool, n);
+    return pool->sparse ? fit_logreg_sparse(model, pool, n) : fit_logreg_dense(model, pool, n);
 }
 
 /* ------------------------------------------------------------------------- */

@@ -135,3 +135,18 @@ def test_tfidf_loop():
         model.fit(pool)
         acc = (model.predict_proba(X).argmax(axis=1) == y).mean()
         assert acc > 0.8
+
+
+def test_sparse_fit_matches_sklearn():
+    lm = pytest.importorskip("sklearn.linear_model")
+    X, y = data(n=400, dim=2000, seed=5)      # most columns unused by any row
+    with hitl.Pool.from_array(X) as pool:
+        for i in range(400):
+            pool.set_label(i, int(y[i]))
+        model = hitl.LogisticRegression(2000, 3, C=4.0).set_params(tol=1e-8,
+                                                                   max_iter=2000)
+        model.fit(pool)
+        ref = lm.LogisticRegression(C=4.0, tol=1e-10, max_iter=10000).fit(X, y)
+        diff = np.abs(model.predict_proba(X) - ref.predict_proba(X)).max()
+        assert diff < 1e-4, diff
+        model.close()
