@@ -324,8 +324,18 @@ HITL_API int hitl_pool_add_borrowed(hitl_pool *pool, const float *rows,
  * The built-in model's weights are dense whatever the pool: a model of dim
  * features and K classes holds (dim + 1) x K doubles (the solution) and
  * dim x round16(K) floats (the scoring copy), 8 (dim + 1) K + 4 dim
- * round16(K) bytes: for dim = 2^24 hashed features and K = 2, 1.3 GiB;
- * fitting needs 6 more vectors of (dim + 1) K doubles. */
+ * round16(K) bytes: for dim = 2^24 hashed features and K = 2, 1.3 GiB
+ * (2^18 features and K = 10: 37 MiB).  A fit on a sparse pool solves only
+ * for the features its labeled rows use (the others' optimum is 0 under
+ * the L2 penalty), so its optimizer needs 6 vectors of (used + 1) x K
+ * doubles, not (dim + 1) x K.  Distance-based strategies on a sparse pool
+ * use a layer of up to 64 MiB (at least 64 dim bytes).
+ *
+ * Scoring a sparse pool streams its CSR arrays once, a block of rows per
+ * worker thread; each non-zero adds its value times one contiguous K-row of
+ * the feature-major weights (one 64-byte line for K <= 16), and the
+ * softmax and the strategy's score follow while the block is in cache, as
+ * for dense rows. */
 
 /* hitl_pool_create_sparse: an empty pool whose rows are sparse, with `dim`
  * columns (1 <= dim <= 2^31 - 1: the column indices are int32).
