@@ -17,12 +17,15 @@
  * (unknown to the library) who all answer every queried item, compares
  * majority vote with Dawid-Skene aggregation, estimates the annotators'
  * accuracies, measures their agreement (Fleiss' kappa), and routes new
- * items between the model and a person by calibrated confidence.  Last,
+ * items between the model and a person by calibrated confidence, then at a
+ * fixed reviewer capacity by the confidence and by the learned error
+ * detector.  A reviewer settles the least certain consensus labels; with a
+ * tenth of the labels flipped, the re-check queue finds the wrong ones.  Last,
  * one of three annotators gets careless halfway, and the drift check finds
  * who and from when.
  *
  * The program is in sections (data, full data, active learning, several
- * annotators, drift); a section is one function called from main().  Strategies
+ * annotators, reviewer, labels to re-check, drift); a section is one function called from main().  Strategies
  * are rows of the table `strategies` below.
  */
 #include "hitl.h"
@@ -636,6 +639,114 @@ fail:
     return -1;
 }
 
+/* Review at a fixed capacity: the lowest-scored 10/25/30% of the
+ * evaluation half go to a person.  Scores: the raw confidence, the
+ * temperature-scaled one, and the learned error detector, fitted on the
+ * calibration half as reviewed items with the model's own labeled items
+ * (those of `labeled`) as the reference its novelty features measure
+ * against.  The routing pool holds [model's labeled items][calibration
+ * half][evaluation half]; the evaluation half is labeled only after the
+ * detector is fitted, so it never enters the reference. */
+static const double review_rates[] = {0.10, 0.25, 0.30};
+#define N_RATES (sizeof review_rates / sizeof review_rates[0])
+
+static int review_row(hitl_router *router, const char *name,
+                      const hitl_model *model, const hitl_pool *pool,
+                      size_t first, size_t n)
+{
+    printf("%-20s", name);
+    for (size_t j = 0; j < N_RATES; j++) {
+        double caught = 0;
+        TRY(hitl_router_set_param(router, HITL_PARAM_ROUTE_CAPACITY,
+                                  review_rates[j]));
+        TRY(hitl_router_evaluate_pool(router, model, pool, first, n));
+        TRY(hitl_router_get_info(&caught, router,
+                                 HITL_ROUTER_INFO_ERRORS_CAUGHT));
+        printf(" %13.1f%%", 100 * caught);
+    }
+    printf("\n");
+    return 0;
+fail:
+    return -1;
+}
+
+static int routing_pool(hitl_pool **out, size_t *n_ref, const hitl_pool *labeled,
+                        const dataset *ds, const split *sp)
+{
+    size_t n = 0, d = ds->dim, half = (sp->n_test + 1) / 2;
+    hitl_pool *pool = NULL;
+    TRY(hitl_pool_size(&n, labeled));
+    TRY(hitl_pool_create(&pool, d));
+    *n_ref = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id;
+        hitl_item_state state;
+        int32_t label;
+        const float *row;
+        TRY(hitl_pool_item(&id, &state, &label, labeled, i));
+        if (state != HITL_ITEM_LABELED)
+            continue;
+        TRY(hitl_pool_row(&row, labeled, i));
+        TRY(hitl_pool_add(pool, row, 1, d, NULL));
+        TRY(hitl_pool_set_label(pool, (*n_ref)++, label));
+    }
+    for (size_t h = 0; h < 2; h++)   /* even test positions, then odd */
+        for (size_t i = h; i < sp->n_test; i += 2)
+            TRY(hitl_pool_add(pool, sp->x_test + i * d, 1, d, NULL));
+    for (size_t i = 0; i < half; i++)
+        TRY(hitl_pool_set_label(pool, *n_ref + i, ds->y[sp->test[2 * i]]));
+    *out = pool;
+    return 0;
+fail:
+    hitl_pool_free(pool);
+    return -1;
+}
+
+static int print_review(const hitl_model *model, const hitl_pool *labeled,
+                        const dataset *ds, const split *sp)
+{
+    size_t n_ref = 0, half = (sp->n_test + 1) / 2, rest = sp->n_test - half;
+    double active = 0;
+    hitl_pool *pool = NULL;
+    hitl_router *router = NULL;
+    if (routing_pool(&pool, &n_ref, labeled, ds, sp))
+        goto fail;
+    TRY(hitl_router_create(&router, ds->n_classes));
+    TRY(hitl_router_set_param(router, HITL_PARAM_ROUTE_MODE, HITL_ROUTE_CAPACITY));
+    TRY(hitl_router_fit_detector(router, model, pool, n_ref, half));
+    TRY(hitl_router_get_info(&active, router, HITL_ROUTER_INFO_DETECTOR_ACTIVE));
+    for (size_t i = 0; i < rest; i++)
+        TRY(hitl_pool_set_label(pool, n_ref + half + i,
+                                ds->y[sp->test[2 * i + 1]]));
+    printf("\nreview at a fixed capacity: errors caught on the evaluation "
+           "half when the\nlowest-scored share goes to a person\n\n%-20s",
+           "score");
+    for (size_t j = 0; j < N_RATES; j++)
+        printf(" %9.0f%% rev.", 100 * review_rates[j]);
+    printf("\n");
+    if (review_row(router, "raw confidence", model, pool, n_ref + half, rest))
+        goto fail;
+    TRY(hitl_router_fit_temperature_pool(router, model, pool, n_ref, half));
+    if (review_row(router, "temperature-scaled", model, pool, n_ref + half, rest))
+        goto fail;
+    TRY(hitl_router_set_param(router, HITL_PARAM_ROUTE_SCORE,
+                              HITL_ROUTE_SCORE_DETECTOR));
+    if (review_row(router, active ? "learned detector" : "(detector: too few)",
+                   model, pool, n_ref + half, rest))
+        goto fail;
+    printf("(the detector: a cross-fitted logistic regression of \"the model "
+           "is wrong\" on\nthe model's probabilities, the distance to the %zu "
+           "labeled items and their\nlabels nearby, fitted on the %zu "
+           "calibration items)\n", n_ref, half);
+    hitl_router_free(router);
+    hitl_pool_free(pool);
+    return 0;
+fail:
+    hitl_router_free(router);
+    hitl_pool_free(pool);
+    return -1;
+}
+
 /* Route items by the model's confidence.  The held-out test split is
  * halved at random (its order is shuffled): the router's temperature and,
  * per target precision, its threshold are calibrated on the even positions
@@ -678,10 +789,12 @@ static int print_routing(const hitl_model *model, const dataset *ds,
            "errors caught", "precision");
     for (size_t j = 0; j < N_TARGETS; j++) {
         double met = 0, threshold = 0, review = 0, caught = 0, precision = 0;
+        double needed = 0;
         TRY(hitl_router_set_param(router, HITL_PARAM_ROUTE_TARGET,
                                   route_targets[j]));
         TRY(hitl_router_calibrate(router, p[0], y[0], n[0]));
         TRY(hitl_router_get_info(&met, router, HITL_ROUTER_INFO_TARGET_MET));
+        TRY(hitl_router_get_info(&needed, router, HITL_ROUTER_INFO_NEEDED));
         TRY(hitl_router_get_param(&threshold, router,
                                   HITL_PARAM_ROUTE_THRESHOLD));
         TRY(hitl_router_evaluate(router, p[1], y[1], n[1]));
@@ -696,8 +809,9 @@ static int print_routing(const hitl_model *model, const dataset *ds,
                    route_targets[j], threshold, 100 * review, 100 * caught,
                    precision);
         else
-            printf("%7.2f %10s %7.1f%% %13.1f%% %10s\n", route_targets[j],
-                   "none", 100 * review, 100 * caught, "-");
+            printf("%7.2f %10s %7.1f%% %13.1f%% %10s   (%.0f more correct "
+                   "accepted items would certify it)\n", route_targets[j],
+                   "none", 100 * review, 100 * caught, "-", needed);
     }
     printf("(threshold: the lowest confidence whose accepted calibration "
            "items meet the\ntarget with %.0f%% confidence; none: no "
@@ -728,15 +842,19 @@ static int section_annotators(const dataset *ds, const split *sp, size_t batch,
     crowd cw = {0};
     hitl_model *m_ds = NULL;
     double acc_mv = 0, acc_ds = 0, test_mv = 0, test_ds = 0, test_truth = 0;
+    double acc_rec = 0, test_rec = 0, rec_used = 0, rec_prior = 0;
     double vs_majority[N_ANNOTATORS];
 
     printf("== several annotators\n");
     printf("the loop again (default strategy), but %zu simulated annotators "
            "of different\nquality, unknown to the library, answer every "
            "item asked about, and the model\nlearns from their Dawid-Skene "
-           "consensus.  Then the same answers are aggregated\nboth ways, "
+           "consensus.  Then the same answers are aggregated\nthree ways, "
            "and a fresh model is fitted on each aggregation's labels "
-           "(weighted\nby posterior confidence).\n", N_ANNOTATORS);
+           "(weighted\nby posterior confidence).  RECOMMENDED, what to use, "
+           "picks the vote, one accuracy\nper annotator or Dawid-Skene with a "
+           "prior by how well each predicts answers\nit was not fitted on.\n",
+           N_ANNOTATORS);
     if (crowd_loop(&cw, ds, sp, batch, rounds, seed) ||
         fit_on_truth(&test_truth, &cw, ds, sp) ||
         crowd_aggregate(NULL, &acc_mv, &test_mv, &cw,
@@ -746,6 +864,10 @@ static int section_annotators(const dataset *ds, const split *sp, size_t batch,
         TRY(hitl_feedback_annotator_info(&vs_majority[a], cw.feedback,
                                          annotators[a].id,
                                          HITL_ANNOTATOR_CONSENSUS_ACCURACY));
+    if (crowd_aggregate(NULL, &acc_rec, &test_rec, &cw, HITL_AGGREGATE_RECOMMENDED, ds, sp))
+        goto fail;
+    TRY(hitl_feedback_get_info(&rec_used, cw.feedback, HITL_FEEDBACK_AGGREGATION_USED));
+    TRY(hitl_feedback_get_info(&rec_prior, cw.feedback, HITL_FEEDBACK_PRIOR_USED));
     if (crowd_aggregate(&m_ds, &acc_ds, &test_ds, &cw,
                         HITL_AGGREGATE_DAWID_SKENE, ds, sp))
         goto fail;
@@ -755,10 +877,18 @@ static int section_annotators(const dataset *ds, const split *sp, size_t batch,
            "test accuracy");
     printf("%-14s %12.4f %14.4f\n", "majority vote", acc_mv, test_mv);
     printf("%-14s %12.4f %14.4f\n", "Dawid-Skene", acc_ds, test_ds);
+    printf("%-14s %12.4f %14.4f   (chose %s", "recommended", acc_rec, test_rec,
+           rec_used == HITL_AGGREGATE_DAWID_SKENE ? "Dawid-Skene"
+           : rec_used == HITL_AGGREGATE_ONE_COIN  ? "one coin"
+                                                   : "the majority vote");
+    if (rec_used == HITL_AGGREGATE_DAWID_SKENE)
+        printf(" with prior strength %g", rec_prior);
+    printf(")\n");
     printf("%-14s %12.4f %14.4f\n", "(true labels)", 1.0, test_truth);
     if (print_annotators(&cw, vs_majority) ||
         print_fleiss(&cw, ds->n_classes) ||
-        print_routing(m_ds, ds, sp))
+        print_routing(m_ds, ds, sp) ||
+        print_review(m_ds, cw.pool, ds, sp))
         goto fail;
     printf("\n");
     hitl_model_free(m_ds);
@@ -912,6 +1042,65 @@ fail:
     return -1;
 }
 
+/* ---- section: labels to re-check ------------------------------------------- */
+
+#define RECHECK_RATE 0.10  /* share of the labels flipped */
+#define RECHECK_SHOW 8     /* queue entries printed */
+
+static int section_recheck(const dataset *ds, uint64_t seed)
+{
+    hitl_pool *pool = NULL;
+    hitl_model *model = NULL;
+    hitl_recheck *rc = NULL;
+    size_t n = ds->n, count, at_m, all, m = 0;
+    int32_t *y = ds_calloc(n, sizeof *y);
+    uint8_t *flipped = ds_calloc(n, 1);
+    size_t *queue = ds_calloc(n, sizeof *queue);
+    double *score = ds_calloc(n, sizeof *score), noise = 0;
+    uint64_t rng = seed ^ 0xC1EA4;
+    int status = -1;
+    memcpy(y, ds->y, n * sizeof *y);
+    ds_flip_labels(y, flipped, n, ds->n_classes, RECHECK_RATE, 0, &rng);
+    for (size_t i = 0; i < n; i++)
+        m += flipped[i];
+    printf("== labels to re-check\n");
+    printf("every one of the %zu items labeled, %zu of the labels (%.0f%%) flipped to "
+           "another\nclass.  The re-check queue (hitl_recheck_query: confident learning "
+           "on 5-fold\ncross-fitted logistic regression) lists the labels that are "
+           "probably wrong,\nmost suspect first.\n\n", n, m, RECHECK_RATE * 100);
+    TRY(hitl_pool_create(&pool, ds->dim));
+    TRY(hitl_pool_add_borrowed(pool, ds->x, n, ds->dim, NULL));
+    for (size_t i = 0; i < n; i++)
+        TRY(hitl_pool_set_label(pool, i, y[i]));
+    if (make_model(&model, ds) != 0)
+        goto fail;
+    TRY(hitl_recheck_create(&rc));
+    TRY(hitl_recheck_query(&count, queue, NULL, score, rc, model, pool, n));
+    TRY(hitl_recheck_get_info(&noise, rc, HITL_RECHECK_INFO_NOISE_RATE));
+    ds_queue_hits(&at_m, &all, queue, count, flipped, m);
+    printf("queue: %zu items, %zu of them flipped (precision %.3f, recall %.3f); "
+           "estimated\nnoise rate %.3f (true %.3f).  A reviewer checking the first "
+           "%zu (the true\nnumber of wrong labels) finds %zu: precision %.3f, recall "
+           "%.3f.\n\n", count, all, count ? (double)all / (double)count : 1.0,
+           (double)all / (double)m, noise, (double)m / (double)n, m, at_m,
+           (double)at_m / (double)(count < m ? count : m), (double)at_m / (double)m);
+    printf("%4s  %6s  %5s  %4s  %15s\n", "rank", "item", "given", "true", "self-confidence");
+    for (size_t q = 0; q < count && q < RECHECK_SHOW; q++)
+        printf("%4zu  %6zu  %5d  %4d  %15.4f\n", q + 1, queue[q], (int)y[queue[q]],
+               (int)ds->y[queue[q]], score[q]);
+    printf("\n");
+    status = 0;
+fail:
+    hitl_recheck_free(rc);
+    hitl_model_free(model);
+    hitl_pool_free(pool);
+    free(y);
+    free(flipped);
+    free(queue);
+    free(score);
+    return status;
+}
+
 /* ---- section: annotator drift ------------------------------------------------ */
 
 #define DRIFT_ITEMS 600
@@ -1036,6 +1225,8 @@ int main(int argc, char **argv)
         status = section_annotators(&ds, &sp, batch, rounds, seed);
     if (status == 0)
         status = section_reviewer(&ds, seed);
+    if (status == 0)
+        status = section_recheck(&ds, seed);
     if (status == 0)
         status = section_drift(&ds, seed);
     if (status == 0)
