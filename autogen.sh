@@ -22,7 +22,7 @@ libopenblas-dev
 liblbfgs-dev
 zlib1g-dev
 check
-python3-dev python3-cffi python3-numpy python3-pytest python3-sklearn
+python3-dev python3-cffi python3-numpy python3-pytest python3-sklearn python3-scipy
 python3-matplotlib python3-tqdm
 valgrind
 groff-base

@@ -384,7 +384,7 @@ HITL_API int hitl_pool_create(hitl_pool **out, size_t dim);
  * be freed first or not used again. */
 HITL_API void hitl_pool_free(hitl_pool *pool);
 
-/* hitl_pool_add: append n items, copying their rows.  Row i starts at
+/* hitl_pool_add: append n items to a dense pool, copying their rows.  Row i starts at
  * rows + i*stride (stride in floats, >= dim).  ids: n caller ids, unique in
  * the pool, or NULL to use each item's pool index as its id.  New items are
  * unlabeled with weight 1; item indices continue from the current size.
@@ -393,9 +393,10 @@ HITL_API void hitl_pool_free(hitl_pool *pool);
  * dim).  Memory beside the rows: about 17 bytes an item, plus about 32 (an
  * id -> index hash map) from the first add whose ids are not all equal to
  * their indices.
- * Returns HITL_OK; HITL_EINVAL (NULL pool, NULL rows with n > 0, stride <
- * dim, n rows of this stride do not fit in memory, duplicate id, or an index
- * id that is already taken: the message names the id and its position);
+ * Returns HITL_OK; HITL_EINVAL (NULL pool, a sparse pool, NULL rows with
+ * n > 0, stride < dim, n rows of this stride do not fit in memory,
+ * duplicate id, or an index id that is already taken: the message names
+ * the id and its position);
  * HITL_ENUMERIC (a NaN or Inf feature: the message names row and column);
  * HITL_ENOMEM.  On failure no item is added. */
 HITL_API int hitl_pool_add(hitl_pool *pool, const float *rows, size_t n,
@@ -407,6 +408,85 @@ HITL_API int hitl_pool_add(hitl_pool *pool, const float *rows, size_t n,
 HITL_API int hitl_pool_add_borrowed(hitl_pool *pool, const float *rows,
                                     size_t n, size_t stride,
                                     const uint64_t *ids);
+
+/* Sparse pools.  A pool holds either dense rows (hitl_pool_create) or sparse
+ * rows (hitl_pool_create_sparse), chosen once at creation: one
+ * representation a pool means every pass over it (scoring, fitting,
+ * distances) runs one kernel from start to end, with no per-row branch and
+ * no second code path to keep equal, and a block of rows is always either a
+ * strided matrix or a slice of CSR arrays.
+ *
+ * Sparse rows come in CSR batches, as scipy.sparse.csr_matrix holds them:
+ * row i of a batch of n has its non-zeros at positions indptr[i] ..
+ * indptr[i+1]-1 of indices (the columns, int32, in [0, dim) and strictly
+ * increasing within the row) and values (float32).  indptr has n + 1
+ * entries, indptr[0] is 0, and indptr[n] (int32) is the batch's non-zero
+ * count, so a batch holds at most 2^31 - 1 non-zeros (add more in several
+ * batches).  Explicit zeros are allowed and kept.  Each item's squared norm
+ * ||x||^2 is computed once when it is added (used by distance-based
+ * strategies).  Memory: 8 bytes a non-zero when copied, 4 bytes an item for
+ * the offsets, plus the per-item arrays of hitl_pool_add.
+ *
+ * The built-in model's weights are dense whatever the pool: a model of dim
+ * features and K classes holds (dim + 1) x K doubles (the solution) and
+ * dim x round16(K) floats (the scoring copy), 8 (dim + 1) K + 4 dim
+ * round16(K) bytes: for dim = 2^24 hashed features and K = 2, 1.3 GiB
+ * (2^18 features and K = 10: 37 MiB).  A fit on a sparse pool solves only
+ * for the features its labeled rows use (the others' optimum is 0 under
+ * the L2 penalty), so its optimizer needs 6 vectors of (used + 1) x K
+ * doubles, not (dim + 1) x K.  Distance-based strategies on a sparse pool
+ * use a layer of up to 64 MiB (at least 64 dim bytes).
+ *
+ * Scoring a sparse pool streams its CSR arrays once, a block of rows per
+ * worker thread; each non-zero adds its value times one contiguous K-row of
+ * the feature-major weights (one 64-byte line for K <= 16), and the
+ * softmax and the strategy's score follow while the block is in cache, as
+ * for dense rows. */
+
+/* hitl_pool_create_sparse: an empty pool whose rows are sparse, with `dim`
+ * columns (1 <= dim <= 2^31 - 1: the column indices are int32).
+ * Returns HITL_OK and sets *out; HITL_EINVAL (NULL out, dim 0 or too
+ * large); HITL_ENOMEM.  Free with hitl_pool_free(). */
+HITL_API int hitl_pool_create_sparse(hitl_pool **out, size_t dim);
+
+/* hitl_pool_add_csr: append n items to a sparse pool, copying their CSR
+ * rows (see above).  ids as for hitl_pool_add.  n == 0 adds nothing (every
+ * pointer may then be NULL); indices and values may be NULL when indptr[n]
+ * is 0.  Every row is checked before anything is added.
+ * Returns HITL_OK; HITL_EINVAL (NULL pool or indptr, a dense pool, n + 1
+ * offsets that do not fit in memory, indptr[0] != 0, a decreasing indptr,
+ * a column out of [0, dim), a column not above the one before it in its row
+ * (unsorted or repeated), NULL indices or values with non-zeros, a
+ * duplicate id: the message names the row and the position in the
+ * caller's array); HITL_ENUMERIC (a NaN or Inf value: row and position);
+ * HITL_ENOMEM.  On failure no item is added. */
+HITL_API int hitl_pool_add_csr(hitl_pool *pool, const int32_t *indptr,
+                               const int32_t *indices, const float *values,
+                               size_t n, const uint64_t *ids);
+
+/* hitl_pool_add_csr_borrowed: like hitl_pool_add_csr, but indptr, indices
+ * and values are borrowed, not copied: all three must stay valid and
+ * unchanged until the pool is freed (the pool reads them in every pass).
+ * ids are copied.  Checks every row once.  Same returns. */
+HITL_API int hitl_pool_add_csr_borrowed(hitl_pool *pool, const int32_t *indptr,
+                                        const int32_t *indices,
+                                        const float *values, size_t n,
+                                        const uint64_t *ids);
+
+/* hitl_pool_is_sparse: *sparse = 1 for a pool made by
+ * hitl_pool_create_sparse, else 0.
+ * Returns HITL_OK; HITL_EINVAL on NULL.  Concurrent reads. */
+HITL_API int hitl_pool_is_sparse(int *sparse, const hitl_pool *pool);
+
+/* hitl_pool_sparse_row: the *nnz non-zeros of item `index` of a sparse
+ * pool: columns at *indices (increasing), values at *values, borrowed and
+ * valid until the pool is freed (for borrowed batches they point into the
+ * caller's arrays).
+ * Returns HITL_OK; HITL_EINVAL (NULL, index >= size, a dense pool).
+ * Concurrent reads. */
+HITL_API int hitl_pool_sparse_row(const int32_t **indices, const float **values,
+                                  size_t *nnz, const hitl_pool *pool,
+                                  size_t index);
 
 /* hitl_pool_size / hitl_pool_dim: number of items, features per row.
  * Return HITL_OK; HITL_EINVAL on NULL.  Concurrent reads. */
@@ -432,7 +512,8 @@ HITL_API int hitl_pool_item(uint64_t *id, hitl_item_state *state,
 /* hitl_pool_row: a borrowed pointer to the dim features of item `index`,
  * valid until the pool is freed (rows never move; for borrowed rows it points
  * into the caller's matrix).
- * Returns HITL_OK; HITL_EINVAL (NULL, index >= size).  Concurrent reads. */
+ * Returns HITL_OK; HITL_EINVAL (NULL, index >= size, a sparse pool: use
+ * hitl_pool_sparse_row).  Concurrent reads. */
 HITL_API int hitl_pool_row(const float **row, const hitl_pool *pool,
                            size_t index);
 
@@ -501,7 +582,8 @@ HITL_API int hitl_pool_weights(float *weights, const hitl_pool *pool,
 
 /* hitl_pool_copy_rows: copy the features of items first .. first+n-1 into
  * rows, n rows of dim floats one after another (row i is item first+i),
- * whether the pool copied or borrowed them.
+ * whether the pool copied or borrowed them (a sparse pool's rows are
+ * written dense: zeros but at their non-zeros).
  * Returns HITL_OK; HITL_EINVAL (NULL pool, NULL rows with n > 0, the range
  * leaves the pool).  Nothing is written on failure.  Concurrent reads. */
 HITL_API int hitl_pool_copy_rows(float *rows, const hitl_pool *pool,
@@ -578,6 +660,32 @@ HITL_API int hitl_model_create_custom(hitl_model **out, size_t dim,
                                       size_t n_classes, hitl_fit_fn fit,
                                       hitl_predict_fn predict, void *user);
 
+/* Callbacks of a custom model on sparse rows: the same contracts, with the
+ * rows as one CSR matrix of their own (see hitl_pool_create_sparse): row i's
+ * non-zeros are positions indptr[i] .. indptr[i+1]-1 of indices (columns,
+ * increasing) and values, indptr has n + 1 entries and indptr[0] == 0.
+ * All arrays are borrowed for the duration of the call only. */
+typedef int (*hitl_fit_csr_fn)(void *user, const int32_t *indptr,
+                               const int32_t *indices, const float *values,
+                               size_t n, size_t dim, const int32_t *y,
+                               const float *w);
+typedef int (*hitl_predict_csr_fn)(void *user, const int32_t *indptr,
+                                   const int32_t *indices, const float *values,
+                                   size_t n, size_t dim, float *proba);
+
+/* hitl_model_create_custom_csr: a custom model for sparse pools and
+ * hitl_model_predict_csr, backed by CSR callbacks (a separate creator, so
+ * the dense callback signature stays as it was).  Everything else as
+ * hitl_model_create_custom.  Such a model refuses dense rows, and a dense
+ * custom model refuses sparse pools, with HITL_EINVAL naming the other
+ * creator.
+ * Returns HITL_OK; HITL_EINVAL (NULL out or predict, dim 0, n_classes < 2 or
+ * > 65536); HITL_ENOMEM. */
+HITL_API int hitl_model_create_custom_csr(hitl_model **out, size_t dim,
+                                          size_t n_classes, hitl_fit_csr_fn fit,
+                                          hitl_predict_csr_fn predict,
+                                          void *user);
+
 /* hitl_model_free: release the model.  Accepts NULL. */
 HITL_API void hitl_model_free(hitl_model *model);
 
@@ -642,6 +750,21 @@ HITL_API int hitl_model_get_coef(double *W, double *b,
  * and class of an invalid probability); HITL_ENOMEM.  Concurrent reads. */
 HITL_API int hitl_model_predict(float *proba, const hitl_model *model,
                                 const float *X, size_t n, size_t stride);
+
+/* hitl_model_predict_csr: class probabilities of n caller CSR rows (see
+ * hitl_pool_create_sparse: indptr with n + 1 entries from 0, int32 columns
+ * in [0, dim) increasing in each row, float32 values) into proba (n x
+ * n_classes, row-major).  The built-in model adds, per non-zero, its value
+ * times one contiguous row of its feature-major weights, so the cost is
+ * O(nnz x K), whatever dim.  The arrays are only read during the call.
+ * Returns HITL_OK (n 0 included, the pointers may then be NULL); HITL_EINVAL
+ * (NULL, a malformed row: the message names row and position; a dense
+ * custom model); HITL_ESTATE; HITL_ENUMERIC (NaN/Inf value: row and
+ * position; logits beyond float32); HITL_ECALLBACK; HITL_ENOMEM.
+ * Concurrent reads. */
+HITL_API int hitl_model_predict_csr(float *proba, const hitl_model *model,
+                                    const int32_t *indptr, const int32_t *indices,
+                                    const float *values, size_t n);
 
 /* hitl_model_predict_pool: probabilities of pool items first .. first+n-1
  * into proba (n x n_classes, row-major).  Same returns as hitl_model_predict,

@@ -949,6 +949,305 @@ START_TEST(test_large)
 }
 END_TEST
 
+/* ---- sparse pools --------------------------------------------------------------- */
+
+/* A CSR batch of n rows, items first..: row i has (i % 5) non-zeros, column
+ * t at t * (dim / 5) + i % (dim / 5), value i + t / 8 (exact). */
+typedef struct csr {
+    int32_t *indptr, *indices;
+    float *values;
+    size_t n;
+} csr;
+
+static csr make_csr(size_t n, size_t dim, size_t first)
+{
+    csr c = { malloc((n + 1) * sizeof(int32_t)), malloc((5 * n + 1) * sizeof(int32_t)),
+              malloc((5 * n + 1) * sizeof(float)), n };
+    ck_assert(c.indptr && c.indices && c.values);
+    c.indptr[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t it = first + i, k = it % 5, p = (size_t)c.indptr[i];
+        for (size_t t = 0; t < k; t++) {
+            c.indices[p + t] = (int32_t)(t * (dim / 5) + it % (dim / 5));
+            c.values[p + t] = (float)it + (float)t / 8;
+        }
+        c.indptr[i + 1] = (int32_t)(p + k);
+    }
+    return c;
+}
+
+static void free_csr(csr *c)
+{
+    free(c->indptr);
+    free(c->indices);
+    free(c->values);
+}
+
+static hitl_pool *new_sparse(size_t dim)
+{
+    hitl_pool *p = NULL;
+    ck_assert_int_eq(hitl_pool_create_sparse(&p, dim), HITL_OK);
+    return p;
+}
+
+static void check_sparse_rows(const hitl_pool *p, size_t first, size_t n)
+{
+    size_t dim;
+    ck_assert_int_eq(hitl_pool_dim(&dim, p), HITL_OK);
+    for (size_t i = first; i < first + n; i++) {
+        const int32_t *idx;
+        const float *v;
+        size_t nnz;
+        ck_assert_int_eq(hitl_pool_sparse_row(&idx, &v, &nnz, p, i), HITL_OK);
+        ck_assert_uint_eq(nnz, i % 5);
+        double sq = 0;
+        for (size_t t = 0; t < nnz; t++) {
+            if (idx[t] != (int32_t)(t * (dim / 5) + i % (dim / 5)) ||
+                v[t] != (float)i + (float)t / 8)
+                ck_abort_msg("item %zu non-zero %zu: column %d value %g", i, t, idx[t],
+                             (double)v[t]);
+            sq += (double)v[t] * v[t];
+        }
+        ck_assert_float_eq(p->sqnorm[i], (float)sq);
+    }
+}
+
+START_TEST(test_sparse_add)
+{
+    size_t dim = (size_t)1 << 24;
+    hitl_pool *p = new_sparse(dim);
+    int sparse = -1;
+    ck_assert_int_eq(hitl_pool_is_sparse(&sparse, p), HITL_OK);
+    ck_assert_int_eq(sparse, 1);
+    csr a = make_csr(300, dim, 0);
+    /* Small copied batches share chunks whose room grows with the pool. */
+    for (size_t k = 0; k < 100; k += 10) {
+        csr b = make_csr(10, dim, k);
+        ck_assert_int_eq(hitl_pool_add_csr(p, b.indptr, b.indices, b.values, 10, NULL),
+                         HITL_OK);
+        free_csr(&b);
+    }
+    ck_assert_uint_le(p->n_chunks, 4);
+    size_t nc = p->n_chunks;
+    /* Borrowed: the pool reads the caller's arrays. */
+    csr c = make_csr(100, dim, 100);
+    ck_assert_int_eq(hitl_pool_add_csr_borrowed(p, c.indptr, c.indices, c.values, 100,
+                                                NULL), HITL_OK);
+    ck_assert_ptr_eq(p->chunks[nc].values, c.values);
+    const int32_t *idx;
+    const float *v;
+    size_t nnz;
+    ck_assert_int_eq(hitl_pool_sparse_row(&idx, &v, &nnz, p, 104), HITL_OK);
+    ck_assert_ptr_eq(v, c.values + c.indptr[4]);
+    /* Copied after borrowed: a new chunk, ids explicit. */
+    csr d = make_csr(100, dim, 200);
+    uint64_t ids[100];
+    for (size_t i = 0; i < 100; i++)
+        ids[i] = 200 + i;
+    ck_assert_int_eq(hitl_pool_add_csr(p, d.indptr, d.indices, d.values, 100, ids), HITL_OK);
+    ck_assert_uint_eq(p->n_chunks, nc + 2);
+    size_t n;
+    ck_assert_int_eq(hitl_pool_size(&n, p), HITL_OK);
+    ck_assert_uint_eq(n, 300);
+    check_sparse_rows(p, 0, 300);
+    /* The other representation is refused, naming the right call. */
+    const float *row;
+    ck_assert_int_eq(hitl_pool_row(&row, p, 0), HITL_EINVAL);
+    msg_has("hitl_pool_sparse_row");
+    float x[4] = { 0 };
+    ck_assert_int_eq(hitl_pool_add(p, x, 1, 4, NULL), HITL_EINVAL);
+    msg_has("hitl_pool_add_csr");
+    hitl_pool *q = new_pool(4);
+    ck_assert_int_eq(hitl_pool_add_csr(q, a.indptr, a.indices, a.values, 3, NULL),
+                     HITL_EINVAL);
+    msg_has("the pool is dense");
+    ck_assert_int_eq(hitl_pool_sparse_row(&idx, &v, &nnz, q, 0), HITL_EINVAL);
+    ck_assert_int_eq(hitl_pool_is_sparse(&sparse, q), HITL_OK);
+    ck_assert_int_eq(sparse, 0);
+    /* n == 0 and empty rows. */
+    ck_assert_int_eq(hitl_pool_add_csr(p, NULL, NULL, NULL, 0, NULL), HITL_OK);
+    int32_t zero[3] = { 0, 0, 0 };
+    ck_assert_int_eq(hitl_pool_add_csr(p, zero, NULL, NULL, 2, NULL), HITL_OK);
+    ck_assert_int_eq(hitl_pool_sparse_row(&idx, &v, &nnz, p, 301), HITL_OK);
+    ck_assert_uint_eq(nnz, 0);
+    ck_assert_int_eq(hitl_pool_create_sparse(&q, (size_t)INT32_MAX + 1), HITL_EINVAL);
+    ck_assert_ptr_nonnull(q);
+    hitl_pool_free(q);
+    hitl_pool_free(p);
+    free_csr(&a);
+    free_csr(&c);
+    free_csr(&d);
+}
+END_TEST
+
+/* What a sparse pool looks like from outside, to prove a failed add left it. */
+typedef struct sparse_snap {
+    size_t n, nnz, n_chunks, tail_room, tail_nnz;
+} sparse_snap;
+
+static sparse_snap sparse_take(const hitl_pool *p)
+{
+    return (sparse_snap){ p->n, p->nnz, p->n_chunks, p->tail_room, p->tail_nnz_room };
+}
+
+static void sparse_same(sparse_snap s, const hitl_pool *p)
+{
+    ck_assert_uint_eq(s.n, p->n);
+    ck_assert_uint_eq(s.nnz, p->nnz);
+    ck_assert_uint_eq(s.n_chunks, p->n_chunks);
+    ck_assert_uint_eq(s.tail_room, p->tail_room);
+    ck_assert_uint_eq(s.tail_nnz, p->tail_nnz_room);
+}
+
+/* Every bad batch: its status, a message naming row and position, and the
+ * pool unchanged; then the good batch still goes in.  _i: bit 0 borrowed. */
+START_TEST(test_sparse_errors)
+{
+    int borrowed = _i & 1;
+    int (*add)(hitl_pool *, const int32_t *, const int32_t *, const float *, size_t,
+               const uint64_t *) = borrowed ? hitl_pool_add_csr_borrowed : hitl_pool_add_csr;
+    size_t dim = 100;
+    hitl_pool *p = new_sparse(dim);
+    csr ok = make_csr(8, dim, 0);
+    /* Two adds, so the last chunk has room for the bad batches (4 rows, 6
+     * non-zeros): a failure there must leave the room clean. */
+    ck_assert_int_eq(hitl_pool_add_csr(p, ok.indptr, ok.indices, ok.values, 4, NULL), HITL_OK);
+    int32_t ip2[5];
+    for (size_t i = 0; i <= 4; i++)
+        ip2[i] = ok.indptr[4 + i] - ok.indptr[4];
+    ck_assert_int_eq(hitl_pool_add_csr(p, ip2, ok.indices + ok.indptr[4],
+                                       ok.values + ok.indptr[4], 4, NULL), HITL_OK);
+    ck_assert_uint_ge(p->tail_room, 3);
+    ck_assert_uint_ge(p->tail_nnz_room, 5);
+    sparse_snap s0 = sparse_take(p);
+    /* rows 0..2: {} {3, 9} {1, 7, 50} */
+    int32_t ip[4] = { 0, 0, 2, 5 }, ix[5] = { 3, 9, 1, 7, 50 };
+    float vx[5] = { 1, 2, 3, 4, 5 };
+    struct { int field, pos; int32_t iv; float fv; int status; const char *msg; } cases[] = {
+        { 0, 0, 1, 0, HITL_EINVAL, "indptr[0] is 1, not 0" },
+        { 0, 2, -1, 0, HITL_EINVAL, "indptr[2] = -1 < indptr[1] = 0 (row 1" },
+        { 1, 3, 100, 0, HITL_EINVAL, "row 2: indices[3] = 100 is not in [0, dim 100)" },
+        { 1, 0, -4, 0, HITL_EINVAL, "row 1: indices[0] = -4 is not in" },
+        { 1, 1, 3, 0, HITL_EINVAL, "row 1: indices[1] = 3 repeats indices[0] = 3" },
+        { 1, 4, 2, 0, HITL_EINVAL, "row 2: indices[4] = 2 is below indices[3] = 7" },
+        { 2, 3, 0, NAN, HITL_ENUMERIC, "row 2: values[3] (column 7) is NaN" },
+        { 2, 0, 0, -INFINITY, HITL_ENUMERIC, "row 1: values[0] (column 3) is -Inf" },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        int32_t bip[4], bix[5];
+        float bvx[5];
+        memcpy(bip, ip, sizeof ip);
+        memcpy(bix, ix, sizeof ix);
+        memcpy(bvx, vx, sizeof vx);
+        if (cases[k].field == 0)
+            bip[cases[k].pos] = cases[k].iv;
+        else if (cases[k].field == 1)
+            bix[cases[k].pos] = cases[k].iv;
+        else
+            bvx[cases[k].pos] = cases[k].fv;
+        ck_assert_int_eq(add(p, bip, bix, bvx, 3, NULL), cases[k].status);
+        msg_has(cases[k].msg);
+        sparse_same(s0, p);
+    }
+    /* Lengths: n + 1 offsets past memory; NULL arrays with non-zeros. */
+    ck_assert_int_eq(add(p, ip, ix, vx, SIZE_MAX / 2, NULL), HITL_EINVAL);
+    msg_has("do not fit in memory");
+    ck_assert_int_eq(add(p, ip, NULL, vx, 3, NULL), HITL_EINVAL);
+    msg_has("indices is NULL with 5 non-zeros");
+    ck_assert_int_eq(add(p, ip, ix, NULL, 3, NULL), HITL_EINVAL);
+    msg_has("values is NULL");
+    ck_assert_int_eq(add(p, NULL, ix, vx, 3, NULL), HITL_EINVAL);
+    msg_has("indptr is NULL");
+    ck_assert_int_eq(add(NULL, ip, ix, vx, 3, NULL), HITL_EINVAL);
+    /* A duplicate id. */
+    uint64_t ids[3] = { 70, 80, 2 };
+    ck_assert_int_eq(add(p, ip, ix, vx, 3, ids), HITL_EINVAL);
+    msg_has("ids[2] = 2");
+    sparse_same(s0, p);
+    check_sparse_rows(p, 0, 8);
+    /* The good batch goes in after all that. */
+    ck_assert_int_eq(add(p, ip, ix, vx, 3, NULL), HITL_OK);
+    const int32_t *idx;
+    const float *v;
+    size_t nnz;
+    ck_assert_int_eq(hitl_pool_sparse_row(&idx, &v, &nnz, p, 10), HITL_OK);
+    ck_assert_uint_eq(nnz, 3);
+    ck_assert_int_eq(idx[2], 50);
+    ck_assert_float_eq(v[2], 5);
+    ck_assert_float_eq(p->sqnorm[10], 9 + 16 + 25);
+    check_sparse_rows(p, 0, 8);
+    hitl_pool_free(p);
+    free_csr(&ok);
+}
+END_TEST
+
+/* Every allocation of a sparse add failing in turn: ENOMEM, pool unchanged,
+ * and the add then succeeds. */
+START_TEST(test_sparse_oom)
+{
+    oom_install();
+    size_t dim = 1000;
+    hitl_pool *p = NULL;
+    for (long fail_at = 0;; fail_at++) {
+        oom_arm(fail_at);
+        int st = hitl_pool_create_sparse(&p, dim);
+        oom_arm(-1);
+        if (st == HITL_OK)
+            break;
+        ck_assert_int_eq(st, HITL_ENOMEM);
+    }
+    csr c = make_csr(3000, dim, 0);
+    int32_t *kept = NULL;
+    uint64_t ids[3000];
+    for (size_t i = 0; i < 3000; i++)
+        ids[i] = 5000 + 3 * i;
+    struct { size_t first, n; int borrowed; const uint64_t *ids; long min_fail; } steps[] = {
+        { 0, 10, 0, NULL, 1 },     /* first add: item arrays, chunk list, chunk */
+        { 10, 5, 0, NULL, 1 },     /* a new chunk with room */
+        { 15, 1, 0, NULL, 0 },     /* into the room: nothing to allocate */
+        { 16, 1999, 0, NULL, 1 },  /* past it */
+        { 2015, 500, 1, NULL, 1 }, /* borrowed */
+        { 2515, 485, 0, ids, 1 },  /* builds the id map */
+    };
+    for (size_t k = 0; k < sizeof steps / sizeof *steps; k++) {
+        size_t f = steps[k].first, n = steps[k].n;
+        /* This batch's own arrays: indptr rebased to 0. */
+        int32_t *ip = malloc((n + 1) * sizeof *ip);
+        for (size_t i = 0; i <= n; i++)
+            ip[i] = c.indptr[f + i] - c.indptr[f];
+        const int32_t *ix = c.indices + c.indptr[f];
+        const float *vx = c.values + c.indptr[f];
+        long fail_at = 0;
+        for (;; fail_at++) {
+            sparse_snap s = sparse_take(p);
+            oom_arm(fail_at);
+            int st = (steps[k].borrowed ? hitl_pool_add_csr_borrowed : hitl_pool_add_csr)(
+                p, ip, ix, vx, n, steps[k].ids);
+            oom_arm(-1);
+            if (st == HITL_OK)
+                break;
+            ck_assert_int_eq(st, HITL_ENOMEM);
+            msg_has("out of memory");
+            sparse_same(s, p);
+        }
+        ck_assert_int_ge(fail_at, steps[k].min_fail);
+        if (steps[k].min_fail == 0)
+            ck_assert_int_eq(fail_at, 0);
+        if (steps[k].borrowed)
+            kept = ip; /* the pool reads it until freed */
+        else
+            free(ip);
+    }
+    check_sparse_rows(p, 0, 3000);
+    for (size_t i = 0; i < 485; i++)
+        ck_assert(found_at(p, ids[i], 2515 + i));
+    hitl_pool_free(p);
+    free(kept);
+    free_csr(&c);
+    oom_uninstall();
+}
+END_TEST
+
 static Suite *pool_suite(void)
 {
     Suite *s = suite_create("pool");
@@ -977,6 +1276,12 @@ static Suite *pool_suite(void)
     tc = tcase_create("oom");
     tcase_add_test(tc, test_oom_create);
     tcase_add_test(tc, test_oom_add);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("sparse");
+    tcase_add_test(tc, test_sparse_add);
+    tcase_add_loop_test(tc, test_sparse_errors, 0, 2);
+    tcase_add_test(tc, test_sparse_oom);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("large");

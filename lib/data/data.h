@@ -11,11 +11,17 @@
 
 /* Rows live in chunks that never move once added: a copied batch owns its
  * memory, a borrowed batch points at the caller's.  Chunk j covers items
- * first .. first+n-1; row i of the chunk starts at rows + i*stride. */
+ * first .. first+n-1; in a dense pool row i of the chunk starts at
+ * rows + i*stride; in a sparse pool (rows NULL) its non-zeros are positions
+ * indptr[i] .. indptr[i+1]-1 of indices (columns, strictly increasing) and
+ * values, with indptr[0] == 0 for the chunk. */
 typedef struct hitl__chunk {
     const float *rows;
     float *owned;      /* == rows when copied, NULL when borrowed */
     size_t first, n, stride;
+    const int32_t *indptr, *indices;
+    const float *values;
+    void *owned_csr;   /* a copied sparse chunk's one allocation, or NULL */
 } hitl__chunk;
 
 struct hitl_pool {
@@ -25,6 +31,10 @@ struct hitl_pool {
     size_t tail_room;  /* rows the last chunk can still take: copied chunks
                           get spare rows so small batches share a chunk;
                           0 when the last chunk is borrowed */
+    int sparse;        /* rows are CSR (hitl_pool_create_sparse) */
+    size_t tail_nnz_room; /* sparse: non-zeros the last chunk can still take */
+    size_t nnz;        /* sparse: non-zeros of all items */
+    float *sqnorm;     /* sparse: ||x_i||^2 per item (sum in double) */
     uint64_t *ids;     /* per item */
     uint8_t *state;    /* hitl_item_state per item */
     int32_t *label;    /* -1 when none */
@@ -38,14 +48,38 @@ struct hitl_pool {
     size_t map_cap;    /* power of two */
 };
 
-/* Row pointer of item i (i < pool->n), binary search over the chunks. */
+/* Row pointer of item i (i < pool->n) of a dense pool, binary search over
+ * the chunks. */
 const float *hitl__pool_row(const hitl_pool *pool, size_t i);
+/* The non-zeros of item i (i < pool->n) of a sparse pool: *nnz columns at
+ * *indices with their *values. */
+void hitl__pool_csr_row(const int32_t **indices, const float **values, size_t *nnz,
+                        const hitl_pool *pool, size_t i);
+
+/* Copies of the rows of items[0 .. m-1] of a sparse pool as one CSR matrix
+ * in one allocation: m + 1 offsets from 0, then the columns, then the
+ * values (free it with hitl__free).  *nnz = the non-zeros; NULL when out of
+ * memory or when they exceed INT32_MAX (then *nnz > INT32_MAX). */
+int32_t *hitl__pool_gather_csr(size_t *nnz, const hitl_pool *pool, const size_t *items,
+                               size_t m);
+
+/* HITL_OK if n CSR rows of dim columns are well formed (indptr[0] == 0 and
+ * never decreasing; columns in [0, dim), strictly increasing in a row;
+ * finite values; indices and values not NULL when there are non-zeros),
+ * else HITL_EINVAL / HITL_ENUMERIC naming fn, the row and the position.
+ * n + 1 offsets must be addressable. */
+int hitl__csr_check(const int32_t *indptr, const int32_t *indices, const float *values,
+                    size_t n, size_t dim, const char *fn);
 
 /* A run of consecutive items whose rows are evenly spaced: item first+i at
- * rows + i*stride.  Every pass over the pool works a block at a time. */
+ * rows + i*stride; or (rows NULL) CSR: the non-zeros of item first+i are
+ * positions indptr[i] .. indptr[i+1]-1 of indices and values.  Every pass
+ * over the pool works a block at a time. */
 typedef struct hitl__block {
     const float *rows;
     size_t first, n, stride;
+    const int32_t *indptr, *indices;
+    const float *values;
 } hitl__block;
 /* Cut items [first, first+n) of chunks ch[0 .. n_chunks-1] into blocks of at
  * most `rows` rows that never cross a chunk, in item order, into out (NULL:

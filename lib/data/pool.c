@@ -52,6 +52,13 @@ typedef struct batch {
     uint64_t *keys;       /* a new id map replacing the pool's, or NULL */
     size_t *vals, map_cap;
     size_t inserted;      /* ids put into the pool's own map, to undo */
+    /* a CSR batch (rows NULL) */
+    const int32_t *indptr, *indices;
+    const float *values;
+    size_t nnz;
+    int into_tail;        /* copied whole into the last chunk's room */
+    void *fresh_csr;      /* or into this new chunk: indptr, indices, values */
+    size_t fresh_nnz_cap;
 } batch;
 
 static uint64_t batch_id(const batch *b, size_t i)
@@ -75,7 +82,8 @@ static int reserve_items(hitl_pool *pool, size_t need)
     if (hitl__resize((void **)&pool->ids, cap, sizeof *pool->ids) != 0 ||
         hitl__resize((void **)&pool->state, cap, sizeof *pool->state) != 0 ||
         hitl__resize((void **)&pool->label, cap, sizeof *pool->label) != 0 ||
-        hitl__resize((void **)&pool->weight, cap, sizeof *pool->weight) != 0)
+        hitl__resize((void **)&pool->weight, cap, sizeof *pool->weight) != 0 ||
+        (pool->sparse && hitl__resize((void **)&pool->sqnorm, cap, sizeof *pool->sqnorm) != 0))
         return -1;
     pool->cap = cap;
     return 0;
@@ -242,8 +250,209 @@ static void discard(hitl_pool *pool, batch *b)
         pool->map_vals[s] = 0;
     }
     hitl__free(b->fresh);
+    hitl__free(b->fresh_csr);
     hitl__free(b->keys);
     hitl__free(b->vals);
+}
+
+/* ---- sparse batches ---------------------------------------------------------- */
+
+static int run_add(hitl_pool *pool, batch *b, const char *fn);
+
+/* A copied sparse chunk is one allocation: indptr (rows + 1), then indices
+ * and values (nnz each), all 4-byte. */
+static int32_t *csr_indptr(void *mem) { return mem; }
+static int32_t *csr_indices(void *mem, size_t rows) { return (int32_t *)mem + rows + 1; }
+static float *csr_values(void *mem, size_t rows, size_t nnz)
+{
+    return (float *)(csr_indices(mem, rows) + nnz);
+}
+
+/* The chunk floor of dense rows, in non-zeros (8 bytes each). */
+#define CHUNK_MIN_NNZ (CHUNK_MIN_BYTES / 8)
+#define CHUNK_MIN_ROWS ((size_t)1024)
+
+/* A copied batch goes whole into the last chunk when its room takes both
+ * its rows and its non-zeros, else into a new chunk with room to spare for
+ * later small batches (never more than the pool so far, as for dense). */
+static int stage_csr_chunk(hitl_pool *pool, batch *b)
+{
+    if (b->borrowed)
+        return 0;
+    if (b->n <= pool->tail_room && b->nnz <= pool->tail_nnz_room) {
+        b->into_tail = 1;
+        return 0;
+    }
+    size_t total = b->first + b->n, rows = total < CHUNK_MIN_ROWS ? total : CHUNK_MIN_ROWS;
+    size_t nnz = pool->nnz + b->nnz < CHUNK_MIN_NNZ ? pool->nnz + b->nnz : CHUNK_MIN_NNZ;
+    b->fresh_cap = b->n > rows ? b->n : rows;
+    b->fresh_nnz_cap = b->nnz > nnz ? b->nnz : nnz;
+    if (b->fresh_nnz_cap > INT32_MAX)
+        b->fresh_nnz_cap = INT32_MAX; /* >= b->nnz: the caller's indptr is int32 */
+    size_t cells = b->fresh_cap + 1 + 2 * b->fresh_nnz_cap, bytes;
+    if (cells < b->fresh_cap || hitl__mul_size(&bytes, cells, 4) != 0)
+        return -1;
+    b->fresh_csr = hitl__malloc(bytes);
+    return b->fresh_csr ? 0 : -1;
+}
+
+/* The offsets: indptr[0] == 0 and never decreasing, so that every row has a
+ * length >= 0 and the batch's non-zero count is indptr[n]. */
+static int check_indptr(const int32_t *indptr, size_t n, const char *fn)
+{
+    if (indptr[0] != 0)
+        return hitl__fail_in(HITL_EINVAL, fn, "indptr[0] is %" PRId32 ", not 0", indptr[0]);
+    for (size_t i = 0; i < n; i++)
+        if (indptr[i + 1] < indptr[i])
+            return hitl__fail_in(HITL_EINVAL, fn,
+                                 "indptr[%zu] = %" PRId32 " < indptr[%zu] = %" PRId32
+                                 " (row %zu would have a negative length)",
+                                 i + 1, indptr[i + 1], i, indptr[i], i);
+    return HITL_OK;
+}
+
+/* Row i's non-zeros, positions p0 .. p1-1 of the caller's arrays: columns in
+ * [0, dim), strictly increasing, finite values. */
+static int check_csr_row(const int32_t *idx, const float *val, size_t p0, size_t p1,
+                         size_t dim, size_t i, const char *fn)
+{
+    if (p1 == p0)
+        return HITL_OK;      /* idx and val may be NULL with no non-zero */
+    for (size_t p = p0; p < p1; p++) {
+        if (idx[p] < 0 || (size_t)idx[p] >= dim)
+            return hitl__fail_in(HITL_EINVAL, fn,
+                                 "row %zu: indices[%zu] = %" PRId32 " is not in [0, dim %zu)",
+                                 i, p, idx[p], dim);
+        if (p > p0 && idx[p] <= idx[p - 1])
+            return hitl__fail_in(HITL_EINVAL, fn,
+                                 "row %zu: indices[%zu] = %" PRId32 " %s indices[%zu] = %"
+                                 PRId32 " (columns must be strictly increasing in a row)",
+                                 i, p, idx[p], idx[p] == idx[p - 1] ? "repeats" : "is below",
+                                 p - 1, idx[p - 1]);
+    }
+    size_t bad = first_nonfinite(val + p0, p1 - p0);
+    if (bad < p1 - p0) {
+        float v = val[p0 + bad];
+        return hitl__fail_in(HITL_ENUMERIC, fn, "row %zu: values[%zu] (column %" PRId32
+                             ") is %s", i, p0 + bad, idx[p0 + bad],
+                             isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf");
+    }
+    return HITL_OK;
+}
+
+static float csr_sqnorm(const float *val, size_t p0, size_t p1)
+{
+    double s = 0;
+    for (size_t p = p0; p < p1; p++)
+        s += (double)val[p] * val[p];
+    return (float)s;
+}
+
+/* Check every row and, unless borrowed, copy it into the staged memory (the
+ * last chunk's room or the fresh chunk), with its offsets rebased there;
+ * each row's squared norm goes to the per-item array past pool->n. */
+static int stage_csr_rows(hitl_pool *pool, batch *b, const char *fn)
+{
+    int32_t *ip = NULL, *idx = NULL;
+    float *val = NULL;
+    size_t base = 0;
+    if (b->into_tail) {
+        hitl__chunk *t = &pool->chunks[pool->n_chunks - 1];
+        ip = (int32_t *)t->indptr + t->n;  /* owned: the pool's own memory */
+        base = (size_t)ip[0];
+        idx = (int32_t *)t->indices + base;
+        val = (float *)t->values + base;
+    } else if (b->fresh_csr) {
+        ip = csr_indptr(b->fresh_csr);
+        ip[0] = 0;
+        idx = csr_indices(b->fresh_csr, b->fresh_cap);
+        val = csr_values(b->fresh_csr, b->fresh_cap, b->fresh_nnz_cap);
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        size_t p0 = (size_t)b->indptr[i], p1 = (size_t)b->indptr[i + 1];
+        int st = check_csr_row(b->indices, b->values, p0, p1, pool->dim, i, fn);
+        if (st != HITL_OK)
+            return st;
+        pool->sqnorm[b->first + i] = csr_sqnorm(b->values, p0, p1);
+        if (ip)
+            ip[i + 1] = (int32_t)(base + p1);
+        if (ip && p1 > p0) {
+            memcpy(idx + p0, b->indices + p0, (p1 - p0) * sizeof *idx);
+            memcpy(val + p0, b->values + p0, (p1 - p0) * sizeof *val);
+        }
+    }
+    return HITL_OK;
+}
+
+static void commit_csr(hitl_pool *pool, batch *b)
+{
+    if (b->borrowed) {
+        pool->chunks[pool->n_chunks++] = (hitl__chunk){
+            .first = b->first, .n = b->n, .indptr = b->indptr, .indices = b->indices,
+            .values = b->values };
+        pool->tail_room = pool->tail_nnz_room = 0;
+    } else if (b->into_tail) {
+        pool->chunks[pool->n_chunks - 1].n += b->n;
+        pool->tail_room -= b->n;
+        pool->tail_nnz_room -= b->nnz;
+    } else {
+        void *m = b->fresh_csr;
+        pool->chunks[pool->n_chunks++] = (hitl__chunk){
+            .first = b->first, .n = b->n, .indptr = csr_indptr(m),
+            .indices = csr_indices(m, b->fresh_cap),
+            .values = csr_values(m, b->fresh_cap, b->fresh_nnz_cap), .owned_csr = m };
+        pool->tail_room = b->fresh_cap - b->n;
+        pool->tail_nnz_room = b->fresh_nnz_cap - b->nnz;
+    }
+    pool->nnz += b->nnz;
+}
+
+int hitl__csr_check(const int32_t *indptr, const int32_t *indices, const float *values,
+                    size_t n, size_t dim, const char *fn)
+{
+    int st = check_indptr(indptr, n, fn);
+    if (st != HITL_OK)
+        return st;
+    if (indptr[n] > 0 && (!indices || !values))
+        return hitl__fail_in(HITL_EINVAL, fn, "%s is NULL with %" PRId32 " non-zeros",
+                             !indices ? "indices" : "values", indptr[n]);
+    for (size_t i = 0; i < n && st == HITL_OK; i++)
+        st = check_csr_row(indices, values, (size_t)indptr[i], (size_t)indptr[i + 1], dim, i,
+                           fn);
+    return st;
+}
+
+static int pool_add_csr(hitl_pool *pool, const int32_t *indptr, const int32_t *indices,
+                        const float *values, size_t n, const uint64_t *ids, int borrowed,
+                        const char *fn)
+{
+    if (!pool)
+        return hitl__fail_in(HITL_EINVAL, fn, "pool is NULL");
+    if (!pool->sparse)
+        return hitl__fail_in(HITL_EINVAL, fn, "the pool is dense (hitl_pool_create): "
+                             "add its rows with hitl_pool_add");
+    if (n == 0)
+        return HITL_OK;
+    if (!indptr)
+        return hitl__fail_in(HITL_EINVAL, fn, "indptr is NULL with n = %zu", n);
+    if (n >= SIZE_MAX / sizeof(int32_t) - pool->n)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "n = %zu rows (n + 1 offsets) do not fit in memory", n);
+    int status = check_indptr(indptr, n, fn);
+    if (status != HITL_OK)
+        return status;
+    size_t nnz = (size_t)indptr[n];
+    if (nnz > 0 && (!indices || !values))
+        return hitl__fail_in(HITL_EINVAL, fn, "%s is NULL with %zu non-zeros",
+                             !indices ? "indices" : "values", nnz);
+    /* rows without non-zeros may come with NULL arrays: the chunk still
+       gets real (empty) ones, so no pass offsets a null pointer */
+    static const int32_t no_indices[1];
+    static const float no_values[1];
+    batch b = {.n = n, .ids = ids, .first = pool->n, .borrowed = borrowed,
+               .indptr = indptr, .indices = nnz ? indices : no_indices,
+               .values = nnz ? values : no_values, .nnz = nnz};
+    return run_add(pool, &b, fn);
 }
 
 static void commit(hitl_pool *pool, batch *b)
@@ -255,9 +464,11 @@ static void commit(hitl_pool *pool, batch *b)
         pool->label[k] = -1;
         pool->weight[k] = 1.0f;
     }
-    if (b->borrowed) {
+    if (pool->sparse) {
+        commit_csr(pool, b);
+    } else if (b->borrowed) {
         pool->chunks[pool->n_chunks++] =
-            (hitl__chunk){b->rows, NULL, b->first, b->n, b->stride};
+            (hitl__chunk){.rows = b->rows, .first = b->first, .n = b->n, .stride = b->stride};
         pool->tail_room = 0;
     } else {
         if (b->in_tail) {
@@ -267,7 +478,8 @@ static void commit(hitl_pool *pool, batch *b)
         if (b->fresh) {
             size_t rest = b->n - b->in_tail;
             pool->chunks[pool->n_chunks++] = (hitl__chunk){
-                b->fresh, b->fresh, b->first + b->in_tail, rest, pool->dim};
+                .rows = b->fresh, .owned = b->fresh, .first = b->first + b->in_tail,
+                .n = rest, .stride = pool->dim};
             pool->tail_room = b->fresh_cap - rest;
         }
     }
@@ -282,12 +494,36 @@ static void commit(hitl_pool *pool, batch *b)
     pool->n += b->n;
 }
 
+/* Stage the checked batch (dense or CSR, as the pool is), then commit it,
+ * or discard everything staged. */
+static int run_add(hitl_pool *pool, batch *b, const char *fn)
+{
+    int status = HITL_ENOMEM, sparse = pool->sparse;
+    if (reserve_items(pool, pool->n + b->n) != 0 || reserve_chunk(pool) != 0 ||
+        (sparse ? stage_csr_chunk(pool, b) : stage_chunk(pool, b)) != 0 ||
+        stage_map(pool, b) != 0) {
+        hitl__fail_in(HITL_ENOMEM, fn, "out of memory adding %zu items to %zu", b->n, pool->n);
+        goto fail;
+    }
+    if ((status = sparse ? stage_csr_rows(pool, b, fn) : stage_rows(pool, b, fn)) != HITL_OK ||
+        (status = insert_ids(pool, b, fn)) != HITL_OK)
+        goto fail;
+    commit(pool, b);
+    return HITL_OK;
+fail:
+    discard(pool, b);
+    return status;
+}
+
 static int pool_add(hitl_pool *pool, const float *rows, size_t n,
                     size_t stride, const uint64_t *ids, int borrowed,
                     const char *fn)
 {
     if (!pool)
         return hitl__fail_in(HITL_EINVAL, fn, "pool is NULL");
+    if (pool->sparse)
+        return hitl__fail_in(HITL_EINVAL, fn, "the pool is sparse (hitl_pool_create_sparse): "
+                             "add its rows with hitl_pool_add_csr");
     if (stride < pool->dim)
         return hitl__fail_in(HITL_EINVAL, fn, "stride %zu < dim %zu", stride,
                              pool->dim);
@@ -307,39 +543,58 @@ static int pool_add(hitl_pool *pool, const float *rows, size_t n,
 
     batch b = {.rows = rows, .n = n, .stride = stride, .ids = ids,
                .first = pool->n, .borrowed = borrowed};
-    int status = HITL_ENOMEM;
-    if (reserve_items(pool, pool->n + n) != 0 || reserve_chunk(pool) != 0 ||
-        stage_chunk(pool, &b) != 0 || stage_map(pool, &b) != 0) {
-        hitl__fail_in(HITL_ENOMEM, fn, "out of memory adding %zu items to %zu",
-                      n, pool->n);
-        goto fail;
-    }
-    if ((status = stage_rows(pool, &b, fn)) != HITL_OK ||
-        (status = insert_ids(pool, &b, fn)) != HITL_OK)
-        goto fail;
-    commit(pool, &b);
-    return HITL_OK;
-fail:
-    discard(pool, &b);
-    return status;
+    return run_add(pool, &b, fn);
 }
 
 /* ---- public functions ------------------------------------------------------ */
 
-int hitl_pool_create(hitl_pool **out, size_t dim)
+static int pool_create(hitl_pool **out, size_t dim, int sparse, const char *fn)
 {
     if (!out)
-        return hitl__fail(HITL_EINVAL, "out is NULL");
+        return hitl__fail_in(HITL_EINVAL, fn, "out is NULL");
     if (dim == 0)
-        return hitl__fail(HITL_EINVAL, "dim is 0");
-    if (dim > SIZE_MAX / sizeof(float))
-        return hitl__fail(HITL_EINVAL, "dim %zu is too large", dim);
+        return hitl__fail_in(HITL_EINVAL, fn, "dim is 0");
+    if (dim > (sparse ? (size_t)INT32_MAX : SIZE_MAX / sizeof(float)))
+        return hitl__fail_in(HITL_EINVAL, fn, "dim %zu is too large%s", dim,
+                             sparse ? " (int32 column indices: at most 2^31 - 1)" : "");
     hitl_pool *pool = hitl__calloc(1, sizeof *pool);
     if (!pool)
-        return hitl__fail(HITL_ENOMEM, "out of memory");
+        return hitl__fail_in(HITL_ENOMEM, fn, "out of memory");
     pool->dim = dim;
+    pool->sparse = sparse;
     hitl__handle_acquire();
     *out = pool;
+    return HITL_OK;
+}
+
+int hitl_pool_create(hitl_pool **out, size_t dim)
+{
+    return pool_create(out, dim, 0, __func__);
+}
+
+int hitl_pool_create_sparse(hitl_pool **out, size_t dim)
+{
+    return pool_create(out, dim, 1, __func__);
+}
+
+int hitl_pool_add_csr(hitl_pool *pool, const int32_t *indptr, const int32_t *indices,
+                      const float *values, size_t n, const uint64_t *ids)
+{
+    return pool_add_csr(pool, indptr, indices, values, n, ids, 0, __func__);
+}
+
+int hitl_pool_add_csr_borrowed(hitl_pool *pool, const int32_t *indptr,
+                               const int32_t *indices, const float *values, size_t n,
+                               const uint64_t *ids)
+{
+    return pool_add_csr(pool, indptr, indices, values, n, ids, 1, __func__);
+}
+
+int hitl_pool_is_sparse(int *sparse, const hitl_pool *pool)
+{
+    if (!sparse || !pool)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", sparse ? "pool" : "sparse");
+    *sparse = pool->sparse;
     return HITL_OK;
 }
 
@@ -347,8 +602,11 @@ void hitl_pool_free(hitl_pool *pool)
 {
     if (!pool)
         return;
-    for (size_t c = 0; c < pool->n_chunks; c++)
+    for (size_t c = 0; c < pool->n_chunks; c++) {
         hitl__free(pool->chunks[c].owned);
+        hitl__free(pool->chunks[c].owned_csr);
+    }
+    hitl__free(pool->sqnorm);
     hitl__free(pool->chunks);
     hitl__free(pool->ids);
     hitl__free(pool->state);
@@ -372,7 +630,7 @@ int hitl_pool_add_borrowed(hitl_pool *pool, const float *rows, size_t n,
     return pool_add(pool, rows, n, stride, ids, 1, __func__);
 }
 
-const float *hitl__pool_row(const hitl_pool *pool, size_t i)
+static const hitl__chunk *chunk_of(const hitl_pool *pool, size_t i)
 {
     size_t lo = 0, hi = pool->n_chunks - 1;
     while (lo < hi) {                 /* the last chunk with first <= i */
@@ -382,8 +640,51 @@ const float *hitl__pool_row(const hitl_pool *pool, size_t i)
         else
             hi = mid - 1;
     }
-    const hitl__chunk *c = &pool->chunks[lo];
+    return &pool->chunks[lo];
+}
+
+const float *hitl__pool_row(const hitl_pool *pool, size_t i)
+{
+    const hitl__chunk *c = chunk_of(pool, i);
     return c->rows + (i - c->first) * c->stride;
+}
+
+void hitl__pool_csr_row(const int32_t **indices, const float **values, size_t *nnz,
+                        const hitl_pool *pool, size_t i)
+{
+    const hitl__chunk *c = chunk_of(pool, i);
+    size_t p0 = (size_t)c->indptr[i - c->first], p1 = (size_t)c->indptr[i - c->first + 1];
+    *indices = c->indices + p0;
+    *values = c->values + p0;
+    *nnz = p1 - p0;
+}
+
+int32_t *hitl__pool_gather_csr(size_t *nnz, const hitl_pool *pool, const size_t *items,
+                               size_t m)
+{
+    const int32_t *idx;
+    const float *val;
+    size_t k;
+    *nnz = 0;
+    for (size_t j = 0; j < m; j++) {
+        hitl__pool_csr_row(&idx, &val, &k, pool, items[j]);
+        *nnz += k;
+    }
+    if (*nnz > INT32_MAX)
+        return NULL;
+    int32_t *ip = hitl__malloc((m + 1 + 2 * *nnz) * sizeof *ip);
+    if (!ip)
+        return NULL;
+    int32_t *ix = ip + m + 1;
+    float *vx = (float *)(ix + *nnz);
+    ip[0] = 0;
+    for (size_t j = 0; j < m; j++) {
+        hitl__pool_csr_row(&idx, &val, &k, pool, items[j]);
+        memcpy(ix + ip[j], idx, k * sizeof *ix);
+        memcpy(vx + ip[j], val, k * sizeof *vx);
+        ip[j + 1] = ip[j] + (int32_t)k;
+    }
+    return ip;
 }
 
 size_t hitl__blocks_cut(hitl__block *out, const hitl__chunk *ch, size_t n_chunks,
@@ -396,8 +697,10 @@ size_t hitl__blocks_cut(hitl__block *out, const hitl__chunk *ch, size_t n_chunks
         for (size_t r = lo; r < hi; r += rows, count++)
             if (out)
                 out[count] = (hitl__block){
-                    ch[k].rows + (r - ch[k].first) * ch[k].stride, r,
-                    hi - r < rows ? hi - r : rows, ch[k].stride };
+                    ch[k].rows ? ch[k].rows + (r - ch[k].first) * ch[k].stride : NULL, r,
+                    hi - r < rows ? hi - r : rows, ch[k].stride,
+                    ch[k].indptr ? ch[k].indptr + (r - ch[k].first) : NULL,
+                    ch[k].indices, ch[k].values };
     }
     return count;
 }
@@ -486,7 +789,24 @@ int hitl_pool_row(const float **row, const hitl_pool *pool, size_t index)
     if (!row)
         return hitl__fail(HITL_EINVAL, "row is NULL");
     CHECK_INDEX(pool, index);
+    if (pool->sparse)
+        return hitl__fail(HITL_EINVAL, "the pool is sparse: read item %zu with "
+                          "hitl_pool_sparse_row", index);
     *row = hitl__pool_row(pool, index);
+    return HITL_OK;
+}
+
+int hitl_pool_sparse_row(const int32_t **indices, const float **values, size_t *nnz,
+                         const hitl_pool *pool, size_t index)
+{
+    if (!indices || !values || !nnz)
+        return hitl__fail(HITL_EINVAL, "%s is NULL",
+                          !indices ? "indices" : !values ? "values" : "nnz");
+    CHECK_INDEX(pool, index);
+    if (!pool->sparse)
+        return hitl__fail(HITL_EINVAL, "the pool is dense: read item %zu with hitl_pool_row",
+                          index);
+    hitl__pool_csr_row(indices, values, nnz, pool, index);
     return HITL_OK;
 }
 
@@ -662,9 +982,19 @@ int hitl_pool_copy_rows(float *rows, const hitl_pool *pool, size_t first,
     int st = check_range(__func__, pool, first, n, rows, "rows");
     if (st != HITL_OK)
         return st;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n && !pool->sparse; i++)
         memcpy(rows + i * pool->dim, hitl__pool_row(pool, first + i),
                pool->dim * sizeof *rows);
+    for (size_t i = 0; i < n && pool->sparse; i++) {   /* the caller asked for dense */
+        const int32_t *idx;
+        const float *val;
+        size_t nnz;
+        float *row = rows + i * pool->dim;
+        hitl__pool_csr_row(&idx, &val, &nnz, pool, first + i);
+        memset(row, 0, pool->dim * sizeof *row);
+        for (size_t q = 0; q < nnz; q++)
+            row[idx[q]] = val[q];
+    }
     return HITL_OK;
 }
 

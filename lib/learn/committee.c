@@ -315,10 +315,45 @@ static int clone_logreg(hitl_model **out, const hitl_model *m)
  * (times drawn) x (its own weight), which is the same objective as repeating
  * it.  The rows are copied into *X, which the scratch pool borrows.
  */
-static int resample(hitl_pool **out, float **X, const hitl_pool *pool, const size_t *lab,
+/* The drawn rows of a sparse pool as one CSR batch in one allocation *X. */
+static int gather_csr(void **X, hitl_pool *p, const hitl_pool *pool, const size_t *lab,
+                      size_t n, const uint32_t *count, size_t distinct)
+{
+    size_t *items = hitl__malloc((distinct ? distinct : 1) * sizeof *items), nnz;
+    if (!items)
+        return HITL_ENOMEM;
+    for (size_t j = 0, q = 0; j < n; j++)
+        if (count[j])
+            items[q++] = lab[j];
+    int32_t *ip = hitl__pool_gather_csr(&nnz, pool, items, distinct);
+    hitl__free(items);
+    if (!ip)
+        return nnz > INT32_MAX ? hitl__fail(HITL_EINVAL, "the bootstrap sample holds %zu "
+                                            "non-zeros, more than int32 offsets index", nnz)
+                               : HITL_ENOMEM;
+    *X = ip;
+    int32_t *ix = ip + distinct + 1;
+    return hitl_pool_add_csr_borrowed(p, ip, ix, (float *)(ix + nnz), distinct, NULL);
+}
+
+static int gather_dense(void **X, hitl_pool *p, const hitl_pool *pool, const size_t *lab,
+                        size_t n, const uint32_t *count, size_t distinct)
+{
+    size_t d = pool->dim;
+    float *rows = hitl__malloc(distinct * d * sizeof *rows);
+    if (!rows)
+        return HITL_ENOMEM;
+    for (size_t j = 0, q = 0; j < n; j++)
+        if (count[j])
+            memcpy(rows + q++ * d, hitl__pool_row(pool, lab[j]), d * sizeof *rows);
+    *X = rows;
+    return hitl_pool_add_borrowed(p, rows, distinct, d, NULL);
+}
+
+static int resample(hitl_pool **out, void **X, const hitl_pool *pool, const size_t *lab,
                     size_t n, uint32_t *count, hitl__rng *r)
 {
-    size_t d = pool->dim, distinct = 0;
+    size_t distinct = 0;
     memset(count, 0, n * sizeof *count);
     for (size_t t = 0; t < n; t++) {
         size_t j = (size_t)(hitl__rng_unit(r) * (double)n);
@@ -327,16 +362,12 @@ static int resample(hitl_pool **out, float **X, const hitl_pool *pool, const siz
     for (size_t j = 0; j < n; j++)
         distinct += count[j] > 0;
     *out = NULL;
-    *X = hitl__malloc(distinct * d * sizeof **X);
-    if (!*X)
-        return HITL_ENOMEM;
-    for (size_t j = 0, q = 0; j < n; j++)
-        if (count[j])
-            memcpy(*X + q++ * d, hitl__pool_row(pool, lab[j]), d * sizeof **X);
+    *X = NULL;
     hitl_pool *p = NULL;
-    int st = hitl_pool_create(&p, d);
+    int st = pool->sparse ? hitl_pool_create_sparse(&p, pool->dim)
+                          : hitl_pool_create(&p, pool->dim);
     if (st == HITL_OK)
-        st = hitl_pool_add_borrowed(p, *X, distinct, d, NULL);
+        st = (pool->sparse ? gather_csr : gather_dense)(X, p, pool, lab, n, count, distinct);
     for (size_t j = 0, q = 0; st == HITL_OK && j < n; j++) {
         if (!count[j])
             continue;
@@ -365,7 +396,7 @@ static int fit_member(hitl_model **staged, const hitl_committee *c, size_t j,
 {
     hitl_model *target = c->m[j].model;
     hitl_pool *sample = NULL;
-    float *X = NULL;
+    void *X = NULL;
     int st = HITL_OK;
     *staged = NULL;
     if (target->kind == HITL__MODEL_LOGREG) {
@@ -536,7 +567,7 @@ static size_t linear_votes(scratch *s, const pass *ps, const hitl__block *bk, si
     for (size_t r0 = 0; r0 < bk->n; r0 += VOTE_ROWS) {
         size_t m = bk->n - r0 < VOTE_ROWS ? bk->n - r0 : VOTE_ROWS;
         size_t m16 = HITL__ROUND16(m);   /* r0 + m16 <= ld: r0 is a multiple of 16 */
-        hitl__linear_block(s->Z, m16, &ps->lin, bk->rows + r0 * bk->stride, m, bk->stride);
+        hitl__linear_rows(s->Z, m16, &ps->lin, bk, r0, m);
         int bad = 0;
         for (size_t q = 0; q < ps->n_lin; q++)
             bad |= argmax_cm(s->votes + q * ld + r0, s->Z + q * (K - 1) * m16, K - 1, m16, 1);
@@ -550,7 +581,7 @@ static size_t linear_votes(scratch *s, const pass *ps, const hitl__block *bk, si
 static int linear_proba(scratch *s, const pass *ps, const hitl__block *bk, size_t ld)
 {
     size_t K = ps->K, n = bk->n;
-    hitl__linear_block(s->Z, ld, &ps->lin, bk->rows, n, bk->stride);
+    hitl__linear_rows(s->Z, ld, &ps->lin, bk, 0, n);
     for (size_t q = 0; q < ps->n_lin; q++) {
         float *p = s->P + q * K * ld;           /* class 0's logit is 0 */
         memset(p, 0, ld * sizeof *p);
@@ -585,8 +616,7 @@ static int run_block(void *ctx, size_t w, size_t task)
             return st;
     }
     for (size_t q = ps->n_lin; q < ps->M; q++) {
-        int st = hitl_model_predict(s->rm, ps->c->m[ps->order[q]].model, bk->rows, n,
-                                    bk->stride);
+        int st = hitl__model_predict_block(s->rm, ps->c->m[ps->order[q]].model, bk);
         if (st != HITL_OK) {
             char why[448];
             snprintf(why, sizeof why, "%s", hitl_error_message());
@@ -685,7 +715,8 @@ static int run_pass(pass *ps, size_t workers)
         return HITL_OK;
     /* OpenBLAS threads a wide layer's sgemm itself and serialises concurrent
      * threaded calls: then one worker. */
-    if (ps->n_lin && hitl__linear_uses_blas(&ps->lin, ps->rows, ps->blocks[0].stride) &&
+    if (ps->n_lin && ps->blocks[0].rows &&
+        hitl__linear_uses_blas(&ps->lin, ps->rows, ps->blocks[0].stride) &&
         hitl__linear_blas_threaded())
         workers = 1;
     if (workers > ps->n_blocks)
@@ -739,6 +770,11 @@ int hitl__committee_check(const hitl_committee *c, const hitl_pool *pool, int ne
     if (pool && pool->dim != c->dim)
         return hitl__fail_in(HITL_EINVAL, fn, "pool dim %zu differs from committee dim %zu",
                              pool->dim, c->dim);
+    for (size_t j = 0; pool && j < c->n; j++) {
+        int st = hitl__model_check_rows(c->m[j].model, pool->sparse, fn);
+        if (st != HITL_OK)
+            return st;
+    }
     if (!need_fitted)
         return HITL_OK;
     if (c->n == 0)

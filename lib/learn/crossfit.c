@@ -162,6 +162,9 @@ int hitl__cross_fit(float *proba, const hitl_model *model, const hitl_pool *pool
                     const size_t *lab, size_t n_lab, size_t folds, uint64_t seed,
                     size_t threads, const char *fn)
 {
+    if (pool->sparse)
+        return hitl__fail_in(HITL_EINVAL, fn, "cross-fitting copies dense rows; this pool "
+                             "is sparse");
     plan p = { .model = model, .pool = pool, .n = n_lab, .K = model->n_classes,
                .dim = pool->dim, .folds = folds, .lab = lab, .proba = proba, .fn = fn };
     size_t workers = threads ? threads : hitl__cpus();

@@ -32,11 +32,14 @@ struct hitl_model {
     float *w;            /* scoring copy owned by score.c (layout is its own
                             business); built by hitl__score_prepare */
     float *b;            /* scoring intercepts, K, owned by score.c */
+    void *w_mem;         /* the allocation w lies in (w is 64-byte aligned) */
     double grad_norm, objective;
     size_t iterations, n_train;
     /* custom model */
     hitl_fit_fn fit_cb;
     hitl_predict_fn predict_cb;
+    hitl_fit_csr_fn fit_csr_cb;       /* a CSR custom model's, instead */
+    hitl_predict_csr_fn predict_csr_cb;
     void *user;
 };
 
@@ -45,6 +48,9 @@ struct hitl_model {
  * coefficients), else HITL_EINVAL naming fn: the shape check of every
  * creator of models (a committee creates its members). */
 int hitl__model_check_shape(const char *fn, size_t dim, size_t n_classes);
+/* HITL_OK if the model takes rows of this kind (sparse: CSR), else
+ * HITL_EINVAL naming fn and the call that makes a model that does. */
+int hitl__model_check_rows(const hitl_model *model, int sparse, const char *fn);
 
 /* ---- vecmath.c: class-major blocks ------------------------------------------ */
 
@@ -100,6 +106,17 @@ void hitl__linear_block(float *out, size_t ldo, const hitl__linear *L,
                         const float *X, size_t n, size_t stride);
 void hitl__linear_block_isa(float *out, size_t ldo, const hitl__linear *L,
                             const float *X, size_t n, size_t stride, int isa);
+/* The same layer on n CSR rows (row i: positions indptr[i] .. indptr[i+1]-1
+ * of indices and values): each non-zero adds its value times one
+ * contiguous row of W, so cost is nnz x ldw and W is never sgemm'd. */
+void hitl__linear_csr_isa(float *out, size_t ldo, const hitl__linear *L,
+                          const int32_t *indptr, const int32_t *indices,
+                          const float *values, size_t n, int isa);
+/* Rows r0 .. r0+n-1 of a pool block, dense or CSR, through the layer. */
+void hitl__linear_rows_isa(float *out, size_t ldo, const hitl__linear *L,
+                           const hitl__block *bk, size_t r0, size_t n, int isa);
+void hitl__linear_rows(float *out, size_t ldo, const hitl__linear *L, const hitl__block *bk,
+                       size_t r0, size_t n);
 int hitl__linear_wide(size_t d, size_t C);
 int hitl__linear_uses_blas(const hitl__linear *L, size_t n, size_t stride);
 int hitl__linear_blas_threaded(void);
@@ -152,6 +169,9 @@ enum { HITL__LAYOUT_ROWS = 0, HITL__LAYOUT_CLASSES = 1 };
 int hitl__score_run(const hitl_model *model, const hitl_pool *pool,
                     size_t first, size_t n, int layout, hitl__block_fn consume,
                     void **states, const char *fn);
+/* hitl_model_predict on the rows of one pool block, dense or CSR (rows
+ * already checked when the pool took them). */
+int hitl__model_predict_block(float *proba, const hitl_model *model, const hitl__block *bk);
 /* hitl__score_run, row-major, named for itself in messages. */
 int hitl__score_pool(const hitl_model *model, const hitl_pool *pool,
                      size_t first, size_t n, hitl__block_fn consume,

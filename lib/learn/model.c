@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -106,27 +107,49 @@ int hitl_model_create_logreg(hitl_model **out, size_t dim, size_t n_classes)
     return HITL_OK;
 }
 
-int hitl_model_create_custom(hitl_model **out, size_t dim, size_t n_classes,
-                             hitl_fit_fn fit, hitl_predict_fn predict,
-                             void *user)
+/* A custom model's shell; the caller sets its callbacks. */
+static int custom_new(hitl_model **out, size_t dim, size_t n_classes, int has_predict,
+                      int has_fit, void *user, const char *fn)
 {
     if (!out)
-        return hitl__fail(HITL_EINVAL, "out is NULL");
-    if (!predict)
-        return hitl__fail(HITL_EINVAL, "predict is NULL");
-    int st = check_shape(HITL_EINVAL, __func__, dim, n_classes, HITL__MODEL_CUSTOM);
+        return hitl__fail_in(HITL_EINVAL, fn, "out is NULL");
+    if (!has_predict)
+        return hitl__fail_in(HITL_EINVAL, fn, "predict is NULL");
+    int st = check_shape(HITL_EINVAL, fn, dim, n_classes, HITL__MODEL_CUSTOM);
     if (st != HITL_OK)
         return st;
     hitl_model *m = model_new(HITL__MODEL_CUSTOM, dim, n_classes);
     if (!m)
-        return hitl__fail(HITL_ENOMEM, "out of memory for the model");
-    m->fit_cb = fit;
-    m->predict_cb = predict;
+        return hitl__fail_in(HITL_ENOMEM, fn, "out of memory for the model");
     m->user = user;
-    m->fitted = fit == NULL; /* trained elsewhere: ready to predict */
+    m->fitted = !has_fit; /* trained elsewhere: ready to predict */
     hitl__handle_acquire();
     *out = m;
     return HITL_OK;
+}
+
+int hitl_model_create_custom(hitl_model **out, size_t dim, size_t n_classes,
+                             hitl_fit_fn fit, hitl_predict_fn predict,
+                             void *user)
+{
+    int st = custom_new(out, dim, n_classes, predict != NULL, fit != NULL, user, __func__);
+    if (st == HITL_OK) {
+        (*out)->fit_cb = fit;
+        (*out)->predict_cb = predict;
+    }
+    return st;
+}
+
+int hitl_model_create_custom_csr(hitl_model **out, size_t dim, size_t n_classes,
+                                 hitl_fit_csr_fn fit, hitl_predict_csr_fn predict,
+                                 void *user)
+{
+    int st = custom_new(out, dim, n_classes, predict != NULL, fit != NULL, user, __func__);
+    if (st == HITL_OK) {
+        (*out)->fit_csr_cb = fit;
+        (*out)->predict_csr_cb = predict;
+    }
+    return st;
 }
 
 void hitl_model_free(hitl_model *model)
@@ -322,10 +345,51 @@ static int size_add(size_t *acc, size_t n, size_t elem)
     return 0;
 }
 
-static int fit_custom(hitl_model *m, const hitl_pool *pool, size_t n)
+/* A CSR custom model's labeled rows, as one CSR matrix of their own; *rc
+ * is what its fit callback returned. */
+static int fit_custom_csr(hitl_model *m, const hitl_pool *pool, size_t n, int *rc)
 {
-    if (!m->fit_cb)
-        return HITL_OK; /* trained elsewhere: nothing to learn */
+    size_t nnz = 0, bytes = 0;
+    for (size_t r = 0, i = next_labeled(pool, 0); r < n; r++, i = next_labeled(pool, i + 1)) {
+        const int32_t *idx;
+        const float *val;
+        size_t k;
+        hitl__pool_csr_row(&idx, &val, &k, pool, i);
+        nnz += k;
+    }
+    if (nnz > INT32_MAX)
+        return hitl__fail_in(HITL_EINVAL, "hitl_model_fit", "the labeled rows hold %zu "
+                             "non-zeros, more than int32 offsets can index", nnz);
+    if (size_add(&bytes, n + 1, sizeof(int32_t)) || size_add(&bytes, nnz, 2 * sizeof(float)) ||
+        size_add(&bytes, n, sizeof(int32_t) + sizeof(float)))
+        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                             "%zu labeled rows overflow size_t", n);
+    int32_t *ip = hitl__malloc(bytes);
+    if (!ip)
+        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                             "out of memory for %zu labeled rows", n);
+    int32_t *ix = ip + n + 1, *y = ix + nnz;
+    float *vx = (float *)(y + n), *w = vx + nnz;
+    ip[0] = 0;
+    for (size_t r = 0, i = next_labeled(pool, 0); r < n; r++, i = next_labeled(pool, i + 1)) {
+        const int32_t *idx;
+        const float *val;
+        size_t k;
+        hitl__pool_csr_row(&idx, &val, &k, pool, i);
+        memcpy(ix + ip[r], idx, k * sizeof *ix);
+        memcpy(vx + ip[r], val, k * sizeof *vx);
+        ip[r + 1] = ip[r] + (int32_t)k;
+        y[r] = pool->label[i];
+        w[r] = pool->weight[i];
+    }
+    *rc = m->fit_csr_cb(m->user, ip, ix, vx, n, m->dim, y, w);
+    hitl__free(ip);
+    return HITL_OK;
+}
+
+/* A dense custom model's labeled rows, n x dim; *rc as above. */
+static int fit_custom_dense(hitl_model *m, const hitl_pool *pool, size_t n, int *rc)
+{
     size_t d = m->dim, bytes = 0;
     if (size_add(&bytes, n, d * sizeof(float)) || size_add(&bytes, n, sizeof(float)) ||
         size_add(&bytes, n, sizeof(int32_t)))
@@ -342,8 +406,19 @@ static int fit_custom(hitl_model *m, const hitl_pool *pool, size_t n)
         y[r] = pool->label[i];
         w[r] = pool->weight[i];
     }
-    int rc = m->fit_cb(m->user, X, n, d, y, w);
+    *rc = m->fit_cb(m->user, X, n, d, y, w);
     hitl__free(X);
+    return HITL_OK;
+}
+
+static int fit_custom(hitl_model *m, const hitl_pool *pool, size_t n)
+{
+    if (pool->sparse ? !m->fit_csr_cb : !m->fit_cb)
+        return HITL_OK; /* trained elsewhere: nothing to learn */
+    int rc = 0;
+    int st = pool->sparse ? fit_custom_csr(m, pool, n, &rc) : fit_custom_dense(m, pool, n, &rc);
+    if (st != HITL_OK)
+        return st;
     if (rc != 0)
         return hitl__fail_in(HITL_ECALLBACK, "hitl_model_fit",
                              "the fit callback returned %d", rc);
@@ -413,7 +488,10 @@ static void column_sums(double *out, const double *A, size_t n, size_t K)
 typedef struct fit_ctx {
     size_t n, d, K;
     int nvar;           /* d*K, plus K when fitting the intercept */
-    const double *X;    /* n x d */
+    const double *X;    /* n x d, or NULL for CSR rows: */
+    const size_t *xp;   /* n + 1 offsets into xj, xv */
+    const int32_t *xj;  /* columns */
+    const double *xv;   /* values */
     const int32_t *y;   /* n */
     const double *s;    /* n */
     double *Z;          /* n x K: scores, then the residuals R at the point
@@ -451,6 +529,46 @@ static double item_loss(double *z, size_t K, size_t y, double s)
     return s * ((zmax - zy) + log1p(rest));
 }
 
+/* y += a x over K doubles: the step of both CSR products (the rows never
+ * overlap, so the loop vectorises). */
+static inline void axpy_k(double *restrict y, double a, const double *restrict x, size_t K)
+{
+    for (size_t k = 0; k < K; k++)
+        y[k] += a * x[k];
+}
+
+/* Z = X V (n x K) for V the first d rows of a (d+1) x K variable: dgemm
+ * for dense rows; for CSR rows each non-zero adds its value times one
+ * contiguous K-row of V. */
+static void x_times(const fit_ctx *c, const double *V, double *Z)
+{
+    size_t n = c->n, d = c->d, K = c->K;
+    if (c->X) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)K, (int)d,
+                    1.0, c->X, (int)d, V, (int)K, 0.0, Z, (int)K);
+        return;
+    }
+    memset(Z, 0, n * K * sizeof *Z);
+    for (size_t i = 0; i < n; i++)
+        for (size_t p = c->xp[i]; p < c->xp[i + 1]; p++)
+            axpy_k(Z + i * K, c->xv[p], V + (size_t)c->xj[p] * K, K);
+}
+
+/* G = X^T R + lambda G for G (d x K) holding W^T on entry. */
+static void xt_times_add(const fit_ctx *c, const double *R, double *G)
+{
+    size_t n = c->n, d = c->d, K = c->K;
+    if (c->X) {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)K, (int)n,
+                    1.0, c->X, (int)d, R, (int)K, c->l2, G, (int)K);
+        return;
+    }
+    cblas_dscal((int)(d * K), c->l2, G, 1);
+    for (size_t i = 0; i < n; i++)
+        for (size_t p = c->xp[i]; p < c->xp[i + 1]; p++)
+            axpy_k(G + (size_t)c->xj[p] * K, c->xv[p], R + i * K, K);
+}
+
 static lbfgsfloatval_t logreg_eval(void *inst, const lbfgsfloatval_t *x,
                                    lbfgsfloatval_t *g, const int nvar,
                                    const lbfgsfloatval_t step)
@@ -461,8 +579,7 @@ static lbfgsfloatval_t logreg_eval(void *inst, const lbfgsfloatval_t *x,
     int fit_b = (size_t)nvar > d * K;
     double *Z = c->Z, f = 0;
 
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)K, (int)d,
-                1.0, c->X, (int)d, x, (int)K, 0.0, Z, (int)K);
+    x_times(c, x, Z);
     for (size_t i = 0; i < n; i++) {
         double *z = Z + i * K;
         if (fit_b)
@@ -473,8 +590,7 @@ static lbfgsfloatval_t logreg_eval(void *inst, const lbfgsfloatval_t *x,
     /* g[0 .. dK) = X^T R + lambda W^T; the penalty is lambda/2 ||W||^2. */
     memcpy(g, x, d * K * sizeof *g);
     f += 0.5 * c->l2 * cblas_ddot((int)(d * K), x, 1, x, 1);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)K, (int)n,
-                1.0, c->X, (int)d, Z, (int)K, c->l2, g, (int)K);
+    xt_times_add(c, Z, g);
     if (fit_b)
         column_sums(g + d * K, Z, n, K);
     return f;
@@ -489,8 +605,7 @@ static void logreg_hessvec(const fit_ctx *c, const double *v, double *Hv)
     int fit_b = (size_t)c->nvar > d * K;
     double *U = c->U;
 
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)K, (int)d,
-                1.0, c->X, (int)d, v, (int)K, 0.0, U, (int)K);
+    x_times(c, v, U);
     for (size_t i = 0; i < n; i++) {
         double *u = U + i * K, pu = 0;
         const double *r = c->Z + i * K;
@@ -505,8 +620,7 @@ static void logreg_hessvec(const fit_ctx *c, const double *v, double *Hv)
             u[k] = (r[k] + (k == y ? c->s[i] : 0)) * (u[k] - pu);
     }
     memcpy(Hv, v, d * K * sizeof *Hv);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)K, (int)n,
-                1.0, c->X, (int)d, U, (int)K, c->l2, Hv, (int)K);
+    xt_times_add(c, U, Hv);
     if (fit_b)
         column_sums(Hv + d * K, U, n, K);
 }
@@ -652,53 +766,191 @@ static int install_fit(hitl_model *m, const fit_ctx *c)
     return HITL_OK;
 }
 
-static int fit_logreg(hitl_model *m, const hitl_pool *pool, size_t n)
+/* The labeled rows' non-zeros of a sparse pool. */
+static size_t labeled_nnz(const hitl_pool *pool, size_t n)
 {
-    size_t d = m->dim, K = m->n_classes, nc = n_coef(m), bytes = 0;
-    if (n > (size_t)INT_MAX)
-        return hitl__fail_in(HITL_EINVAL, "hitl_model_fit",
-                             "%zu labeled items exceed the %d BLAS can index", n, INT_MAX);
-    /* One scratch block: X (n x d), s (n), Z and U (n x K), the optimizer's
-     * 6 work vectors ((d+1) x K each), y (n). */
-    if (size_add(&bytes, n, d * sizeof(double)) || size_add(&bytes, n, sizeof(double)) ||
-        size_add(&bytes, n, 2 * K * sizeof(double)) || size_add(&bytes, 6 * nc, sizeof(double)) ||
-        size_add(&bytes, n, sizeof(int32_t)))
-        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
-                             "%zu labeled rows of %zu features overflow size_t", n, d);
-    double *X = hitl__malloc(bytes);
-    double *best = hitl__malloc(nc * sizeof *best);
-    if (!X || !best) {
-        hitl__free(X);
-        hitl__free(best);
-        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
-                             "out of memory for %zu labeled rows of %zu features", n, d);
-    }
-    double *s = X + n * d, *Z = s + n, *U = Z + n * K, *work = U + n * K;
-    int32_t *y = (int32_t *)(work + 6 * nc);
+    size_t nnz = 0;
     for (size_t r = 0, i = next_labeled(pool, 0); r < n; r++, i = next_labeled(pool, i + 1)) {
-        const float *row = hitl__pool_row(pool, i);
-        for (size_t j = 0; j < d; j++)
-            X[r * d + j] = row[j];
+        const int32_t *idx;
+        const float *val;
+        size_t k;
+        hitl__pool_csr_row(&idx, &val, &k, pool, i);
+        nnz += k;
+    }
+    return nnz;
+}
+
+/* Copy the labeled rows (dense: n x d doubles at X; sparse: CSR into xp,
+ * xj, xv), their labels and weights. */
+static void gather_logreg(const hitl_pool *pool, size_t n, size_t d, double *X, size_t *xp,
+                          int32_t *xj, double *xv, int32_t *y, double *s)
+{
+    if (xp)
+        xp[0] = 0;
+    for (size_t r = 0, i = next_labeled(pool, 0); r < n; r++, i = next_labeled(pool, i + 1)) {
+        if (X) {
+            const float *row = hitl__pool_row(pool, i);
+            for (size_t j = 0; j < d; j++)
+                X[r * d + j] = row[j];
+        } else {
+            const int32_t *idx;
+            const float *val;
+            size_t k;
+            hitl__pool_csr_row(&idx, &val, &k, pool, i);
+            memcpy(xj + xp[r], idx, k * sizeof *xj);
+            for (size_t q = 0; q < k; q++)
+                xv[xp[r] + q] = val[q];
+            xp[r + 1] = xp[r] + k;
+        }
         y[r] = pool->label[i];
         s[r] = pool->weight[i];
     }
+}
+
+/* The optimizer's start: the previous solution for a warm refit, else 0;
+ * intercepts 0 when they are not fitted.  best: (d+1) x K. */
+static void start_point(double *best, const hitl_model *m)
+{
+    size_t d = m->dim, K = m->n_classes, nc = n_coef(m);
     if (m->warm_start && m->fitted)
         memcpy(best, m->coef, nc * sizeof *best);
     else
         memset(best, 0, nc * sizeof *best);
     if (!m->fit_intercept)
         memset(best + d * K, 0, K * sizeof *best);
+}
 
-    fit_ctx c = {
-        .n = n, .d = d, .K = K, .nvar = (int)((d + (m->fit_intercept != 0)) * K),
-        .X = X, .y = y, .s = s, .Z = Z, .U = U, .l2 = m->l2, .tol = m->tol, .best = best,
-    };
-    int st = logreg_minimize(&c, work, m->max_iter, m->warm_start && m->fitted);
+/* Minimise over the scratch rows of c (c->X or CSR set), d = c->d features,
+ * from c->best, then hand the solution to the model (see install_fit). */
+static int minimize_install(hitl_model *m, fit_ctx *c, size_t d)
+{
+    size_t K = m->n_classes, nc = (d + 1) * K;
+    double *work = hitl__malloc((2 * c->n * K + 6 * nc) * sizeof *work);
+    if (!work)
+        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                             "out of memory for the optimizer (%zu variables)", nc);
+    c->Z = work + 6 * nc;
+    c->U = c->Z + c->n * K;
+    c->nvar = (int)((d + (m->fit_intercept != 0)) * K);
+    int st = logreg_minimize(c, work, m->max_iter, m->warm_start && m->fitted);
+    hitl__free(work);
+    return st;
+}
+
+static int fit_logreg_dense(hitl_model *m, const hitl_pool *pool, size_t n)
+{
+    size_t d = m->dim, K = m->n_classes, bytes = 0;
+    if (n > (size_t)INT_MAX)
+        return hitl__fail_in(HITL_EINVAL, "hitl_model_fit",
+                             "%zu labeled items exceed the %d BLAS can index", n, INT_MAX);
+    /* X (n x d), s (n), y (n) in one block */
+    if (size_add(&bytes, n, d * sizeof(double)) || size_add(&bytes, n, sizeof(double)) ||
+        size_add(&bytes, n, sizeof(int32_t)) || (d + 1) * K > SIZE_MAX / 6 / sizeof(double) ||
+        n > SIZE_MAX / 2 / K / sizeof(double) - 6 * (d + 1))
+        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                             "%zu labeled rows of %zu features overflow size_t", n, d);
+    double *X = hitl__malloc(bytes);
+    double *best = hitl__malloc(n_coef(m) * sizeof *best);
+    if (!X || !best) {
+        hitl__free(X);
+        hitl__free(best);
+        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                             "out of memory for %zu labeled rows of %zu features", n, d);
+    }
+    double *s = X + n * d;
+    int32_t *y = (int32_t *)(s + n);
+    gather_logreg(pool, n, d, X, NULL, NULL, NULL, y, s);
+    start_point(best, m);
+    fit_ctx c = { .n = n, .d = d, .K = K, .X = X, .y = y, .s = s, .l2 = m->l2,
+                  .tol = m->tol, .best = best };
+    int st = minimize_install(m, &c, d);
     hitl__free(X);
     if (st == HITL_OK)
         st = install_fit(m, &c);
     if (st != HITL_OK)
         hitl__free(best);
+    return st;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The distinct columns of xj[0 .. nnz-1] into act (sorted), xj rewritten as
+ * positions in act; returns their count. */
+static size_t compact_columns(int32_t *act, int32_t *xj, size_t nnz)
+{
+    memcpy(act, xj, nnz * sizeof *act);
+    qsort(act, nnz, sizeof *act, cmp_i32);
+    size_t na = 0;
+    for (size_t p = 0; p < nnz; p++)
+        if (na == 0 || act[p] != act[na - 1])
+            act[na++] = act[p];
+    for (size_t p = 0; p < nnz; p++)
+        xj[p] = (int32_t)((const int32_t *)bsearch(&xj[p], act, na, sizeof *act, cmp_i32) -
+                          act);
+    return na;
+}
+
+/*
+ * Sparse rows: a feature j that no labeled row uses enters f only through
+ * lambda/2 ||W_j||^2, so its optimum is W_j = 0 when lambda > 0 (and any
+ * value, here its start, when lambda = 0), whatever the rest.  The problem
+ * is therefore solved exactly over the features the labeled rows use (for
+ * text, thousands of 2^18 or 2^24 hashed columns), the others set so, and
+ * the gradient norm is the same as over every feature.  The optimizer's
+ * memory is then 6 vectors of (used + 1) x K doubles.
+ */
+static int fit_logreg_sparse(hitl_model *m, const hitl_pool *pool, size_t n)
+{
+    size_t d = m->dim, K = m->n_classes, nc = n_coef(m), nnz = labeled_nnz(pool, n), bytes = 0;
+    /* xv (nnz), xp (n+1), s (n), y (n), xj and act (nnz each) in one block */
+    if (size_add(&bytes, nnz, sizeof(double)) || size_add(&bytes, n + 1, sizeof(size_t)) ||
+        size_add(&bytes, n, sizeof(double)) || size_add(&bytes, n, sizeof(int32_t)) ||
+        size_add(&bytes, nnz, 2 * sizeof(int32_t)) || n > SIZE_MAX / 2 / K / sizeof(double))
+        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                             "%zu labeled rows (%zu non-zeros) overflow size_t", n, nnz);
+    double *xv = hitl__malloc(bytes ? bytes : 1);
+    double *full = hitl__malloc(nc * sizeof *full);
+    if (!xv || !full) {
+        hitl__free(xv);
+        hitl__free(full);
+        return hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                             "out of memory for %zu labeled rows", n);
+    }
+    size_t *xp = (size_t *)(xv + nnz);
+    double *s = (double *)(xp + n + 1);
+    int32_t *y = (int32_t *)(s + n), *xj = y + n, *act = xj + nnz;
+    gather_logreg(pool, n, d, NULL, xp, xj, xv, y, s);
+    size_t na = compact_columns(act, xj, nnz);
+    double *best = hitl__malloc((na + 1) * K * sizeof *best);
+    int st = best ? HITL_OK : hitl__fail_in(HITL_ENOMEM, "hitl_model_fit",
+                                            "out of memory for %zu coefficients",
+                                            (na + 1) * K);
+    fit_ctx c = { .n = n, .d = na, .K = K, .xp = xp, .xj = xj, .xv = xv, .y = y, .s = s,
+                  .l2 = m->l2, .tol = m->tol, .best = best };
+    if (st == HITL_OK) {
+        start_point(full, m);
+        for (size_t r = 0; r < na; r++)
+            memcpy(best + r * K, full + (size_t)act[r] * K, K * sizeof *best);
+        memcpy(best + na * K, full + d * K, K * sizeof *best);
+        st = minimize_install(m, &c, na);
+    }
+    if (st == HITL_OK) {
+        if (m->l2 > 0)             /* the unused features' optimum */
+            memset(full, 0, d * K * sizeof *full);
+        for (size_t r = 0; r < na; r++)
+            memcpy(full + (size_t)act[r] * K, best + r * K, K * sizeof *full);
+        memcpy(full + d * K, best + na * K, K * sizeof *full);
+        c.best = full;
+        st = install_fit(m, &c);
+    }
+    hitl__free(xv);
+    hitl__free(best);
+    if (st != HITL_OK)
+        hitl__free(full);
     return st;
 }
 
@@ -712,12 +964,14 @@ int hitl_model_fit(hitl_model *model, const hitl_pool *pool)
         return hitl__fail(HITL_EINVAL, "pool dim %zu differs from model dim %zu",
                           pool->dim, model->dim);
     size_t n = 0;
-    int st = count_labeled(&n, model, pool);
+    int st = hitl__model_check_rows(model, pool->sparse, __func__);
+    if (st == HITL_OK)
+        st = count_labeled(&n, model, pool);
     if (st != HITL_OK)
         return st;
     if (model->kind == HITL__MODEL_CUSTOM)
         return fit_custom(model, pool, n);
-    return fit_logreg(model, pool, n);
+    return pool->sparse ? fit_logreg_sparse(model, pool, n) : fit_logreg_dense(model, pool, n);
 }
 
 /* ------------------------------------------------------------------------- */

@@ -24,6 +24,7 @@
 #include "learn/learn.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 /* A block's probabilities (rows x classes floats) stay within this many
@@ -38,26 +39,30 @@
 /* ------------------------------------------------------------------------- */
 
 /* model->w is dim x ldw (row j: the K weights of feature j, zero padded to a
- * multiple of 16 columns); model->b the K intercepts, padded likewise. */
+ * multiple of 16 columns); model->b the K intercepts, padded likewise.  w
+ * starts on a 64-byte boundary, so with K <= 16 a feature's weights are one
+ * cache line: a sparse row's non-zero touches one line of W, not two. */
 int hitl__score_prepare(hitl_model *model, const double *coef)
 {
     size_t d = model->dim, K = model->n_classes, ldw = hitl__linear_ldw(K), cells;
-    if (hitl__mul_size(&cells, d, ldw) != 0)
+    if (hitl__mul_size(&cells, d, ldw) != 0 || cells > SIZE_MAX / sizeof(float) - 16)
         return hitl__fail(HITL_ENOMEM, "scoring weights %zu x %zu do not fit", d, ldw);
-    float *w = hitl__calloc(cells, sizeof *w);
+    float *mem = hitl__calloc(cells + 16, sizeof *mem);
     float *b = hitl__calloc(ldw, sizeof *b);
-    if (!w || !b) {
-        hitl__free(w);
+    if (!mem || !b) {
+        hitl__free(mem);
         hitl__free(b);
         return hitl__fail(HITL_ENOMEM, "out of memory for %zu x %zu scoring weights",
                           d, K);
     }
+    float *w = mem + (64 - (uintptr_t)mem % 64) % 64 / sizeof *mem;
     for (size_t j = 0; j < d; j++)
         for (size_t c = 0; c < K; c++)
             w[j * ldw + c] = (float)coef[j * K + c];
     for (size_t c = 0; c < K; c++)
         b[c] = (float)coef[d * K + c];
     hitl__score_release(model);
+    model->w_mem = mem;
     model->w = w;
     model->b = b;
     return HITL_OK;
@@ -65,8 +70,9 @@ int hitl__score_prepare(hitl_model *model, const double *coef)
 
 void hitl__score_release(hitl_model *model)
 {
-    hitl__free(model->w);
+    hitl__free(model->w_mem);
     hitl__free(model->b);
+    model->w_mem = NULL;
     model->w = NULL;
     model->b = NULL;
 }
@@ -87,10 +93,10 @@ static hitl__linear model_linear(const hitl_model *m)
  * OpenBLAS runs threads of its own, one worker: its sgemm is threaded
  * already, and OpenBLAS's pthread build serialises concurrent threaded
  * calls (we never change the caller's OpenBLAS thread setting). */
-static size_t workers_for(const hitl_model *m, size_t blocks)
+static size_t workers_for(const hitl_model *m, size_t blocks, int sparse)
 {
     size_t t = m->threads ? m->threads : hitl__cpus();
-    if (m->kind == HITL__MODEL_LOGREG && hitl__linear_wide(m->dim, m->n_classes) &&
+    if (m->kind == HITL__MODEL_LOGREG && !sparse && hitl__linear_wide(m->dim, m->n_classes) &&
         hitl__linear_blas_threaded())
         t = 1;
     if (t > blocks)
@@ -109,19 +115,21 @@ size_t hitl__score_block_rows(const hitl_model *model)
 size_t hitl__score_workers(const hitl_model *model, const hitl_pool *pool)
 {
     return workers_for(model, hitl__blocks_cut(NULL, pool->chunks, pool->n_chunks, 0,
-                                               pool->n, hitl__score_block_rows(model)));
+                                               pool->n, hitl__score_block_rows(model)),
+                       pool->sparse);
 }
 
 /* One worker's block buffers. */
 typedef struct buffers {
     float *cm;                 /* C x round16(rows), class-major */
     float *rm;                 /* rows x C, row-major, or NULL */
+    int32_t *ip;               /* rows + 1 rebased CSR offsets, or NULL */
 } buffers;
 
 typedef struct job {
     const hitl_model *model;
     hitl__linear lin;
-    int isa, layout;
+    int isa, layout, sparse;
     hitl__block *blocks;
     hitl__block local[HITL__LOCAL_BLOCKS];
     hitl__block_fn consume;
@@ -155,6 +163,17 @@ static int check_callback_rows(const job *j, float *p, size_t first, size_t n, s
     return HITL_OK;
 }
 
+/* A CSR custom model sees each block as a CSR matrix of its own: offsets
+ * rebased to start at 0, the arrays from the block's first non-zero. */
+static int predict_csr(const hitl_model *m, const hitl__block *bk, int32_t *ip, float *rm)
+{
+    int32_t base = bk->indptr[0];
+    for (size_t i = 0; i <= bk->n; i++)
+        ip[i] = bk->indptr[i] - base;
+    return m->predict_csr_cb(m->user, ip, bk->indices + base, bk->values + base, bk->n,
+                             m->dim, rm);
+}
+
 static int score_block(void *ctx, size_t w, size_t task)
 {
     const job *j = ctx;
@@ -164,7 +183,7 @@ static int score_block(void *ctx, size_t w, size_t task)
     float *cm = j->buf[w].cm, *rm = j->buf[w].rm;
     const float *proba;
     if (m->kind == HITL__MODEL_LOGREG) {
-        hitl__linear_block_isa(cm, ld, &j->lin, bk->rows, n, bk->stride, j->isa);
+        hitl__linear_rows_isa(cm, ld, &j->lin, bk, 0, n, j->isa);
         size_t bad = hitl__softmax_cm_isa(cm, ld, n, K, j->isa);
         if (bad)
             return hitl__fail_in(HITL_ENUMERIC, j->fn,
@@ -176,7 +195,8 @@ static int score_block(void *ctx, size_t w, size_t task)
             proba = rm;
         }
     } else {
-        int rc = m->predict_cb(m->user, bk->rows, n, bk->stride, m->dim, rm);
+        int rc = bk->rows ? m->predict_cb(m->user, bk->rows, n, bk->stride, m->dim, rm)
+                          : predict_csr(m, bk, j->buf[w].ip, rm);
         if (rc != 0)
             return hitl__fail_in(HITL_ECALLBACK, j->fn,
                                  "predict callback returned %d for rows [%zu, %zu)", rc,
@@ -201,6 +221,7 @@ static void free_buffers(job *j, size_t workers)
     for (size_t i = 0; j->buf && i < workers; i++) {
         hitl__free(j->buf[i].cm);
         hitl__free(j->buf[i].rm);
+        hitl__free(j->buf[i].ip);
     }
     hitl__free(j->buf);
     if (j->blocks != j->local)
@@ -216,6 +237,7 @@ static int run(job *j, const hitl__chunk *chunks, size_t n_chunks, size_t first,
     size_t K = m->n_classes, rows = hitl__score_block_rows(m), cm_cells, rm_cells;
     size_t n_blocks = 0;
     int need_rm = m->kind == HITL__MODEL_CUSTOM || j->layout == HITL__LAYOUT_ROWS;
+    int need_ip = m->kind == HITL__MODEL_CUSTOM && chunks[0].rows == NULL;
     if (hitl__mul_size(&cm_cells, HITL__ROUND16(rows), K) != 0 ||
         cm_cells > SIZE_MAX / sizeof(float) ||
         hitl__mul_size(&rm_cells, rows, K) != 0)
@@ -228,7 +250,8 @@ static int run(job *j, const hitl__chunk *chunks, size_t n_chunks, size_t first,
     for (size_t i = 0; ok && i < n_workers; i++) {
         j->buf[i].cm = hitl__malloc(cm_cells * sizeof(float));
         j->buf[i].rm = need_rm ? hitl__malloc(rm_cells * sizeof(float)) : NULL;
-        ok = j->buf[i].cm && (j->buf[i].rm || !need_rm);
+        j->buf[i].ip = need_ip ? hitl__malloc((rows + 1) * sizeof(int32_t)) : NULL;
+        ok = j->buf[i].cm && (j->buf[i].rm || !need_rm) && (j->buf[i].ip || !need_ip);
     }
     int st = ok ? hitl__tasks_run(n_workers, n_blocks, score_block, j, j->fn)
                 : hitl__fail_in(HITL_ENOMEM, j->fn,
@@ -261,9 +284,12 @@ int hitl__score_run(const hitl_model *model, const hitl_pool *pool, size_t first
         return HITL_OK;
     job j;
     job_init(&j, model, layout, consume, states, fn);
+    int st = hitl__model_check_rows(model, pool->sparse, fn);
+    if (st != HITL_OK)
+        return st;
     size_t blocks = hitl__blocks_cut(NULL, pool->chunks, pool->n_chunks, first, n,
                                      hitl__score_block_rows(model));
-    size_t t = workers_for(model, blocks), all = hitl__score_workers(model, pool);
+    size_t t = workers_for(model, blocks, pool->sparse), all = hitl__score_workers(model, pool);
     return run(&j, pool->chunks, pool->n_chunks, first, n, t < all ? t : all);
 }
 
@@ -291,6 +317,17 @@ static int copy_block(void *state, size_t first, size_t n, const float *proba,
     return HITL_OK;
 }
 
+int hitl__model_check_rows(const hitl_model *model, int sparse, const char *fn)
+{
+    if (model->kind == HITL__MODEL_CUSTOM && sparse && !model->predict_csr_cb)
+        return hitl__fail_in(HITL_EINVAL, fn, "the pool is sparse but the custom model has "
+                             "no CSR callbacks (hitl_model_create_custom_csr)");
+    if (model->kind == HITL__MODEL_CUSTOM && !sparse && !model->predict_cb)
+        return hitl__fail_in(HITL_EINVAL, fn, "the rows are dense but the custom model has "
+                             "only CSR callbacks (hitl_model_create_custom)");
+    return HITL_OK;
+}
+
 static int check_model(const hitl_model *model, const char *fn)
 {
     if (!model->fitted)
@@ -306,7 +343,8 @@ static int predict_chunks(float *proba, const hitl_model *model,
     job j;
     copy_out out = { proba, first };
     size_t t = workers_for(model, hitl__blocks_cut(NULL, chunks, n_chunks, first, n,
-                                                   hitl__score_block_rows(model)));
+                                                   hitl__score_block_rows(model)),
+                           chunks[0].rows == NULL);
     void **states = hitl__malloc(t * sizeof *states);
     if (!states)
         return hitl__fail_in(HITL_ENOMEM, fn, "out of memory for %zu workers", t);
@@ -330,7 +368,8 @@ int hitl_model_predict(float *proba, const hitl_model *model, const float *X,
     int st = check_model(model, __func__);
     if (st != HITL_OK || n == 0)
         return st;
-    if ((st = hitl__check_rows(__func__, n, stride, model->dim, sizeof(float))) != HITL_OK ||
+    if ((st = hitl__model_check_rows(model, 0, __func__)) != HITL_OK ||
+        (st = hitl__check_rows(__func__, n, stride, model->dim, sizeof(float))) != HITL_OK ||
         (st = hitl__check_rows(__func__, n, model->n_classes, model->n_classes,
                                sizeof(float))) != HITL_OK)
         return st;
@@ -359,8 +398,43 @@ int hitl_model_predict_pool(float *proba, const hitl_model *model,
         return hitl__fail(HITL_EINVAL, "items [%zu, %zu + %zu) leave the pool of %zu",
                           first, first, n, pool->n);
     int st = check_model(model, __func__);
+    if (st == HITL_OK)
+        st = hitl__model_check_rows(model, pool->sparse, __func__);
     if (st != HITL_OK || n == 0)
         return st;
     return predict_chunks(proba, model, pool->chunks, pool->n_chunks, first, n,
                           __func__);
+}
+
+int hitl_model_predict_csr(float *proba, const hitl_model *model, const int32_t *indptr,
+                           const int32_t *indices, const float *values, size_t n)
+{
+    if (!model)
+        return hitl__fail(HITL_EINVAL, "model is NULL");
+    if (n > 0 && (!proba || !indptr))
+        return hitl__fail(HITL_EINVAL, "%s is NULL", !proba ? "proba" : "indptr");
+    int st = check_model(model, __func__);
+    if (st != HITL_OK || n == 0)
+        return st;
+    if ((st = hitl__model_check_rows(model, 1, __func__)) != HITL_OK ||
+        (st = hitl__check_rows(__func__, n, model->n_classes, model->n_classes,
+                               sizeof(float))) != HITL_OK ||
+        (st = hitl__csr_check(indptr, indices, values, n, model->dim, __func__)) != HITL_OK)
+        return st;
+    hitl__chunk chunk = { .n = n, .indptr = indptr, .indices = indices, .values = values };
+    return predict_chunks(proba, model, &chunk, 1, 0, n, __func__);
+}
+
+int hitl__model_predict_block(float *proba, const hitl_model *model, const hitl__block *bk)
+{
+    if (bk->rows)
+        return hitl_model_predict(proba, model, bk->rows, bk->n, bk->stride);
+    int st = check_model(model, __func__);
+    if (st == HITL_OK)
+        st = hitl__model_check_rows(model, 1, __func__);
+    if (st != HITL_OK || bk->n == 0)
+        return st;
+    hitl__chunk chunk = { .n = bk->n, .indptr = bk->indptr, .indices = bk->indices,
+                          .values = bk->values };
+    return predict_chunks(proba, model, &chunk, 1, 0, bk->n, "hitl_model_predict_pool");
 }

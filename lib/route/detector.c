@@ -330,6 +330,9 @@ int hitl__detector_fit(hitl__detector **out, const char *fn, size_t k,
                        size_t range, size_t folds, size_t neighbours,
                        int one_hot, const float *cons)
 {
+    if (pool->sparse)
+        return hitl__fail_in(HITL_EINVAL, fn, "the error detector reads dense rows; this "
+                             "pool is sparse");
     hitl__detector *d = detector_new(k, pool->dim, folds, neighbours,
                                      one_hot && k <= MAX_ONE_HOT, cons != NULL);
     if (!d)

@@ -1038,6 +1038,9 @@ static int check_model_pool(const char *fn, const hitl_router *r,
     if (m->dim != pool->dim)
         return hitl__fail_in(HITL_EINVAL, fn, "model dim %zu != pool dim %zu",
                              m->dim, pool->dim);
+    if (pool->sparse && r->score == HITL_ROUTE_SCORE_DETECTOR)
+        return hitl__fail_in(HITL_EINVAL, fn, "the error detector (HITL_ROUTE_SCORE_DETECTOR) "
+                             "reads dense rows; this pool is sparse");
     if (first > pool->n || n > pool->n - first)
         return hitl__fail_in(HITL_EINVAL, fn,
                              "items [%zu, %zu + %zu) leave the pool of %zu",
@@ -1090,13 +1093,21 @@ static int gather_labeled(gathered *g, const char *fn, const hitl_router *r,
     g->proba = hitl__malloc(cells * sizeof *g->proba);
     g->labels = hitl__malloc(nl * sizeof *g->labels);
     g->index = hitl__malloc(nl * sizeof *g->index);
-    float *x = hitl__calloc(GATHER_ROWS, dim * sizeof *x);
-    if (!g->proba || !g->labels || !g->index || !x) {
+    /* Sparse rows are predicted an item at a time from the pool (gathering
+     * them as dense rows could take dim x GATHER_ROWS floats of 2^24 dims). */
+    float *x = pool->sparse ? NULL : hitl__calloc(GATHER_ROWS, dim * sizeof *x);
+    if (!g->proba || !g->labels || !g->index || (!x && !pool->sparse)) {
         rc = hitl__fail_in(HITL_ENOMEM, fn, "no memory for %zu labeled items", nl);
         goto out;
     }
     size_t done = 0, in_block = 0;
-    for (size_t i = first; i < first + n && rc == HITL_OK; i++) {
+    for (size_t i = first; pool->sparse && i < first + n && rc == HITL_OK; i++)
+        if (pool->state[i] == HITL_ITEM_LABELED) {
+            rc = hitl_model_predict_pool(g->proba + done * k, m, pool, i, 1);
+            g->index[done] = i;
+            g->labels[done++] = pool->label[i];
+        }
+    for (size_t i = first; !pool->sparse && i < first + n && rc == HITL_OK; i++) {
         if (pool->state[i] == HITL_ITEM_LABELED) {
             memcpy(x + in_block * dim, hitl__pool_row(pool, i), dim * sizeof *x);
             g->index[done + in_block] = i;

@@ -23,6 +23,16 @@
  *
  * Memory: O(N) floats (norms, mind, informativeness) plus fixed tiles; never
  * N x N.
+ *
+ * Sparse pools.  The same folds, with ||x||^2 the norms the pool keeps for
+ * every item and x.c from the CSR kernel: a tile's centres are scattered
+ * into a feature-major layer (only their non-zeros are written, and wiped
+ * again after the tile, so the layer is zeroed once a fold), and each
+ * non-zero of a row adds one contiguous row of it.  The pool is never
+ * densified; the layer takes (dim + 1) x round16(tile) floats, the tile
+ * being cut to at most SPARSE_TILE_BYTES (and at least 16 centres: 64 dim
+ * bytes, 1 GiB at 2^24 columns, the size of a 16-class model's weights).
+ * The hybrid's second stage gathers its rows as one CSR matrix.
  */
 #include "select/select.h"
 
@@ -32,6 +42,7 @@
 #include <string.h>
 
 #define TILE_CENTRES 256    /* centres per linear layer in rs_fold */
+#define SPARSE_TILE_BYTES ((size_t)64 << 20)
 #define ROWS_PER_THREAD 65536  /* fewer rows than this: one thread */
 #define MAX_THREADS 16
 
@@ -47,7 +58,8 @@
 typedef struct rowset {
     const hitl_pool *pool;
     size_t n, dim;
-    const float *mat;
+    int gathered;           /* matrix mode */
+    const float *mat;       /* its dense rows, or NULL for CSR in one */
     const size_t *map;
     hitl__chunk one;        /* matrix mode: the matrix as one chunk */
     const char *fn;         /* the public function, for messages */
@@ -62,15 +74,29 @@ static rowset rs_matrix(const hitl_pool *pool, const float *mat, const size_t *m
                         const char *fn)
 {
     size_t d = pool->dim;
-    return (rowset){ .pool = pool, .n = n, .dim = d, .mat = mat, .map = map,
+    return (rowset){ .pool = pool, .n = n, .dim = d, .gathered = 1, .mat = mat, .map = map,
                      .one = { .rows = mat, .first = 0, .n = n, .stride = d }, .fn = fn };
+}
+
+/* Matrix mode of a sparse pool: the gathered rows as CSR. */
+static rowset rs_csr(const hitl_pool *pool, const int32_t *ip, const int32_t *ix,
+                     const float *vx, const size_t *map, size_t n, const char *fn)
+{
+    return (rowset){ .pool = pool, .n = n, .dim = pool->dim, .gathered = 1, .map = map,
+                     .one = { .n = n, .indptr = ip, .indices = ix, .values = vx }, .fn = fn };
+}
+
+/* The pool index of row i of the set. */
+static size_t rs_item(const rowset *rs, size_t i)
+{
+    return rs->gathered ? rs->map[i] : i;
 }
 
 /* The chunks holding the rows (*count of them; the pool's may run past n). */
 static const hitl__chunk *rs_chunks(const rowset *rs, size_t *count)
 {
-    *count = rs->mat ? 1 : rs->pool->n_chunks;
-    return rs->mat ? &rs->one : rs->pool->chunks;
+    *count = rs->gathered ? 1 : rs->pool->n_chunks;
+    return rs->gathered ? &rs->one : rs->pool->chunks;
 }
 
 static const float *rs_row(const rowset *rs, size_t i)
@@ -80,7 +106,7 @@ static const float *rs_row(const rowset *rs, size_t i)
 
 static int rs_is_candidate(const rowset *rs, size_t i)
 {
-    return rs->mat || rs->pool->state[i] == HITL_ITEM_UNLABELED;
+    return rs->gathered || rs->pool->state[i] == HITL_ITEM_UNLABELED;
 }
 
 /* BLAS takes int dimensions: refuse a pool whose row stride it cannot take. */
@@ -88,6 +114,8 @@ static int rs_check(const rowset *rs, const char *fn)
 {
     size_t nc;
     const hitl__chunk *ch = rs_chunks(rs, &nc);
+    if (rs->pool->sparse)
+        return HITL_OK;      /* no BLAS on CSR */
     if (rs->dim > (size_t)INT_MAX)
         return hitl__fail_in(HITL_EINVAL, fn, "dim %zu exceeds %d", rs->dim, INT_MAX);
     for (size_t k = 0; k < nc && ch[k].first < rs->n; k++)
@@ -105,9 +133,21 @@ static float sqnorm(const float *x, size_t d)
     return xn;
 }
 
+/* xn[i] = ||x_i||^2 for rows first .. first+m-1 of a sparse pool's set:
+ * the norms the pool keeps. */
+static void rs_kept_norms(float *xn, const rowset *rs, size_t first, size_t m)
+{
+    for (size_t i = first; i < first + m; i++)
+        xn[i] = rs->pool->sqnorm[rs_item(rs, i)];
+}
+
 /* xn[i] = ||x_i||^2 for every row. */
 static void rs_norms(float *xn, const rowset *rs)
 {
+    if (rs->pool->sparse) {
+        rs_kept_norms(xn, rs, 0, rs->n);
+        return;
+    }
     size_t nc;
     const hitl__chunk *ch = rs_chunks(rs, &nc);
     for (size_t k = 0; k < nc && ch[k].first < rs->n; k++) {
@@ -219,14 +259,16 @@ static void min_dist(float *restrict out, const float *restrict xn, const float 
     }
 }
 
-static void fold_rows(const fold_job *f, size_t w, const float *X, size_t stride,
-                      size_t first, size_t m)
+/* Rows r .. r+m-1 of share s (items s->first + r ..). */
+static void fold_rows(const fold_job *f, size_t w, const hitl__block *s, size_t r, size_t m)
 {
-    size_t t = f->L->C, ld = HITL__ROUND16(m);
+    size_t t = f->L->C, ld = HITL__ROUND16(m), first = s->first + r;
     float *out = f->out + first, *xn = f->xn + first, *G = f->G + w * f->per;
-    if (f->norms)                   /* the block is in cache for the product */
-        hitl__sqnorms(xn, X, m, stride, f->L->d);
-    hitl__linear_block(G, ld, f->L, X, m, stride);
+    if (f->norms && s->rows)        /* the block is in cache for the product */
+        hitl__sqnorms(xn, s->rows + r * s->stride, m, s->stride, f->L->d);
+    else if (f->norms)
+        rs_kept_norms(f->xn, f->rs, first, m);
+    hitl__linear_rows(G, ld, f->L, s, r, m);
     if (f->how == FOLD_MIN) {
         for (size_t j = 0; j < t; j++)
             min_dist(out, xn, G + j * ld, m);
@@ -234,7 +276,7 @@ static void fold_rows(const fold_job *f, size_t w, const float *X, size_t stride
             farthest_of(&f->far[w], out, m, first);
         return;
     }
-    const uint8_t *state = f->rs->mat ? NULL : f->rs->pool->state + first;
+    const uint8_t *state = f->rs->gathered ? NULL : f->rs->pool->state + first;
     for (size_t i = 0; i < m; i++) {
         if (state && state[i] != HITL_ITEM_UNLABELED)
             continue;
@@ -253,7 +295,7 @@ static int fold_share(void *ctx, size_t w, size_t task)
     const hitl__block *s = &f->shares[task];
     for (size_t r = 0; r < s->n; r += FOLD_ROWS) {
         size_t m = s->n - r < FOLD_ROWS ? s->n - r : FOLD_ROWS;
-        fold_rows(f, w, s->rows + r * s->stride, s->stride, s->first + r, m);
+        fold_rows(f, w, s, r, m);
     }
     return HITL_OK;
 }
@@ -274,6 +316,42 @@ static const float *centre_row(const rowset *rs, const fold_spec *sp, size_t j)
 {
     size_t c = sp->centres[j];
     return sp->local ? rs_row(rs, c) : hitl__pool_row(rs->pool, c);
+}
+
+/* The pool item of centre j (sparse pools read every centre there). */
+static size_t centre_item(const rowset *rs, const fold_spec *sp, size_t j)
+{
+    size_t c = sp->centres[j];
+    return sp->local ? rs_item(rs, c) : c;
+}
+
+/* The sparse form of centre_layer: -2 c_j written at c_j's non-zeros of a
+ * layer that is zero elsewhere (clear = 1 writes the zeros back). */
+static hitl__linear centre_layer_csr(float *w, const rowset *rs, const fold_spec *sp,
+                                     size_t c0, size_t t, size_t ldw, int clear)
+{
+    size_t d = rs->dim;
+    hitl__linear L = { .d = d, .C = t, .ldw = ldw, .w = w, .b = w + d * ldw };
+    for (size_t j = 0; j < t; j++) {
+        size_t item = centre_item(rs, sp, c0 + j), nnz;
+        const int32_t *idx;
+        const float *val;
+        hitl__pool_csr_row(&idx, &val, &nnz, rs->pool, item);
+        for (size_t q = 0; q < nnz; q++)
+            w[(size_t)idx[q] * ldw + j] = clear ? 0.0f : -2.0f * val[q];
+        w[d * ldw + j] = clear ? 0.0f : rs->pool->sqnorm[item];
+    }
+    return L;
+}
+
+/* Centres per tile: TILE_CENTRES, or for a sparse pool as many as keep the
+ * layer within SPARSE_TILE_BYTES (at least 16). */
+static size_t tile_centres(const rowset *rs)
+{
+    if (!rs->pool->sparse)
+        return TILE_CENTRES;
+    size_t t = SPARSE_TILE_BYTES / ((rs->dim + 1) * sizeof(float)) & ~(size_t)15;
+    return t < 16 ? 16 : t > TILE_CENTRES ? TILE_CENTRES : t;
 }
 
 /* The weights -2 c_j and biases ||c_j||^2 of centres c0 .. c0+t-1. */
@@ -333,18 +411,23 @@ static int rs_fold(float *out, float *xn, const rowset *rs, const plan *pl,
         rs_norms(xn, rs);
     if (n_c == 0 || n == 0)
         return HITL_OK;
-    size_t T = fold_threads(n), tile = n_c < TILE_CENTRES ? n_c : TILE_CENTRES;
+    int sparse = rs->pool->sparse;
+    size_t T = fold_threads(n), most = tile_centres(rs), tile = n_c < most ? n_c : most;
     size_t per = tile * HITL__ROUND16(FOLD_ROWS), ldw = hitl__linear_ldw(tile);
-    float *w = hitl__malloc(((d + 1) * ldw + T * per) * sizeof *w);
+    /* a sparse layer starts zeroed: calloc (the pages of a large one are
+       only touched where centres have non-zeros) */
+    float *w = sparse ? hitl__calloc((d + 1) * ldw + T * per, sizeof *w)
+                      : hitl__malloc(((d + 1) * ldw + T * per) * sizeof *w);
     if (!w)
         return HITL_ENOMEM;
     farthest fars[MAX_THREADS];
     int st = HITL_OK;
-    for (size_t c0 = 0; st == HITL_OK && c0 < n_c; c0 += TILE_CENTRES) {
-        size_t t = n_c - c0 < TILE_CENTRES ? n_c - c0 : TILE_CENTRES;
-        hitl__linear L = centre_layer(w, rs, sp, c0, t);
+    for (size_t c0 = 0; st == HITL_OK && c0 < n_c; c0 += most) {
+        size_t t = n_c - c0 < most ? n_c - c0 : most;
+        hitl__linear L = sparse ? centre_layer_csr(w, rs, sp, c0, t, ldw, 0)
+                                : centre_layer(w, rs, sp, c0, t);
         /* a tile that goes to sgemm is threaded by OpenBLAS: one caller */
-        size_t threads = hitl__linear_uses_blas(&L, FOLD_ROWS, d) &&
+        size_t threads = !sparse && hitl__linear_uses_blas(&L, FOLD_ROWS, d) &&
                          hitl__linear_blas_threaded() ? 1 : T;
         fold_job job = { .rs = rs, .xn = xn, .norms = sp->norms && c0 == 0, .out = out,
                          .L = &L, .how = sp->how, .inv_h2 = sp->inv_h2,
@@ -360,6 +443,8 @@ static int rs_fold(float *out, float *xn, const rowset *rs, const plan *pl,
                 if (fars[k].d > far->d || (fars[k].d == far->d && fars[k].i < far->i))
                     *far = fars[k];
         }
+        if (sparse)
+            centre_layer_csr(w, rs, sp, c0, t, ldw, 1);
     }
     hitl__free(w);
     return st;
@@ -759,6 +844,23 @@ static int query_ranked(picks *out, const hitl__query *q, const hitl__source *sr
  * parameter squared, or by default the mean squared distance between two
  * unlabeled items, 2 (mean ||x||^2 - ||mean x||^2), exact in O(N d).
  */
+/* mean += item i's row (a sparse row at its non-zeros). */
+static void add_row(double *mean, const hitl_pool *pool, size_t i)
+{
+    if (pool->sparse) {
+        const int32_t *idx;
+        const float *val;
+        size_t nnz;
+        hitl__pool_csr_row(&idx, &val, &nnz, pool, i);
+        for (size_t q = 0; q < nnz; q++)
+            mean[idx[q]] += val[q];
+        return;
+    }
+    const float *x = hitl__pool_row(pool, i);
+    for (size_t j = 0; j < pool->dim; j++)
+        mean[j] += x[j];
+}
+
 static int density(float *dens, const hitl_pool *pool, size_t m, double bandwidth,
                    uint64_t seed, const char *fn)
 {
@@ -792,11 +894,8 @@ static int density(float *dens, const hitl_pool *pool, size_t m, double bandwidt
         left--;
         dens[i] = 0.0f;
         sum_xn += xn[i];
-        if (bandwidth <= 0) {
-            const float *x = hitl__pool_row(pool, i);
-            for (size_t j = 0; j < d; j++)
-                mean[j] += x[j];
-        }
+        if (bandwidth <= 0)
+            add_row(mean, pool, i);
     }
     double h2 = bandwidth * bandwidth;
     if (bandwidth <= 0) {
@@ -859,6 +958,29 @@ static int cmp_size(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The m items map[] (increasing) as a row set of their own, copied: dense
+ * rows, or for a sparse pool one CSR matrix (offsets, columns, values in
+ * one allocation).  Returns the allocation (NULL: out of memory). */
+static void *gather_rows(rowset *rs, const hitl_pool *pool, const size_t *map, size_t m,
+                         const char *fn)
+{
+    size_t d = pool->dim, nnz;
+    if (!pool->sparse) {
+        float *mat = hitl__malloc(m * d * sizeof *mat);
+        for (size_t j = 0; mat && j < m; j++)
+            memcpy(mat + j * d, hitl__pool_row(pool, map[j]), d * sizeof *mat);
+        *rs = rs_matrix(pool, mat, map, m, fn);
+        return mat;
+    }
+    int32_t *ip = hitl__pool_gather_csr(&nnz, pool, map, m);
+    if (!ip)
+        return NULL;
+    int32_t *ix = ip + m + 1;
+    float *vx = (float *)(ix + nnz);
+    *rs = rs_csr(pool, ip, ix, vx, map, m, fn);
+    return ip;
+}
+
 /* Two-stage hybrid: the ceil(beta k) most informative unlabeled items, then k
  * of them by k-center greedy (or k-means++ seeding, `select`) from the
  * labeled items.  Reports each pick's informativeness. */
@@ -866,7 +988,7 @@ static int query_hybrid(picks *out, const hitl__query *q, const hitl__source *sr
                         double beta, int select)
 {
     const hitl_pool *pool = q->pool;
-    size_t d = pool->dim, n_un = pool->count[HITL_ITEM_UNLABELED];
+    size_t n_un = pool->count[HITL_ITEM_UNLABELED];
     double want = ceil(beta * (double)out->k);
     size_t keep = want >= (double)n_un ? n_un : (size_t)want;
     if (keep == 0)
@@ -877,20 +999,23 @@ static int query_hybrid(picks *out, const hitl__query *q, const hitl__source *sr
         return st;
     size_t m = t.n;
     size_t *map = hitl__malloc(m * sizeof *map);
-    float *mat = hitl__malloc(m * d * sizeof *mat);
     float *info = hitl__malloc(m * sizeof *info);
-    if (!map || !mat || !info) {
+    void *mat = NULL;
+    rowset rs;
+    if (!map || !info) {
         st = nomem(q->fn, "the second-stage rows", m);
         goto done;
     }
     memcpy(map, t.index, m * sizeof *map);
     qsort(map, m, sizeof *map, cmp_size); /* ties go to the lower pool index */
     for (size_t j = 0; j < m; j++) {
-        memcpy(mat + j * d, hitl__pool_row(pool, map[j]), d * sizeof *mat);
         size_t *at = bsearch(&t.index[j], map, m, sizeof *map, cmp_size);
         info[at - map] = (float)t.key[j];
     }
-    rowset rs = rs_matrix(pool, mat, map, m, q->fn);
+    if ((mat = gather_rows(&rs, pool, map, m, q->fn)) == NULL) {
+        st = nomem(q->fn, "the second-stage rows", m);
+        goto done;
+    }
     kcenter kc;
     if (kc_init(&kc, &rs) != HITL_OK) {
         st = nomem(q->fn, "the second-stage distances", m);

@@ -103,6 +103,9 @@ RAW_ONLY = {
         "run under the GIL from every library thread.  Call it from C.",
     "hitl_error_clear":
         "exceptions carry the detail message; nothing to clear in Python.",
+    "hitl_model_create_custom_csr":
+        "CustomModel drives Python estimators on dense rows; a custom model "
+        "on CSR rows is made from C.",
 }
 
 __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",

@@ -144,3 +144,76 @@ def table(values, ncols, name, dtype=np.float32, ctype="float", ndim=2):
                                  " and %d columns" % ncols, a.shape))
     a = np.ascontiguousarray(a, dtype=dtype)
     return a, ffi.from_buffer(ctype + "[]", a)
+
+
+# ---- sparse rows ---------------------------------------------------------------
+
+class CSR:
+    """A validated CSR view (n rows): the three arrays as the library reads
+    them (indptr and indices int32, values float32, C-contiguous), their
+    pointers, and whether any of them had to be converted."""
+    __slots__ = ("arrays", "indptr", "indices", "values", "n", "copied")
+
+    def __init__(self, arrays, ptrs, n, copied):
+        self.arrays = arrays
+        self.indptr, self.indices, self.values = ptrs
+        self.n, self.copied = n, copied
+
+
+def is_sparse(X):
+    """Whether X is a scipy.sparse matrix or array (scipy is not imported
+    unless the caller has already made such an object)."""
+    return type(X).__module__.startswith("scipy.sparse") and hasattr(X, "format")
+
+
+def csr(X, dim, name="X", borrow=False):
+    """Validate a scipy.sparse CSR matrix/array X of shape (n, dim) and
+    return CSR.  int32 indices and float32 values are read in place (scipy
+    picks int32 indices whenever they fit); anything else is converted once,
+    or refused with borrow=True: other dtypes, and rows whose columns are
+    unsorted or repeated (scipy's non-canonical form: summed as scipy reads
+    them, on a copy).  Other sparse formats are refused with the
+    call that converts them."""
+    fmt = getattr(X, "format", "?")
+    if fmt != "csr":
+        raise InvalidArgument(
+            "%s is a scipy.sparse %s %s; libhitl takes CSR rows: pass %s.tocsr()"
+            % (name, fmt, "array" if "array" in type(X).__name__ else "matrix", name))
+    if len(X.shape) != 2 or X.shape[1] != dim:
+        raise InvalidArgument("%s must have shape (n, %d), got %s" % (name, dim, X.shape))
+    if not X.has_canonical_format:
+        # scipy allows unsorted (TfidfVectorizer makes them) and repeated
+        # columns in a row, meaning their sum; the library wants each row's
+        # columns strictly increasing
+        if borrow:
+            raise InvalidArgument(
+                "%s cannot be borrowed: its rows have unsorted or repeated column "
+                "indices; call %s.sum_duplicates() first (sorts them in place and "
+                "adds repeats, as scipy reads them), or use Pool.add, which does "
+                "that on a copy" % (name, name))
+        X = X.copy()
+        X.sum_duplicates()
+    want = (np.dtype(np.int32), np.dtype(np.int32), _F4)
+    have = (X.indptr, X.indices, X.data)
+    n = X.shape[0]
+    nnz = int(X.indptr[n]) if n else 0
+    offset = int(X.indptr[0]) if n else 0
+    in_place = (all(a.dtype == d and a.flags.c_contiguous for a, d in zip(have, want))
+                and offset == 0)
+    if not in_place:
+        if borrow:
+            raise InvalidArgument(
+                "%s cannot be borrowed: the pool reads CSR arrays in place, which "
+                "needs int32 indptr and indices, float32 data, C-contiguous and "
+                "indptr[0] == 0; got %s, %s, %s.  Pass %s.astype(np.float32) with "
+                "int32 indices (and keep it unchanged), or use Pool.add, which copies"
+                % (name, X.indptr.dtype, X.indices.dtype, X.data.dtype, name))
+        if nnz > np.iinfo(np.int32).max:
+            raise InvalidArgument("%s has %d non-zeros; a batch holds at most 2^31 - 1: "
+                                  "add it in row slices" % (name, nnz))
+        have = (np.ascontiguousarray(X.indptr[:n + 1] - offset, dtype=np.int32),
+                np.ascontiguousarray(X.indices[offset:offset + nnz], dtype=np.int32),
+                np.ascontiguousarray(X.data[offset:offset + nnz], dtype=_F4))
+    ptrs = tuple(ffi.from_buffer(c + "[]", a)
+                 for c, a in zip(("int32_t", "int32_t", "float"), have))
+    return CSR(have, ptrs, n, not in_place)

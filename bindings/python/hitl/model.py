@@ -93,7 +93,14 @@ class Model(Params, Handle):
     def predict_proba(self, X):
         """Class probabilities (n, n_classes) float32 of the rows of X (n, dim).
         float32 rows are read in place; other dtypes/layouts are converted to
-        float32 once."""
+        float32 once.  X may be a scipy.sparse CSR matrix/array (int32
+        indices and float32 values read in place, else converted once)."""
+        if _arrays.is_sparse(X):
+            c = _arrays.csr(X, self._dim)
+            proba, ptr = _arrays.out((c.n, self._n_classes), np.float32, "float")
+            check(lib.hitl_model_predict_csr(ptr, self._ptr, c.indptr, c.indices,
+                                             c.values, c.n), self)
+            return proba
         r = _arrays.rows(X, self._dim)
         proba, ptr = _arrays.out((r.n, self._n_classes), np.float32, "float")
         check(lib.hitl_model_predict(ptr, self._ptr, r.ptr, r.n, r.stride), self)
@@ -444,7 +451,7 @@ class LogisticRegression(Model):
                 raise InvalidArgument("fit(pool) takes the labels and weights "
                                       "from the pool: pass no y/sample_weight")
             return self.fit_pool(X)
-        X = _dense_rows(X, "fit")
+        X = _rows_in(X, "fit")
         if y is None:
             raise ValueError("LogisticRegression requires y to be passed, but "
                              "the target y is None")
@@ -473,9 +480,13 @@ class LogisticRegression(Model):
         return self
 
     def _fit_rows(self, X, yi, w, dim, K):
-        pool = Pool(dim)
+        sparse = _arrays.is_sparse(X)
+        pool = Pool(dim, sparse=sparse)
         try:
-            pool.borrow(np.ascontiguousarray(X, dtype=np.float32))
+            if sparse:
+                pool.add(X)
+            else:
+                pool.borrow(np.ascontiguousarray(X, dtype=np.float32))
             pool.n_classes = K
             p = pool._ptr
             for i, c in enumerate(yi.tolist()):
@@ -529,7 +540,7 @@ class LogisticRegression(Model):
             else:
                 raise _not_fitted("This LogisticRegression instance is not "
                                   "fitted yet: call fit first")
-        X = _dense_rows(X, "predict")
+        X = _rows_in(X, "predict")
         if X.shape[1] != self._dim:
             raise InvalidArgument("X has %d features (shape %s), but "
                                   "LogisticRegression is expecting %d features "
@@ -563,7 +574,8 @@ class LogisticRegression(Model):
         log-odds of classes_[1] (scikit-learn's shapes)."""
         X = self._check_fitted(X)
         W, b = self.get_coef()
-        Z = np.asarray(X, dtype=np.float64) @ W.T + b
+        Z = (np.asarray(X @ W.T) if _arrays.is_sparse(X)
+             else np.asarray(X, dtype=np.float64) @ W.T) + b
         return Z[:, 1] - Z[:, 0] if Z.shape[1] == 2 else Z
 
     def predict(self, X):
@@ -600,12 +612,22 @@ def _max_label(pool):
     return top
 
 
+def _rows_in(X, where):
+    """X as a finite 2-D float array (_dense_rows), or a scipy.sparse
+    matrix/array as CSR (any sparse format is converted, as scikit-learn
+    does; the library checks its values)."""
+    if not _arrays.is_sparse(X):
+        return _dense_rows(X, where)
+    X = X.tocsr() if X.format != "csr" else X
+    if len(X.shape) != 2 or 0 in X.shape:
+        raise InvalidArgument("LogisticRegression.%s: X has shape %s; need (n, dim) "
+                              "with n, dim >= 1" % (where, X.shape))
+    return X
+
+
 def _dense_rows(X, where):
     """X as a finite 2-D float array, with scikit-learn's messages (as
     hitl.InvalidArgument / NumericError, which are ValueErrors)."""
-    if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
-        raise TypeError("LogisticRegression.%s: sparse input is not supported "
-                        "yet; pass X.toarray()" % where)
     a = np.asarray(X)
     if a.dtype.kind == "c":
         raise InvalidArgument("Complex data not supported")

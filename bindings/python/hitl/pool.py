@@ -22,6 +22,12 @@ class Pool(Handle):
     """Items with float32 feature rows, caller ids (uint64), a state and a
     label each (hitl_pool).  Labeled and unlabeled items share one pool.
 
+    A pool holds dense rows, or (sparse=True, or from_array of a
+    scipy.sparse CSR matrix) sparse rows: scipy.sparse CSR matrices and
+    arrays, whose int32 indices and float32 values the pool can read in
+    place.  Other scipy.sparse formats are refused with the .tocsr() to
+    call.
+
     Rows come in through add() (copied) or borrow() (read in place, zero-copy).
     Indices are pool positions 0..len(pool)-1; ids are the caller's names for
     items (the index itself unless ids are given).
@@ -48,13 +54,14 @@ class Pool(Handle):
     """
     _c_free = "hitl_pool_free"
 
-    def __init__(self, dim):
+    def __init__(self, dim, sparse=False):
         dim = size_arg(dim, "dim")
         out = ffi.new("hitl_pool **")
-        check(lib.hitl_pool_create(out, dim))
+        check((lib.hitl_pool_create_sparse if sparse else lib.hitl_pool_create)(out, dim))
         self._borrowed = []     # arrays the C pool reads in place
         self._own(out[0], keep=self._borrowed)
         self._dim = dim
+        self._sparse = bool(sparse)
 
     def close(self):
         """Free the pool now (closing the Feedback objects on it first) and
@@ -64,14 +71,21 @@ class Pool(Handle):
 
     @classmethod
     def from_array(cls, X, ids=None, borrow=False):
-        """A pool holding the rows of X (n, dim).  borrow=True reads X in
-        place (see borrow()); otherwise the rows are copied."""
-        a = X if isinstance(X, np.ndarray) else np.asarray(X)
+        """A pool holding the rows of X (n, dim): a dense array, or a
+        scipy.sparse CSR matrix/array (a sparse pool).  borrow=True reads X
+        in place (see borrow()); otherwise the rows are copied."""
+        if _arrays.is_sparse(X):
+            if X.format != "csr" or len(X.shape) != 2:
+                _arrays.csr(X, 0)       # raises, naming .tocsr()
+            a, sparse = X, True
+        else:
+            a = X if isinstance(X, np.ndarray) else np.asarray(X)
+            sparse = False
         if a.ndim != 2:
             from .errors import InvalidArgument
             raise InvalidArgument("X must have shape (n, dim), got %s"
                                   % (a.shape,))
-        pool = cls(a.shape[1])
+        pool = cls(a.shape[1], sparse=sparse)
         try:
             (pool.borrow if borrow else pool.add)(a, ids)
         except BaseException:
@@ -80,6 +94,8 @@ class Pool(Handle):
         return pool
 
     def _append(self, fn, X, ids, borrow):
+        if self._sparse or _arrays.is_sparse(X):
+            return self._append_csr(X, ids, borrow)
         r = _arrays.rows(X, self._dim, borrow=borrow)
         ids_arr, ids_ptr = _arrays.ids(ids, r.n)
         first = len(self)
@@ -88,13 +104,35 @@ class Pool(Handle):
             self._borrowed.append(r.array)
         return range(first, first + r.n)
 
+    def _append_csr(self, X, ids, borrow):
+        if not self._sparse:
+            from .errors import InvalidArgument
+            raise InvalidArgument("X is sparse but the pool is dense: make the pool "
+                                  "with Pool(dim, sparse=True) or Pool.from_array(X)")
+        if not _arrays.is_sparse(X):
+            from .errors import InvalidArgument
+            raise InvalidArgument("the pool is sparse: pass a scipy.sparse CSR matrix "
+                                  "(scipy.sparse.csr_matrix(X))")
+        c = _arrays.csr(X, self._dim, borrow=borrow)
+        ids_arr, ids_ptr = _arrays.ids(ids, c.n)
+        first = len(self)
+        fn = lib.hitl_pool_add_csr_borrowed if borrow else lib.hitl_pool_add_csr
+        check(fn(self._ptr, c.indptr, c.indices, c.values, c.n, ids_ptr))
+        if borrow:
+            self._borrowed.append((X, c.arrays))
+        return range(first, first + c.n)
+
     def add(self, X, ids=None):
         """Append the rows of X (n, dim), copying them.  ids: n unique
         non-negative integers, or None for "id = pool index".  Any real dtype
         or layout is accepted (converted to float32 once if needed).
         Returns the range of the new items' indices.  Raises NumericError for
         NaN/Inf, InvalidArgument for a bad shape, dtype or duplicate id; on
-        any error nothing is added."""
+        any error nothing is added.  A sparse pool takes scipy.sparse CSR
+        matrices/arrays instead (converted once to int32 indices and float32
+        values if they are not already; other formats: call .tocsr();
+        unsorted or duplicate column indices within a row are refused: call
+        X.sum_duplicates() first)."""
         return self._append(lib.hitl_pool_add, X, ids, False)
 
     def borrow(self, X, ids=None):
@@ -103,7 +141,9 @@ class Pool(Handle):
         reference to X so it cannot be freed before.  Do not modify X
         afterwards.  X must be float32 with each row contiguous (C order or a
         row/column slice of it); anything else raises InvalidArgument rather
-        than copying behind your back.  Returns the new indices' range."""
+        than copying behind your back.  Returns the new indices' range.
+        For a sparse pool, X is a scipy.sparse CSR matrix/array with int32
+        indptr and indices and float32 data, read in place likewise."""
         return self._append(lib.hitl_pool_add_borrowed, X, ids, True)
 
     def __len__(self):
@@ -150,8 +190,34 @@ class Pool(Handle):
                                  size_arg(index, "index")))
         return Item(item_id[0], ItemState(state[0]), label[0])
 
+    @property
+    def sparse(self):
+        """Whether the pool holds sparse (CSR) rows."""
+        s = ffi.new("int *")
+        check(lib.hitl_pool_is_sparse(s, self._ptr))
+        return bool(s[0])
+
+    def sparse_row(self, index):
+        """(indices int32, values float32): copies of the non-zeros of item
+        `index` of a sparse pool, columns increasing."""
+        idx = ffi.new("const int32_t **")
+        val = ffi.new("const float **")
+        nnz = ffi.new("size_t *")
+        check(lib.hitl_pool_sparse_row(idx, val, nnz, self._ptr, size_arg(index, "index")))
+        k = nnz[0]
+        if k == 0:
+            return np.empty(0, np.int32), np.empty(0, np.float32)
+        return (np.frombuffer(ffi.buffer(idx[0], 4 * k), dtype=np.int32).copy(),
+                np.frombuffer(ffi.buffer(val[0], 4 * k), dtype=np.float32).copy())
+
     def row(self, index):
-        """A copy of item `index`'s features (float32, shape (dim,))."""
+        """A copy of item `index`'s features (float32, shape (dim,)); for a
+        sparse pool the row made dense."""
+        if self._sparse:
+            idx, val = self.sparse_row(index)
+            row = np.zeros(self._dim, np.float32)
+            row[idx] = val
+            return row
         p = ffi.new("const float **")
         check(lib.hitl_pool_row(p, self._ptr, size_arg(index, "index")))
         return np.frombuffer(ffi.buffer(p[0], 4 * self._dim),
@@ -276,5 +342,6 @@ class Pool(Handle):
         return reduce_pool(self)
 
     def _describe(self):
-        return "dim=%d size=%d labeled=%d" % (
-            self._dim, len(self), self.count(ItemState.LABELED))
+        return "dim=%d size=%d labeled=%d%s" % (
+            self._dim, len(self), self.count(ItemState.LABELED),
+            " sparse" if self._sparse else "")
