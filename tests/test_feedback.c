@@ -598,7 +598,7 @@ START_TEST(params)
     hitl_feedback *fb;
     ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
     struct { hitl_param p; double def, good, bad1, bad2; } t[] = {
-        {HITL_PARAM_AGGREGATION, 1, 2, 0, 1.5},
+        {HITL_PARAM_AGGREGATION, HITL_AGGREGATE_RECOMMENDED, 2, 0, 1.5},
         {HITL_PARAM_MIN_ANNOTATORS, 1, 3, 0, 2.5},
         {HITL_PARAM_MIN_AGREEMENT, 0, 0.5, -0.1, 1.1},
         {HITL_PARAM_MIN_CONFIDENCE, 0, 0.9, NAN, 2},

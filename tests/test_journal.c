@@ -352,6 +352,9 @@ static hitl_feedback *write_journal(hitl_pool **pool, size_t n, unsigned every)
     *pool = make_pool();
     hitl_feedback *fb;
     ck_assert_int_eq(hitl_feedback_create(&fb, *pool), HITL_OK);
+    /* at the base parameters (MAJORITY) the file holds the events only */
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_MAJORITY), HITL_OK);
     ck_assert_int_eq(hitl_feedback_open_journal(fb, path, every), HITL_OK);
     for (uint64_t i = 0; i < n; i++)
         put_ok(fb, i);
@@ -600,7 +603,10 @@ START_TEST(replay_equals_live)
         hitl_pool *pool = make_pool();
         hitl_feedback *live;
         ck_assert_int_eq(hitl_feedback_create(&live, pool), HITL_OK);
-        (void)hitl_feedback_set_param(live, HITL_PARAM_AGGREGATION, 1 + (double)prop_below(5));
+        /* RECOMMENDED, the default, is left unset */
+        int method = 1 + (int)prop_below(5);
+        if (method != HITL_AGGREGATE_RECOMMENDED)
+            (void)hitl_feedback_set_param(live, HITL_PARAM_AGGREGATION, method);
         prop_crowd = prop_below(4) == 0;
         /* some events before the journal, some after */
         size_t before = prop_below(15), steps = 40 + prop_below(80);
@@ -628,6 +634,109 @@ START_TEST(replay_equals_live)
         rmdir(shm);
     }
     memcpy(path, saved, sizeof path);
+}
+END_TEST
+
+/* ---- journals written while MAJORITY was the default -------------------------- */
+
+/* A copy of the fixture opened by a fresh handle, whose aggregation is the
+ * default (RECOMMENDED) unless `method` > 0 sets one first. */
+static hitl_feedback *open_fixture(hitl_pool **pool, const char *name, int method,
+                                   const char *to)
+{
+    char src[512];
+    size_t size;
+    snprintf(src, sizeof src, "%s/tests/fixtures/%s", HITL_SRCDIR, name);
+    unsigned char *bytes = slurp(src, &size);
+    spit(to, bytes, size);
+    free(bytes);
+    float rows[100] = {0};
+    ck_assert_int_eq(hitl_pool_create(pool, 1), HITL_OK);
+    ck_assert_int_eq(hitl_pool_add(*pool, rows, 100, 1, NULL), HITL_OK);
+    hitl_feedback *fb;
+    ck_assert_int_eq(hitl_feedback_create(&fb, *pool), HITL_OK);
+    if (method > 0)
+        ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION, method),
+                         HITL_OK);
+    int rc = hitl_feedback_open_journal(fb, to, 0);
+    ck_assert_msg(rc == HITL_OK, "%s: %s", name, hitl_error_message());
+    return fb;
+}
+
+static int32_t label_of(const hitl_feedback *fb, size_t index)
+{
+    int32_t label;
+    ck_assert_int_eq(hitl_feedback_item(NULL, &label, NULL, NULL, NULL, fb, index), HITL_OK);
+    return label;
+}
+
+/* The fixtures (tests/fixtures/README) were written by the library whose
+ * default was MAJORITY, without setting a method: a handle of today, whose
+ * default is RECOMMENDED, replays them to the majority vote they had, and
+ * RECOMMENDED would have given other labels. */
+static void replays_as_majority(const char *name)
+{
+    hitl_pool *p1, *p2;
+    char other[160];
+    snprintf(other, sizeof other, "%s/mv", dir);
+    hitl_feedback *now = open_fixture(&p1, name, 0, path),
+                  *mv = open_fixture(&p2, name, HITL_AGGREGATE_MAJORITY, other);
+    double method;
+    ck_assert_int_eq(hitl_feedback_get_param(&method, now, HITL_PARAM_AGGREGATION), HITL_OK);
+    ck_assert_double_eq(method, HITL_AGGREGATE_MAJORITY);
+    ck_assert_uint_eq(count(now), 300);
+    for (size_t i = 0; i < 100; i++) {
+        ck_assert_int_eq(label_of(now, i), label_of(mv, i));
+        /* a vote's confidence is its share of the labels */
+        double confidence, agreement;
+        ck_assert_int_eq(hitl_feedback_item(NULL, NULL, &confidence, &agreement, NULL, now,
+                                            i), HITL_OK);
+        ck_assert_double_eq_tol(confidence, agreement, 1e-12);
+    }
+    ck_assert_int_eq(hitl_feedback_close_journal(mv), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(mv, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_RECOMMENDED), HITL_OK);
+    size_t differ = 0;
+    for (size_t i = 0; i < 100; i++)
+        differ += label_of(now, i) != label_of(mv, i);
+    ck_assert_uint_gt(differ, 0);
+    hitl_feedback_free(now);
+    hitl_feedback_free(mv);
+    hitl_pool_free(p1);
+    hitl_pool_free(p2);
+    unlink(other);
+}
+
+START_TEST(old_journals_replay_as_majority)
+{
+    replays_as_majority("majority_v1.journal");
+    replays_as_majority("majority_v2.journal");
+}
+END_TEST
+
+/* From now on a journal records the default aggregation: reopened, even by
+ * a handle that chose another method first, it is RECOMMENDED's. */
+START_TEST(new_journal_records_default)
+{
+    hitl_pool *p1 = make_pool(), *p2 = make_pool();
+    hitl_feedback *f1, *f2;
+    ck_assert_int_eq(hitl_feedback_create(&f1, p1), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_open_journal(f1, path, 0), HITL_OK);
+    for (uint64_t i = 0; i < 20; i++)
+        put_ok(f1, i);
+    ck_assert_int_eq(hitl_feedback_close_journal(f1), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_create(&f2, p2), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(f2, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_WEIGHTED), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_open_journal(f2, path, 0), HITL_OK);
+    double method;
+    ck_assert_int_eq(hitl_feedback_get_param(&method, f2, HITL_PARAM_AGGREGATION), HITL_OK);
+    ck_assert_double_eq(method, HITL_AGGREGATE_RECOMMENDED);
+    same_state(f1, p1, f2, p2);
+    hitl_feedback_free(f1);
+    hitl_feedback_free(f2);
+    hitl_pool_free(p1);
+    hitl_pool_free(p2);
 }
 END_TEST
 
@@ -679,6 +788,9 @@ START_TEST(shown_explanations)
     hitl_pool *pool = make_pool();
     hitl_feedback *live;
     ck_assert_int_eq(hitl_feedback_create(&live, pool), HITL_OK);
+    /* the base aggregation: the journal holds no control record */
+    ck_assert_int_eq(hitl_feedback_set_param(live, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_MAJORITY), HITL_OK);
     ck_assert_int_eq(hitl_feedback_open_journal(live, path, 0), HITL_OK);
     for (uint64_t i = 0; i < 25; i++)
         put_ok(live, i);
@@ -1042,6 +1154,9 @@ START_TEST(headers)
     hitl_pool *p = make_pool();
     hitl_feedback *fb;
     ck_assert_int_eq(hitl_feedback_create(&fb, p), HITL_OK);
+    /* (the fresh journals below then hold no control record, as orig) */
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_MAJORITY), HITL_OK);
     ck_assert_int_eq(hitl_feedback_open_journal(fb, path, 1), HITL_EFORMAT);
     ck_assert_ptr_nonnull(strstr(hitl_error_message(), "version 4"));
     /* a short file that is not a journal */
@@ -1131,6 +1246,8 @@ START_TEST(fsync_policies)
     hitl_pool *pool = make_pool();
     hitl_feedback *fb;
     ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_MAJORITY), HITL_OK);
     ck_assert_int_eq(hitl_feedback_open_journal(fb, path, 0), HITL_OK);
     for (uint64_t i = 0; i < 5; i++) {
         put_ok(fb, i);
@@ -1395,6 +1512,9 @@ START_TEST(fuzz)
         spit(path, buf, n);
         hitl_feedback *fb;
         ck_assert_int_eq(hitl_feedback_create(&fb, p), HITL_OK);
+        /* as the writer: a journal cut to its header then stays so */
+        ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                                 HITL_AGGREGATE_MAJORITY), HITL_OK);
         int rc = hitl_feedback_open_journal(fb, path, 0);
         if (rc == HITL_OK) {
             ok++;
@@ -1504,6 +1624,8 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, replay_equals_live);
     tcase_add_test(tc, replay_dawid_skene_override);
     tcase_add_test(tc, shown_explanations);
+    tcase_add_test(tc, old_journals_replay_as_majority);
+    tcase_add_test(tc, new_journal_records_default);
     tcase_add_test(tc, torn_tail_is_cut);
     tcase_add_test(tc, middle_damage_is_refused);
     tcase_add_test(tc, long_damage_is_bounded);

@@ -47,6 +47,13 @@ static uint64_t earliest(const hitl__fb_item *it, int32_t label)
     return first;
 }
 
+/* Does the answer count under the estimates: a label from an annotator
+ * they do not leave out. */
+static int counted(const hitl__fb_ds *ds, const hitl__fb_vote *vo)
+{
+    return vo->label >= 0 && !(ds->ignore && vo->annot < ds->A && ds->ignore[vo->annot]);
+}
+
 /* Majority (weighted = 0) or weighted vote over the item's labels. */
 static void vote(hitl_feedback *fb, const hitl__fb_item *it, int weighted,
                  int32_t *label, double *confidence)
@@ -54,9 +61,14 @@ static void vote(hitl_feedback *fb, const hitl__fb_item *it, int weighted,
     hitl__fb_tally *t = fb->tally;
     size_t n = 0;
     double total = 0;
+    /* the answers of annotators RECOMMENDED leaves out count only on an
+       item that has no other */
+    int all = 1;
+    for (size_t v = 0; all && v < it->n_votes; v++)
+        all = !counted(&fb->ds, &it->votes[v]);
     for (size_t v = 0; v < it->n_votes; v++) {
         const hitl__fb_vote *vo = &it->votes[v];
-        if (vo->label < 0)
+        if (all ? vo->label < 0 : !counted(&fb->ds, vo))
             continue;
         double w = weighted ? gold_weight(&fb->annots[vo->annot]) : 1.0;
         size_t j = 0;
@@ -101,7 +113,7 @@ static double ds_scores(const hitl__fb_ds *ds, const hitl__fb_item *it,
     memcpy(s, ds->logprior, K * sizeof *s);
     for (size_t v = 0; v < it->n_votes; v++) {
         const hitl__fb_vote *vo = &it->votes[v];
-        if (vo->label < 0)
+        if (!counted(ds, vo))
             continue;
         const double *lt = vo->annot < ds->A ? ds->logtheta + vo->annot * K * K
                                              : ds->logmean;
@@ -281,6 +293,7 @@ void hitl__fb_ds_free(hitl__fb_ds *ds)
     hitl__free(ds->logprior);
     hitl__free(ds->logmean);
     hitl__free(ds->accuracy);
+    hitl__free(ds->ignore);
     memset(ds, 0, sizeof *ds);
 }
 
@@ -361,7 +374,7 @@ static void expected_counts(double *cnt, double *classes, const hitl__fb_ds *ds,
             classes[k] += t[k];
         for (size_t v = 0; v < it->n_votes; v++) {
             const hitl__fb_vote *vo = &it->votes[v];
-            if (vo->label < 0)
+            if (!counted(ds, vo))
                 continue;
             double *c = cnt + vo->annot * K * K + (size_t)vo->label;
             for (size_t k = 0; k < K; k++)
@@ -441,10 +454,20 @@ static double e_step(const hitl__fb_ds *ds, const hitl_feedback *fb,
     return ll;
 }
 
-/* Start: each item's vote shares; an item of a known class is that class. */
-static void init_posteriors(const hitl_feedback *fb, const size_t *items,
-                            size_t n_items, size_t K, double *T)
+static size_t counted_labels(const hitl__fb_ds *ds, const hitl__fb_item *it)
 {
+    size_t n = 0;
+    for (size_t v = 0; v < it->n_votes; v++)
+        n += counted(ds, &it->votes[v]);
+    return n;
+}
+
+/* Start: each item's vote shares (of the answers that count, if any); an
+ * item of a known class is that class. */
+static void init_posteriors(const hitl__fb_ds *ds, const hitl_feedback *fb,
+                            const size_t *items, size_t n_items, double *T)
+{
+    size_t K = ds->K;
     memset(T, 0, n_items * K * sizeof *T);
     for (size_t i = 0; i < n_items; i++) {
         const hitl__fb_item *it = &fb->items[items[i]];
@@ -455,9 +478,10 @@ static void init_posteriors(const hitl_feedback *fb, const size_t *items,
             t[fixed] = 1;
             continue;
         }
-        double w = 1.0 / (double)labels_of(it);
+        size_t n = counted_labels(ds, it);
+        double w = 1.0 / (double)(n ? n : labels_of(it));
         for (size_t v = 0; v < it->n_votes; v++)
-            if (it->votes[v].label >= 0)
+            if (n ? counted(ds, &it->votes[v]) : it->votes[v].label >= 0)
                 t[it->votes[v].label] += w;
     }
 }
@@ -508,7 +532,8 @@ static int ds_alloc(hitl__fb_ds *ds, size_t K, size_t A)
 /* EM over the given items into *out (fresh memory); 0 or -1 (out of
  * memory).  The stopping rule is stated in hitl.h (hitl_feedback_aggregate). */
 static int fit_items(hitl__fb_ds *out, const hitl_feedback *fb, const size_t *items,
-                     size_t n_items, size_t K, int kind, double strength)
+                     size_t n_items, size_t K, int kind, double strength,
+                     const unsigned char *ignore)
 {
     hitl__fb_ds ds = {0};
     size_t tk;
@@ -517,7 +542,8 @@ static int fit_items(hitl__fb_ds *out, const hitl_feedback *fb, const size_t *it
                     ? NULL
                     : hitl__malloc(tk * sizeof *T);
     double *s = hitl__malloc(K * sizeof *s);
-    if (!T || !s || ds_alloc(&ds, K, fb->n_annots) != 0) {
+    if (!T || !s || ds_alloc(&ds, K, fb->n_annots) != 0 ||
+        (ignore && !(ds.ignore = hitl__malloc(ds.A ? ds.A : 1)))) {
         hitl__free(T);
         hitl__free(s);
         hitl__fb_ds_free(&ds);
@@ -525,7 +551,9 @@ static int fit_items(hitl__fb_ds *out, const hitl_feedback *fb, const size_t *it
     }
     ds.kind = kind;
     ds.strength = strength;
-    init_posteriors(fb, items, n_items, K, T);
+    if (ignore)
+        memcpy(ds.ignore, ignore, ds.A);
+    init_posteriors(&ds, fb, items, n_items, T);
     double prev = 0;
     for (size_t iter = 1; iter <= fb->par.em_max_iter; iter++) {
         double logp = m_step(&ds, fb, items, n_items, T);
@@ -581,7 +609,7 @@ int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, int kind, double 
     if (rc != HITL_OK)
         return rc;
     size_t *items = fitted_items(&n_items, fb);
-    if (!items || fit_items(out, fb, items, n_items, K, kind, strength) != 0)
+    if (!items || fit_items(out, fb, items, n_items, K, kind, strength, NULL) != 0)
         rc = hitl__fail_in(HITL_ENOMEM, fn, "out of memory fitting Dawid-Skene");
     hitl__free(items);
     return rc;
@@ -600,12 +628,12 @@ static double held_out(const hitl__fb_ds *ds, const hitl_feedback *fb, const siz
     for (size_t i = 0; i < n_items; i++) {
         const hitl__fb_item *it = &fb->items[items[i]];
         uint64_t by;
-        if (labels_of(it) < 2 || hitl__fb_fixed_class(fb, it, &by) >= 0)
+        if (counted_labels(ds, it) < 2 || hitl__fb_fixed_class(fb, it, &by) >= 0)
             continue;
         ds_scores(ds, it, s);
         for (size_t v = 0; v < it->n_votes; v++) {
             const hitl__fb_vote *vo = &it->votes[v];
-            if (vo->label < 0)
+            if (!counted(ds, vo))
                 continue;
             const double *lt = ds->logtheta + vo->annot * K * K + (size_t)vo->label;
             double m = -INFINITY, z = 0, pred = 0;
@@ -627,7 +655,8 @@ static double held_out(const hitl__fb_ds *ds, const hitl_feedback *fb, const siz
  * way round; *score = the sum, the log probability of every held-out
  * answer.  0 or -1 (out of memory). */
 static int cross_validate(double *score, const hitl_feedback *fb, const size_t *items,
-                          size_t n_items, size_t K, int kind, double strength)
+                          size_t n_items, size_t K, int kind, double strength,
+                          const unsigned char *ignore)
 {
     size_t *fold = hitl__malloc((n_items ? n_items : 1) * sizeof *fold);
     double *s = hitl__malloc(K * sizeof *s), total = 0;
@@ -640,7 +669,7 @@ static int cross_validate(double *score, const hitl_feedback *fb, const size_t *
         for (size_t i = 1 - f; i < n_items; i += 2)
             fold[n_test++] = items[i];
         hitl__fb_ds ds = {0};
-        if ((rc = fit_items(&ds, fb, fold, n_fit, K, kind, strength)) == 0)
+        if ((rc = fit_items(&ds, fb, fold, n_fit, K, kind, strength, ignore)) == 0)
             total += held_out(&ds, fb, fold + n_fit, n_test - n_fit, s);
         hitl__fb_ds_free(&ds);
     }
@@ -678,15 +707,17 @@ static int evidence_for_model(const hitl_feedback *fb)
            answers_per_annotator(fb) >= HITL__REC_PER_ANNOT;
 }
 
-/* The label most of an item's answers give, when at least two give it and
- * no other label has as many; else -1. */
-static int32_t strict_majority(hitl_feedback *fb, const hitl__fb_item *it)
+/* The label most of an item's answers give (those that count under ds, and
+ * not annotator slot `skip`'s), when at least two give it and no other label
+ * has as many; else -1. */
+static int32_t strict_majority(hitl_feedback *fb, const hitl__fb_ds *ds,
+                               const hitl__fb_item *it, size_t skip)
 {
     hitl__fb_tally *t = fb->tally;
     size_t n = 0, top = 0, second = 0;
     int32_t label = -1;
     for (size_t v = 0; v < it->n_votes; v++) {
-        if (it->votes[v].label < 0)
+        if (!counted(ds, &it->votes[v]) || it->votes[v].annot == skip)
             continue;
         size_t j = 0;
         while (j < n && t[j].label != it->votes[v].label)
@@ -716,7 +747,7 @@ static double overruled(hitl_feedback *fb, const hitl__fb_ds *ds)
     for (size_t i = 0; i < fb->n_items; i++) {
         const hitl__fb_item *it = &fb->items[i];
         uint64_t by;
-        int32_t maj = strict_majority(fb, it);
+        int32_t maj = strict_majority(fb, ds, it, SIZE_MAX);
         if (maj < 0 || hitl__fb_fixed_class(fb, it, &by) >= 0)
             continue;
         ds_scores(ds, it, fb->post);
@@ -724,6 +755,85 @@ static double overruled(hitl_feedback *fb, const hitl__fb_ds *ds)
         over += ds_pick(it, fb->post, ds->K) != maj;
     }
     return clear ? (double)over / (double)clear : 0;
+}
+
+/* The class annotator slot a gives most often, and how often (hist: K
+ * zeros, left so). */
+static int32_t usual_class(size_t *times, size_t *hist, const hitl_feedback *fb, size_t a)
+{
+    const hitl__fb_annot *an = &fb->annots[a];
+    int32_t mode = -1;
+    *times = 0;
+    for (size_t r = 0; r < an->n_refs; r++) {
+        int32_t l = fb->items[an->refs[r].item].votes[an->refs[r].vote].label;
+        if (l >= 0 && ++hist[l] > *times) {
+            *times = hist[l];
+            mode = l;
+        }
+    }
+    for (size_t r = 0; r < an->n_refs; r++) {
+        int32_t l = fb->items[an->refs[r].item].votes[an->refs[r].vote].label;
+        if (l >= 0)
+            hist[l] = 0;
+    }
+    return mode;
+}
+
+/* Does annotator slot a (nearly) always answer one class: its class, or -1. */
+static int32_t one_class(hitl_feedback *fb, size_t a, size_t *hist)
+{
+    size_t times;
+    if (fb->annots[a].n_labels < HITL__REC_CONST_MIN)
+        return -1;
+    int32_t c = usual_class(&times, hist, fb, a);
+    return (double)times >= HITL__REC_CONST_SHARE * (double)fb->annots[a].n_labels ? c : -1;
+}
+
+/* Is annotator slot a, who nearly always answers c, constant: do the
+ * annotators who do not (the answers `others` counts) often clearly say
+ * another class on its items?  Such answers do not depend on the item, so
+ * they carry no information about it; a model may still take them for an
+ * expert's of c, and they pull every vote towards c. */
+static int is_constant(hitl_feedback *fb, const hitl__fb_ds *others, size_t a, int32_t c)
+{
+    const hitl__fb_annot *an = &fb->annots[a];
+    size_t clear = 0, other = 0;
+    for (size_t r = 0; r < an->n_refs; r++) {
+        int32_t maj = strict_majority(fb, others, &fb->items[an->refs[r].item], a);
+        clear += maj >= 0;
+        other += maj >= 0 && maj != c;
+    }
+    return 2 * clear >= HITL__REC_CONST_MIN &&
+           (double)other >= HITL__REC_CONST_OTHER * (double)clear;
+}
+
+/* The constant annotators (is_constant) into *out, a fresh mask over the
+ * annotator slots, or NULL when there are none.  0 or -1 (out of memory). */
+static int constant_annotators(unsigned char **out, hitl_feedback *fb, size_t K)
+{
+    size_t A = fb->n_annots ? fb->n_annots : 1, any = 0;
+    size_t *hist = hitl__calloc(K, sizeof *hist);
+    int32_t *cls = hitl__malloc(A * sizeof *cls);
+    unsigned char *mask = hitl__calloc(A, 1), *one = hitl__calloc(A, 1);
+    *out = NULL;
+    if (hist && cls && mask && one) {
+        for (size_t a = 0; a < fb->n_annots; a++)
+            one[a] = (cls[a] = one_class(fb, a, hist)) >= 0;
+        /* the consensus they are checked against leaves them all out: a
+           few who give the same class would otherwise back each other */
+        const hitl__fb_ds others = {.A = fb->n_annots, .ignore = one};
+        for (size_t a = 0; a < fb->n_annots; a++)
+            any += mask[a] = (unsigned char)(one[a] && is_constant(fb, &others, a, cls[a]));
+    }
+    int rc = hist && cls && mask && one ? 0 : -1;
+    hitl__free(hist);
+    hitl__free(cls);
+    hitl__free(one);
+    if (rc == 0 && any)
+        *out = mask;
+    else
+        hitl__free(mask);
+    return rc;
 }
 
 static double rec_strength(int kind, size_t K)
@@ -737,7 +847,7 @@ static const int CANDIDATES[3] = {HITL_AGGREGATE_MAJORITY, HITL_AGGREGATE_ONE_CO
 /* Each candidate's cross-validated score, less the margin per step of
  * complexity: a more complex model only when clearly better.  0 or -1. */
 static int score_candidates(double *score, const hitl_feedback *fb, const size_t *items,
-                            size_t n_items, size_t K)
+                            size_t n_items, size_t K, const unsigned char *ignore)
 {
     for (size_t c = 0; c < 3; c++) {
         score[c] = -INFINITY;
@@ -745,7 +855,7 @@ static int score_candidates(double *score, const hitl_feedback *fb, const size_t
             answers_per_annotator(fb) < HITL__REC_PER_ROW * (double)K)
             continue;
         if (cross_validate(&score[c], fb, items, n_items, K, CANDIDATES[c],
-                           rec_strength(CANDIDATES[c], K)) != 0)
+                           rec_strength(CANDIDATES[c], K), ignore) != 0)
             return -1;
         score[c] -= HITL__REC_MARGIN * (double)c;
     }
@@ -755,7 +865,7 @@ static int score_candidates(double *score, const hitl_feedback *fb, const size_t
 /* The best scored candidate whose fit on every item overrules few clear
  * majorities, into *ds (the vote: no fit, K == 0).  0 or -1. */
 static int fit_best(hitl__fb_ds *ds, hitl_feedback *fb, const size_t *items, size_t n_items,
-                    size_t K, double *score)
+                    size_t K, double *score, const unsigned char *ignore)
 {
     for (;;) {
         size_t best = 0;
@@ -765,7 +875,7 @@ static int fit_best(hitl__fb_ds *ds, hitl_feedback *fb, const size_t *items, siz
         if (CANDIDATES[best] == HITL_AGGREGATE_MAJORITY)
             return 0;
         if (fit_items(ds, fb, items, n_items, K, CANDIDATES[best],
-                      rec_strength(CANDIDATES[best], K)) != 0)
+                      rec_strength(CANDIDATES[best], K), ignore) != 0)
             return -1;
         if (hitl__fb_reserve_post(fb, ds->K) != 0)
             return -1;
@@ -777,7 +887,8 @@ static int fit_best(hitl__fb_ds *ds, hitl_feedback *fb, const size_t *items, siz
     }
 }
 
-/* RECOMMENDED: of the shared coin (the vote's model), one coin, and the
+/* RECOMMENDED: without the constant annotators' answers (if any), of the
+ * shared coin (the vote's model), one coin, and the
  * full matrices with a prior, the one whose held-out answers are the most
  * likely (cross_validate), a more complex one only when clearly so, and
  * only with a fit that does not overrule many clear majorities; the shared
@@ -793,11 +904,18 @@ static int recommend(hitl__fb_ds *ds, hitl_feedback *fb, const char *fn)
     if (rc != HITL_OK)
         return rc;
     size_t *items = fitted_items(&n_items, fb);
-    if (!items || score_candidates(score, fb, items, n_items, K) != 0 ||
-        fit_best(ds, fb, items, n_items, K, score) != 0) {
+    unsigned char *ignore = NULL;
+    if (!items || constant_annotators(&ignore, fb, K) != 0 ||
+        score_candidates(score, fb, items, n_items, K, ignore) != 0 ||
+        fit_best(ds, fb, items, n_items, K, score, ignore) != 0) {
         hitl__fb_ds_free(ds);
         rc = hitl__fail_in(HITL_ENOMEM, fn, "out of memory fitting Dawid-Skene");
+    } else if (ds->K == 0 && ignore) {   /* the vote leaves them out too */
+        ds->A = fb->n_annots;
+        ds->ignore = ignore;
+        ignore = NULL;
     }
+    hitl__free(ignore);
     hitl__free(items);
     return rc;
 }

@@ -19,9 +19,20 @@
 
 void hitl__fb_params_default(hitl__fb_params *p)
 {
-    *p = (hitl__fb_params){ .method = HITL_AGGREGATE_MAJORITY, .min_annotators = 1,
+    *p = (hitl__fb_params){ .method = HITL_AGGREGATE_RECOMMENDED, .min_annotators = 1,
                             .em_max_iter = 100, .em_tol = 1e-6, .confidence_weights = 1,
                             .drift_window = 50, .drift_alpha = 0.01, .ds_prior = 0 };
+}
+
+/* Journals written while MAJORITY was the default aggregation record only
+ * the parameters that differ from these; journals written since record
+ * against the same base, so the aggregation always (see hitl.h, "The
+ * journal").  A change of the handle's defaults then changes no replay. */
+void hitl__fb_params_base(hitl__fb_params *p)
+{
+    hitl__fb_params_default(p);
+    p->method = HITL_AGGREGATE_MAJORITY;
+    p->method_chosen = 1;
 }
 
 int hitl_feedback_create(hitl_feedback **out, hitl_pool *pool)
@@ -383,7 +394,7 @@ int hitl__fb_journal_params(hitl_feedback *fb, int upgrade, const char *fn)
 {
     hitl__records *j = &fb->journal;
     hitl__fb_params def;
-    hitl__fb_params_default(&def);
+    hitl__fb_params_base(&def);
     double now[N_SNAPSHOT], was[N_SNAPSHOT];
     snapshot_values(now, &fb->par);
     snapshot_values(was, &def);
@@ -415,8 +426,9 @@ int hitl__fb_journal_shown(hitl_feedback *fb, const char *fn)
 }
 
 /* A control record at the journal's end.  The first one of a format-1 file
- * makes it format 2, whose replay starts from the default parameters: the
- * parameters that differ from them are written first. */
+ * makes it format 2, whose replay starts from the base parameters
+ * (hitl__fb_params_base): the parameters that differ from them are written
+ * first. */
 static int append_control(hitl_feedback *fb, int kind, uint64_t key, double value,
                           const char *fn)
 {
@@ -801,7 +813,7 @@ static int check_param(const hitl_feedback *fb, hitl_param param, double value,
 static void assign(hitl__fb_params *p, hitl_param param, double value)
 {
     switch (param) {
-    case HITL_PARAM_AGGREGATION:        p->method = (int)value; break;
+    case HITL_PARAM_AGGREGATION:        p->method = (int)value; p->method_chosen = 1; break;
     case HITL_PARAM_N_CLASSES:          p->n_classes = (size_t)value; break;
     case HITL_PARAM_MIN_ANNOTATORS:     p->min_annotators = (size_t)value; break;
     case HITL_PARAM_MIN_AGREEMENT:      p->min_agreement = value; break;
@@ -1230,8 +1242,10 @@ int hitl_feedback_get_info(double *value, const hitl_feedback *fb,
     case HITL_FEEDBACK_JOURNAL_DROPPED:  *value = (double)j->dropped; break;
     case HITL_FEEDBACK_JOURNAL_UNSYNCED: *value = (double)j->unsynced; break;
     case HITL_FEEDBACK_AGGREGATION_USED:
+        /* before RECOMMENDED's first choice the items are voted on */
         *value = hitl__fb_is_model(fb->par.method) && fb->ds.kind ? fb->ds.kind
-                                                                   : fb->par.method;
+                 : fb->par.method == HITL_AGGREGATE_RECOMMENDED ? HITL_AGGREGATE_MAJORITY
+                                                                : fb->par.method;
         break;
     case HITL_FEEDBACK_PRIOR_USED:     *value = fb->ds.K ? fb->ds.strength : NAN; break;
     default:

@@ -140,11 +140,15 @@ static int open_existing(hitl_feedback *fb, uint64_t size, const char *fn)
     int rc = save_before(&b, fb, fn);
     if (rc != HITL_OK)
         return rc;
-    /* format 2 records every parameter that differs from its default, and
-       every role */
+    /* format 2 records every parameter that differs from the base (the
+       defaults with MAJORITY), and every role; format 1 replays under the
+       handle's parameters, with MAJORITY, the default it was written
+       under, unless the handle chose a method */
     if (j->version >= HITL__JOURNAL_CONTROLS) {
-        hitl__fb_params_default(&fb->par);
+        hitl__fb_params_base(&fb->par);
         take_roles(&b, fb);
+    } else if (!fb->par.method_chosen) {
+        fb->par.method = HITL_AGGREGATE_MAJORITY;
     }
     replay rp = { fb, 0, 0, fn };
     fb->replaying = 1;
@@ -210,7 +214,8 @@ static int any_shown(const hitl_feedback *fb)
 }
 
 /* A journal without records (a new file: its header first) gets the
- * parameters that differ from their defaults and the handle's events; the
+ * parameters that differ from the base (hitl__fb_params_base) and the
+ * handle's events; the
  * handle then re-aggregates, as a replay of these records will.  Every
  * failure leaves the handle as it was and the file without records. */
 static int write_held(hitl_feedback *fb, const char *path, int create, uint64_t size,
@@ -240,10 +245,12 @@ static int write_held(hitl_feedback *fb, const char *path, int create, uint64_t 
         hitl__fb_ds_free(&ds);
         return rc;
     }
+    /* no record of this aggregation is needed: a model method differs
+       from the base's MAJORITY, so its record, written last, makes the
+       replay fit as this does */
     if (again) {
         hitl__fb_params same = fb->par;
         hitl__fb_commit(fb, &same, &ds);
-        fb->unrecorded_aggregate = fb->par.method != HITL_AGGREGATE_MAJORITY;
     }
     return HITL_OK;
 }

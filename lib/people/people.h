@@ -105,6 +105,8 @@ typedef struct hitl__fb_ds {
                                (whose matrices are tied), or MAJORITY when
                                RECOMMENDED chose a vote (K == 0) */
     double strength;        /* of the prior on the matrices (HITL_PARAM_DS_PRIOR) */
+    unsigned char *ignore;  /* A, or NULL: 1 for an annotator whose answers
+                               RECOMMENDED leaves out (constant answers) */
 } hitl__fb_ds;
 
 /* An annotator's authority level (hitl_feedback_set_role); annotators
@@ -123,6 +125,8 @@ typedef struct hitl__fb_params {
     size_t drift_window;    /* HITL_PARAM_DRIFT_WINDOW */
     double drift_alpha;     /* HITL_PARAM_DRIFT_ALPHA */
     double ds_prior;        /* HITL_PARAM_DS_PRIOR */
+    int method_chosen;      /* the method was set (on the handle or by a
+                               journal), not the default */
 } hitl__fb_params;
 
 struct hitl_feedback {
@@ -237,6 +241,8 @@ double hitl__normal_upper(double alpha);
 int hitl__fb_apply(hitl_feedback *fb, const hitl__fb_event *e, uint64_t *id,
                    const char *fn);
 void hitl__fb_params_default(hitl__fb_params *p);
+/* Where a format-2 replay starts: the defaults with MAJORITY. */
+void hitl__fb_params_base(hitl__fb_params *p);
 /* Write a control record for every parameter that differs from its
  * default, making the open journal format 2 first (whose replay starts from
  * the defaults).  With none differing, nothing is written, and the file is
@@ -289,6 +295,14 @@ int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, int kind, double 
 #define HITL__REC_OVERRULE 0.25
 #define HITL__REC_MARGIN 3.0
 #define HITL__REC_PER_ROW 1.0
+/* A constant annotator (left out by RECOMMENDED): at least
+ * HITL__REC_CONST_MIN answers, at least HITL__REC_CONST_SHARE of them one
+ * class c, on items where the clear majority of the annotators who do not
+ * answer so is not c at least HITL__REC_CONST_OTHER of the time (of at
+ * least HITL__REC_CONST_MIN / 2 items with one). */
+#define HITL__REC_CONST_MIN 10
+#define HITL__REC_CONST_SHARE 0.95
+#define HITL__REC_CONST_OTHER 0.2
 #define HITL__DS_PRIOR_MAX 1e6
 /* 1 for the methods that fit a model of the annotators. */
 int hitl__fb_is_model(int method);

@@ -136,3 +136,35 @@ def test_recommended_not_worse_than_majority(rotate, slack):
     assert fb.aggregation_used() == hitl.Aggregation.ONE_COIN
     fb.close()
     pool.close()
+
+
+def test_default_is_recommended():
+    pool = hitl.Pool(dim=1)
+    fb = hitl.Feedback(pool)
+    assert fb.get_params()["aggregation"] == hitl.Aggregation.RECOMMENDED
+    fb.close()
+    pool.close()
+
+
+def test_constant_annotators_left_out():
+    # 2 classes, 4 annotators of accuracy 0.7 and 3 who always answer 0;
+    # 5 of the 7 answer each item.  Before they were left out, RECOMMENDED
+    # took them for experts of class 0 and fell 10 points below the vote.
+    rng = np.random.default_rng(5)
+    n_items, K = 60, 2
+    truth = rng.integers(0, K, n_items)
+    answers = []
+    for i in range(n_items):
+        for a in rng.permutation(7)[:5]:
+            if a >= 4:
+                answers.append((i, int(a), 0))
+            else:
+                ok = rng.random() < 0.7
+                answers.append((i, int(a), int(truth[i] if ok else 1 - truth[i])))
+    pool, fb = feedback_of(answers, n_items, K, aggregation="majority")
+    mv = np.mean([fb.item(i).label == truth[i] for i in range(n_items)])
+    fb.set_params(aggregation="recommended")
+    rec = np.mean([fb.item(i).label == truth[i] for i in range(n_items)])
+    assert rec >= mv
+    fb.close()
+    pool.close()
