@@ -24,7 +24,7 @@ Strategy and query() (hitl_strategy, hitl_query, hitl_query_committee),
 Committee and disagreement() (hitl_committee, hitl_disagreement), Feedback
 (hitl_feedback: events, aggregation, consensus, journal), the agreement
 metrics (cohen_kappa, fleiss_kappa, fleiss_kappa_counts, krippendorff_alpha,
-accuracy), Router (hitl_router); every C enum is an IntEnum here (Status,
+accuracy), Router (hitl_router), DriftMonitor (hitl_drift_monitor); every C enum is an IntEnum here (Status,
 Param, ItemState, Info, StrategyKind, EventKind, ...).  The raw cffi objects
 are `hitl.ffi` and `hitl.lib`.
 
@@ -79,6 +79,7 @@ from .feedback import Feedback, Event, ItemConsensus, ItemSettlement
 from .agreement import (cohen_kappa, fleiss_kappa, fleiss_kappa_counts,
                         krippendorff_alpha, accuracy)
 from .router import Router, Routing
+from .monitor import DriftMonitor, DriftEvent
 from .learner import ActiveLearner
 from .labels import LabelMap
 from .evaluation import evaluate, Evaluation
@@ -105,4 +106,5 @@ __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",
            "disagreement", "Feedback", "Event", "ItemConsensus", "ItemSettlement",
            "cohen_kappa", "fleiss_kappa", "fleiss_kappa_counts",
            "krippendorff_alpha", "accuracy", "Router", "Routing",
+           "DriftMonitor", "DriftEvent",
            "ActiveLearner", "LabelMap", "evaluate", "Evaluation"] + sorted(_ENUMS)
