@@ -1767,6 +1767,16 @@ HITL_API int hitl_agreement_accuracy(double *accuracy, size_t *n_scored,
  * report then counts the batch's decisions.  Calibration always sets the
  * threshold by the precision rule, on the chosen score, whatever the mode.
  *
+ * Alert.  When the world may have changed (a hitl_drift_monitor linked to
+ * the router found a harmful drift, or the caller says so with
+ * HITL_PARAM_ROUTE_ALERT = 1), the router routes with the larger of its
+ * threshold and HITL_PARAM_ROUTE_ALERT_THRESHOLD (default +Inf: everything
+ * goes to review; in CAPACITY mode still at most the capacity; in BUDGET
+ * mode an item also needs a score >= the alert threshold).  The next
+ * calibration (hitl_router_calibrate or _pool, on items labeled since the
+ * change, after refitting the model) clears the alert: the threshold then
+ * describes the world as it is.  Evaluate keeps it.
+ *
  * Temperature scaling (hitl_router_fit_temperature) sets T to the minimiser
  * of the mean negative log-likelihood -(1/n) sum_i log q_{i,y_i} on a
  * labeled set, so that "90% confident" means right about 90% of the time
@@ -2286,6 +2296,32 @@ HITL_API int hitl_drift_monitor_event(double *value,
                                       const hitl_drift_monitor *monitor,
                                       uint64_t index,
                                       hitl_drift_event_info info);
+
+/* Saving and restoring a monitor, e.g. across restarts of a service: its
+ * parameters, every detector's state, the counts, the alert and the kept
+ * events, as a versioned little-endian record with a CRC-32, so that a
+ * restored monitor goes on exactly as the saved one would (the same events
+ * for the same items).  The linked router is not part of it: link it again.
+ * Size: about 1 KiB plus 16 bytes per PSI reference value and 100 per kept
+ * event.
+ *
+ * hitl_drift_monitor_save_size: the exact bytes hitl_drift_monitor_save
+ *   writes.  Returns HITL_OK; HITL_EINVAL (NULL).
+ * hitl_drift_monitor_save: write it to buf (capacity bytes); *written = the
+ *   size.  Returns HITL_OK; HITL_EINVAL (NULL, capacity too small).
+ *   Both are concurrent reads of the monitor.
+ * hitl_drift_monitor_load: a new monitor (no router) from size bytes at buf
+ *   (read only during the call).  Returns HITL_OK; HITL_EINVAL (NULL);
+ *   HITL_EFORMAT (bad magic, version or checksum, truncated, a parameter
+ *   out of range or a detector state no monitor could reach); HITL_ENOMEM.
+ *   Free with hitl_drift_monitor_free(). */
+HITL_API int hitl_drift_monitor_save_size(size_t *size,
+                                          const hitl_drift_monitor *monitor);
+HITL_API int hitl_drift_monitor_save(size_t *written, void *buf,
+                                     size_t capacity,
+                                     const hitl_drift_monitor *monitor);
+HITL_API int hitl_drift_monitor_load(hitl_drift_monitor **out,
+                                     const void *buf, size_t size);
 
 #ifdef __cplusplus
 }

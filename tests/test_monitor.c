@@ -705,6 +705,77 @@ START_TEST(test_oom)
 }
 END_TEST
 
+/* Saved halfway, the restored monitor goes on exactly as the original. */
+START_TEST(test_save_load)
+{
+    recorded();
+    hitl_drift_monitor *a = monitor_with(7), *b = NULL;
+    ck_assert_int_eq(hitl_drift_monitor_set_param(a, HITL_PARAM_MONITOR_PSI_WINDOW, 400), HITL_OK);
+    ck_assert_int_eq(hitl_drift_monitor_set_param(a, HITL_PARAM_MONITOR_PH_LAMBDA, 10), HITL_OK);
+    size_t half = REC / 2 + 300;
+    ck_assert_int_eq(hitl_drift_monitor_observe(NULL, a, R.conf, half, R.ok, half), HITL_OK);
+    ck_assert(minfo(a, HITL_DRIFT_INFO_EVENTS) > 0);
+    size_t size, written;
+    ck_assert_int_eq(hitl_drift_monitor_save_size(&size, a), HITL_OK);
+    unsigned char *buf = malloc(size);
+    ck_assert_int_eq(hitl_drift_monitor_save(&written, buf, size - 1, a), HITL_EINVAL);
+    msg_has("capacity");
+    ck_assert_int_eq(hitl_drift_monitor_save(&written, buf, size, a), HITL_OK);
+    ck_assert_uint_eq(written, size);
+    ck_assert_int_eq(hitl_drift_monitor_load(&b, buf, size), HITL_OK);
+    for (hitl_param p = HITL_PARAM_MONITOR_DETECTORS; p <= HITL_PARAM_MONITOR_PSI_ALPHA; p++) {
+        double x, y;
+        ck_assert_int_eq(hitl_drift_monitor_get_param(&x, a, p), HITL_OK);
+        ck_assert_int_eq(hitl_drift_monitor_get_param(&y, b, p), HITL_OK);
+        ck_assert_double_eq(x, y);
+    }
+    size_t rest = REC - half;
+    ck_assert_int_eq(hitl_drift_monitor_observe(NULL, a, R.conf + half, rest, R.ok + half, rest), HITL_OK);
+    ck_assert_int_eq(hitl_drift_monitor_observe(NULL, b, R.conf + half, rest, R.ok + half, rest), HITL_OK);
+    double n = minfo(a, HITL_DRIFT_INFO_EVENTS);
+    ck_assert_double_eq(n, minfo(b, HITL_DRIFT_INFO_EVENTS));
+    for (uint64_t i = 0; i < (uint64_t)n; i++)
+        for (int f = HITL_DRIFT_EVENT_DETECTOR; f <= HITL_DRIFT_EVENT_HARMFUL; f++) {
+            double x = ev(a, i, f), y = ev(b, i, f);
+            ck_assert(x == y || (isnan(x) && isnan(y)));
+        }
+    for (int f = HITL_DRIFT_INFO_ALERT; f <= HITL_DRIFT_INFO_CONFIDENCE; f++) {
+        double x = minfo(a, f), y = minfo(b, f);
+        ck_assert(x == y || (isnan(x) && isnan(y)));
+    }
+    /* every flipped byte and every truncation is refused */
+    for (size_t i = 0; i < size; i += 7) {
+        hitl_drift_monitor *c = NULL;
+        buf[i] ^= 0x10;
+        ck_assert_int_eq(hitl_drift_monitor_load(&c, buf, size), HITL_EFORMAT);
+        ck_assert_ptr_null(c);
+        buf[i] ^= 0x10;
+        ck_assert_int_eq(hitl_drift_monitor_load(&c, buf, i), HITL_EFORMAT);
+    }
+    ck_assert_int_eq(hitl_drift_monitor_load(NULL, buf, size), HITL_EINVAL);
+    ck_assert_int_eq(hitl_drift_monitor_save_size(NULL, a), HITL_EINVAL);
+    hitl_drift_monitor_free(a);
+    hitl_drift_monitor_free(b);
+    /* out of memory while loading (no handle may live while the allocator
+     * changes) */
+    oom_install();
+    for (long k = 0;; k++) {
+        hitl_drift_monitor *c = NULL;
+        oom_arm(k);
+        int rc = hitl_drift_monitor_load(&c, buf, size);
+        oom_arm(-1);
+        if (rc == HITL_OK) {
+            hitl_drift_monitor_free(c);
+            break;
+        }
+        ck_assert_int_eq(rc, HITL_ENOMEM);
+        ck_assert_ptr_null(c);
+    }
+    oom_uninstall();
+    free(buf);
+}
+END_TEST
+
 static Suite *monitor_suite(void)
 {
     Suite *s = suite_create("monitor");
@@ -728,6 +799,7 @@ static Suite *monitor_suite(void)
     tcase_add_test(tc, test_params);
     tcase_add_test(tc, test_log_ring);
     tcase_add_test(tc, test_oom);
+    tcase_add_test(tc, test_save_load);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,6 +6,8 @@
 #include "route/route.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #define LOG_SIZE 1024      /* events readable; the log is a ring */
 #define MAX_INT 9007199254740992.0
@@ -353,5 +355,278 @@ int hitl_drift_monitor_event(double *value, const hitl_drift_monitor *monitor,
     case HITL_DRIFT_EVENT_THRESHOLD: *value = e->c.threshold; break;
     default: *value = e->harmful; break;
     }
+    return HITL_OK;
+}
+
+/* ---- saving and loading ------------------------------------------------------ */
+
+/* The record: magic, version, then every field in a fixed order as 8-byte
+ * little-endian integers or float64 bits, then a CRC-32 of all before it.
+ * One pass of `walk` writes it (or, with a NULL buffer, only counts), the
+ * same pass reads it, so the two cannot disagree on the order. */
+#define SAVE_MAGIC "HITLDRFT"
+#define SAVE_VERSION 1
+
+typedef struct cursor {
+    unsigned char *out;          /* writing (NULL: counting or reading) */
+    const unsigned char *in, *end;  /* reading */
+    size_t n;
+    int bad;                     /* read past the end */
+} cursor;
+
+static void io_u64(cursor *c, uint64_t *v)
+{
+    c->n += 8;
+    if (c->out)
+        c->out = hitl__put_le(c->out, *v, 8);
+    else if (c->in && c->end - c->in >= 8)
+        *v = hitl__get_le(&c->in, 8);
+    else if (c->in)
+        c->bad = 1;
+}
+
+/* The conversions below store back only when reading: saving is a
+ * concurrent read of the monitor. */
+static void io_f64(cursor *c, double *x)
+{
+    uint64_t u;
+    memcpy(&u, x, 8);
+    io_u64(c, &u);
+    if (c->in)
+        memcpy(x, &u, 8);
+}
+
+static void io_size(cursor *c, size_t *v)
+{
+    uint64_t u = *v;
+    io_u64(c, &u);
+    if (c->in)
+        *v = u > SIZE_MAX ? SIZE_MAX : (size_t)u;
+}
+
+static void io_int(cursor *c, int *v)
+{
+    uint64_t u = (uint64_t)(int64_t)*v;
+    io_u64(c, &u);
+    if (c->in)
+        *v = u > 64 ? -1 : (int)u;
+}
+
+static void io_ph(cursor *c, hitl__ph *p)
+{
+    io_u64(c, &p->n);
+    io_u64(c, &p->n_min);
+    io_f64(c, &p->mean);
+    io_f64(c, &p->m);
+    io_f64(c, &p->m_min);
+    io_f64(c, &p->sum);
+    io_f64(c, &p->sum_min);
+}
+
+/* ADWIN's counts first; its buckets only where the counts are sane (a
+ * reader checks them before walking on). */
+static int adwin_sane(const hitl__adwin *a)
+{
+    uint64_t width = 0;
+    if (a->rows > HITL__ADWIN_ROWS)
+        return 0;
+    for (size_t r = 0; r < HITL__ADWIN_ROWS; r++) {
+        if (a->count[r] > a->m + 1 || (r >= a->rows && a->count[r]))
+            return 0;
+        width += (uint64_t)a->count[r] << r;
+    }
+    return width == a->width && (!a->rows || a->count[a->rows - 1]);
+}
+
+static void io_adwin(cursor *c, hitl__adwin *a)
+{
+    io_u64(c, &a->width);
+    io_u64(c, &a->time);
+    io_f64(c, &a->total);
+    io_f64(c, &a->var);
+    io_size(c, &a->rows);
+    for (size_t r = 0; r < HITL__ADWIN_ROWS; r++)
+        io_size(c, &a->count[r]);
+    if (c->bad || !adwin_sane(a)) {
+        c->bad = 1;
+        return;
+    }
+    for (size_t r = 0; r < a->rows; r++)
+        for (size_t k = 0; k < a->count[r]; k++) {
+            io_f64(c, &a->sum[r * (a->m + 1) + k]);
+            io_f64(c, &a->sq[r * (a->m + 1) + k]);
+        }
+}
+
+static int psi_sane(const hitl__psi *s)
+{
+    if (s->n_ref > s->window || s->n_cur >= s->window || s->n_edges >= s->bins)
+        return 0;
+    return s->n_ref == s->window || (!s->n_cur && !s->n_edges);
+}
+
+static void io_psi(cursor *c, hitl__psi *s)
+{
+    io_size(c, &s->n_ref);
+    io_size(c, &s->n_cur);
+    io_size(c, &s->n_edges);
+    io_f64(c, &s->cur_sum);
+    io_f64(c, &s->last);
+    io_u64(c, &s->n_checks);
+    if (c->bad || !psi_sane(s)) {
+        c->bad = 1;
+        return;
+    }
+    for (size_t i = 0; i < s->n_ref; i++)
+        io_f64(c, &s->ref[i]);
+    for (size_t i = 0; i < s->n_edges; i++)
+        io_f64(c, &s->edges[i]);
+    for (size_t b = 0; b < s->bins; b++) {
+        io_f64(c, &s->expect[b]);
+        io_size(c, &s->count[b]);
+    }
+}
+
+static void io_event(cursor *c, event *e)
+{
+    io_int(c, &e->detector);
+    io_int(c, &e->stream);
+    io_int(c, &e->harmful);
+    io_u64(c, &e->at);
+    io_u64(c, &e->change_at);
+    io_f64(c, &e->c.before);
+    io_f64(c, &e->c.after);
+    io_f64(c, &e->c.stat);
+    io_f64(c, &e->c.threshold);
+    io_u64(c, &e->c.n_before);
+    io_u64(c, &e->c.n_after);
+}
+
+static void io_params(cursor *c, params *p)
+{
+    io_int(c, &p->detectors);
+    double *f[] = { &p->ph_delta, &p->ph_lambda, &p->ph_alpha, &p->ph_min,
+                    &p->ad_delta, &p->ad_m, &p->ad_clock, &p->psi_window,
+                    &p->psi_bins, &p->psi_threshold, &p->psi_alpha };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        io_f64(c, f[i]);
+}
+
+/* Everything after the parameters. */
+static void walk_state(cursor *c, hitl_drift_monitor *m)
+{
+    for (int s = 0; s < 2; s++) {
+        io_ph(c, &m->ph[s]);
+        io_adwin(c, &m->ad[s]);
+        io_u64(c, &m->seen[s]);
+    }
+    io_psi(c, &m->psi);
+    io_int(c, &m->alert);
+    io_u64(c, &m->n_events);
+    uint64_t first = m->n_events > LOG_SIZE ? m->n_events - LOG_SIZE : 0;
+    for (uint64_t i = first; i < m->n_events && !c->bad; i++)
+        io_event(c, &m->log[i % LOG_SIZE]);
+}
+
+/* 8 magic + 8 version + parameters + state + 4 CRC. */
+static size_t record_size(const hitl_drift_monitor *m)
+{
+    cursor c = { 0 };
+    params p = m->p;
+    io_params(&c, &p);
+    walk_state(&c, (hitl_drift_monitor *)m);   /* counting only: no writes */
+    return 16 + c.n + 4;
+}
+
+int hitl_drift_monitor_save_size(size_t *size, const hitl_drift_monitor *monitor)
+{
+    if (!size || !monitor)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", size ? "monitor" : "size");
+    *size = record_size(monitor);
+    return HITL_OK;
+}
+
+int hitl_drift_monitor_save(size_t *written, void *buf, size_t capacity,
+                            const hitl_drift_monitor *monitor)
+{
+    if (!written || !buf || !monitor)
+        return hitl__fail(HITL_EINVAL, "%s is NULL",
+                          !written ? "written" : !buf ? "buf" : "monitor");
+    size_t need = record_size(monitor);
+    if (capacity < need)
+        return hitl__fail(HITL_EINVAL, "capacity %zu is below the %zu bytes "
+                          "needed", capacity, need);
+    unsigned char *p = buf;
+    memcpy(p, SAVE_MAGIC, 8);
+    cursor c = { .out = hitl__put_le(p + 8, SAVE_VERSION, 8) };
+    params prm = monitor->p;
+    io_params(&c, &prm);
+    walk_state(&c, (hitl_drift_monitor *)monitor);  /* writing reads it only */
+    hitl__put_le(c.out, hitl__crc32(p, need - 4), 4);
+    *written = need;
+    return HITL_OK;
+}
+
+/* Values a saved monitor can hold: finite where the detectors keep sums. */
+static int state_sane(const hitl_drift_monitor *m)
+{
+    for (int s = 0; s < 2; s++) {
+        const hitl__ph *p = &m->ph[s];
+        if (p->n_min > p->n || !isfinite(p->mean + p->m + p->m_min + p->sum +
+                                         p->sum_min) || p->m_min > 0)
+            return 0;
+        if (!isfinite(m->ad[s].total + m->ad[s].var))
+            return 0;
+    }
+    for (uint64_t i = m->n_events > LOG_SIZE ? m->n_events - LOG_SIZE : 0;
+         i < m->n_events; i++) {
+        const event *e = &m->log[i % LOG_SIZE];
+        if ((e->detector != 1 && e->detector != 2 && e->detector != 4) ||
+            (e->stream != 1 && e->stream != 2) || (unsigned)e->harmful > 1)
+            return 0;
+    }
+    return (unsigned)m->alert <= 1;
+}
+
+#define BAD(...) hitl__fail(HITL_EFORMAT, __VA_ARGS__)
+
+int hitl_drift_monitor_load(hitl_drift_monitor **out, const void *buf, size_t size)
+{
+    if (!out || !buf)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", out ? "buf" : "out");
+    *out = NULL;
+    const unsigned char *p = buf;
+    if (size < 16 + 4 || memcmp(p, SAVE_MAGIC, 8))
+        return BAD("not a libhitl drift monitor (%zu bytes)", size);
+    const unsigned char *q = p + 8, *tail = p + size - 4;
+    if (hitl__get_le(&q, 8) != SAVE_VERSION)
+        return BAD("unknown version");
+    if (hitl__get_le(&tail, 4) != hitl__crc32(p, size - 4))
+        return BAD("checksum mismatch: the record is corrupt or truncated");
+    cursor c = { .in = q, .end = p + size - 4 };
+    params prm = defaults;
+    io_params(&c, &prm);
+    hitl_drift_monitor *m;
+    int rc = hitl_drift_monitor_create(&m);
+    if (rc)
+        return rc;
+    const spec *sp = specs;
+    for (size_t i = 0; !c.bad && i <= sizeof specs / sizeof specs[0] && !rc; i++) {
+        hitl_param par = i ? sp[i - 1].param : HITL_PARAM_MONITOR_DETECTORS;
+        double v = i ? *(double *)((char *)&prm + sp[i - 1].offset) : prm.detectors;
+        rc = hitl_drift_monitor_set_param(m, par, v);
+    }
+    if (rc == HITL_ENOMEM) {
+        hitl_drift_monitor_free(m);
+        return rc;
+    }
+    if (!rc && !c.bad)
+        walk_state(&c, m);
+    if (rc || c.bad || c.in != c.end || !state_sane(m)) {
+        hitl_drift_monitor_free(m);
+        return BAD("%s", rc ? "a parameter is out of range" :
+                   "the detectors' state is inconsistent or truncated");
+    }
+    *out = m;
     return HITL_OK;
 }

@@ -35,6 +35,9 @@ class DriftMonitor(Params, Handle):
     Borrowed: the router, kept alive by the monitor while linked.  Arrays
     are read only during observe().
 
+    Pickling: pickle and copy.deepcopy copy the whole state (to_bytes), not
+    the router link.
+
     Thread-safety: one thread at a time; observe() also changes the linked
     router, which no other thread may use meanwhile.  events()/info() are
     concurrent reads.
@@ -134,6 +137,33 @@ class DriftMonitor(Params, Handle):
         n = int(self.info(DriftInfo.EVENTS))
         first = max(first, n - 1024, 0)
         return [self.event(i) for i in range(first, n)]
+
+    def to_bytes(self):
+        """The monitor's whole state (parameters, detectors, counts, alert,
+        kept events; not the router) as bytes: DriftMonitor.from_bytes
+        restores it, and the restored monitor goes on exactly as this one."""
+        size = ffi.new("size_t *")
+        check(lib.hitl_drift_monitor_save_size(size, self._ptr))
+        buf = ffi.new("unsigned char[]", size[0])
+        check(lib.hitl_drift_monitor_save(size, buf, size[0], self._ptr))
+        return bytes(ffi.buffer(buf, size[0]))
+
+    @classmethod
+    def from_bytes(cls, data, router=None):
+        """A monitor from to_bytes() output (hitl.FormatError if corrupt),
+        linked to `router` if given."""
+        out = ffi.new("hitl_drift_monitor **")
+        check(lib.hitl_drift_monitor_load(out, data, len(data)))
+        self = cls.__new__(cls)
+        self._own(out[0])
+        self._router = None
+        if router is not None:
+            self.router = router
+        return self
+
+    def __reduce__(self):
+        # pickle/deepcopy: the state, not the router link
+        return (DriftMonitor.from_bytes, (self.to_bytes(),))
 
     def _describe(self):
         return "events=%d alert=%s" % (self.info(DriftInfo.EVENTS), self.alert)

@@ -187,3 +187,19 @@ def test_params_and_errors():
         hitl.DriftMonitor(detectors="nonsense")
     m.close()
     assert "closed" in repr(m)
+
+
+def test_pickle_goes_on_the_same():
+    import pickle
+    conf, ok = stream()
+    a = hitl.DriftMonitor(psi_window=400, ph_lambda=10)
+    a.observe(conf[:3300], ok[:3300])
+    b = pickle.loads(pickle.dumps(a))
+    assert b.router is None and b.get_params() == a.get_params()
+    a.observe(conf[3300:], ok[3300:])
+    b.observe(conf[3300:], ok[3300:])
+    assert [tuple(e) for e in a.events()] == [tuple(e) for e in b.events()] != []
+    data = bytearray(a.to_bytes())
+    data[40] ^= 1
+    with pytest.raises(hitl.FormatError):
+        hitl.DriftMonitor.from_bytes(bytes(data))
