@@ -27,11 +27,16 @@ typedef struct params {
     double psi_window, psi_bins, psi_threshold, psi_alpha;
 } params;
 
-struct hitl_drift_monitor {
-    params p;
+/* The detectors of both streams (PSI watches confidence only). */
+typedef struct detectors {
     hitl__ph ph[2];
     hitl__adwin ad[2];
     hitl__psi psi;
+} detectors;
+
+struct hitl_drift_monitor {
+    params p;
+    detectors d;
     uint64_t seen[2];
     uint64_t n_events;
     int alert;
@@ -43,32 +48,32 @@ static const params defaults = { 7, 0.005, 50, 0.9999, 30, 0.002, 5, 32,
                                  1000, 10, 0.25, 0 };
 
 /* The detectors of p, fresh: HITL_OK or HITL_ENOMEM (nothing to free). */
-static int detectors_init(hitl_drift_monitor *m, const params *p)
+static int detectors_init(detectors *d, const params *p)
 {
     for (int s = 0; s < 2; s++) {
-        hitl__ph_init(&m->ph[s], p->ph_delta, p->ph_lambda, p->ph_alpha,
+        hitl__ph_init(&d->ph[s], p->ph_delta, p->ph_lambda, p->ph_alpha,
                       (uint64_t)p->ph_min);
-        if (hitl__adwin_init(&m->ad[s], p->ad_delta, (size_t)p->ad_m,
+        if (hitl__adwin_init(&d->ad[s], p->ad_delta, (size_t)p->ad_m,
                              (size_t)p->ad_clock) != HITL_OK) {
             if (s)
-                hitl__adwin_free(&m->ad[0]);
+                hitl__adwin_free(&d->ad[0]);
             return HITL_ENOMEM;
         }
     }
-    if (hitl__psi_init(&m->psi, (size_t)p->psi_window, (size_t)p->psi_bins,
+    if (hitl__psi_init(&d->psi, (size_t)p->psi_window, (size_t)p->psi_bins,
                        p->psi_threshold, p->psi_alpha) != HITL_OK) {
-        hitl__adwin_free(&m->ad[0]);
-        hitl__adwin_free(&m->ad[1]);
+        hitl__adwin_free(&d->ad[0]);
+        hitl__adwin_free(&d->ad[1]);
         return HITL_ENOMEM;
     }
     return HITL_OK;
 }
 
-static void detectors_free(hitl_drift_monitor *m)
+static void detectors_free(detectors *d)
 {
-    hitl__adwin_free(&m->ad[0]);
-    hitl__adwin_free(&m->ad[1]);
-    hitl__psi_free(&m->psi);
+    hitl__adwin_free(&d->ad[0]);
+    hitl__adwin_free(&d->ad[1]);
+    hitl__psi_free(&d->psi);
 }
 
 int hitl_drift_monitor_create(hitl_drift_monitor **out)
@@ -80,7 +85,7 @@ int hitl_drift_monitor_create(hitl_drift_monitor **out)
     if (!m)
         return hitl__fail(HITL_ENOMEM, "no memory for a drift monitor");
     m->p = defaults;
-    if (detectors_init(m, &m->p) != HITL_OK) {
+    if (detectors_init(&m->d, &m->p) != HITL_OK) {
         hitl__free(m);
         return hitl__fail(HITL_ENOMEM, "no memory for the detectors");
     }
@@ -93,7 +98,7 @@ void hitl_drift_monitor_free(hitl_drift_monitor *monitor)
 {
     if (!monitor)
         return;
-    detectors_free(monitor);
+    detectors_free(&monitor->d);
     hitl__free(monitor);
     hitl__handle_release();
 }
@@ -167,16 +172,12 @@ int hitl_drift_monitor_set_param(hitl_drift_monitor *monitor, hitl_param param,
             return rc;
         *(double *)((char *)&p + sp->offset) = value;
     }
-    hitl_drift_monitor next = *monitor;
+    detectors next;
     if (detectors_init(&next, &p) != HITL_OK)
         return hitl__fail(HITL_ENOMEM, "no memory for the detectors");
-    detectors_free(monitor);
+    detectors_free(&monitor->d);
     monitor->p = p;
-    for (int s = 0; s < 2; s++) {
-        monitor->ph[s] = next.ph[s];
-        monitor->ad[s] = next.ad[s];
-    }
-    monitor->psi = next.psi;
+    monitor->d = next;
     return HITL_OK;
 }
 
@@ -210,10 +211,10 @@ int hitl_drift_monitor_reset(hitl_drift_monitor *monitor)
     if (!monitor)
         return hitl__fail(HITL_EINVAL, "monitor is NULL");
     for (int s = 0; s < 2; s++) {
-        hitl__ph_reset(&monitor->ph[s]);
-        hitl__adwin_reset(&monitor->ad[s]);
+        hitl__ph_reset(&monitor->d.ph[s]);
+        hitl__adwin_reset(&monitor->d.ad[s]);
     }
-    hitl__psi_reset(&monitor->psi);
+    hitl__psi_reset(&monitor->d.psi);
     monitor->alert = 0;
     return HITL_OK;
 }
@@ -272,11 +273,11 @@ static void observe_one(hitl_drift_monitor *m, int s, double x)
     int on = m->p.detectors;
     m->seen[s]++;
     double rise = s == S_CONF ? 1 - x : x;
-    if ((on & HITL_DRIFT_PAGE_HINKLEY) && hitl__ph_add(&m->ph[s], rise, &c))
+    if ((on & HITL_DRIFT_PAGE_HINKLEY) && hitl__ph_add(&m->d.ph[s], rise, &c))
         record(m, HITL_DRIFT_PAGE_HINKLEY, s, &c);
-    if ((on & HITL_DRIFT_ADWIN) && hitl__adwin_add(&m->ad[s], x, &c))
+    if ((on & HITL_DRIFT_ADWIN) && hitl__adwin_add(&m->d.ad[s], x, &c))
         record(m, HITL_DRIFT_ADWIN, s, &c);
-    if (s == S_CONF && (on & HITL_DRIFT_PSI) && hitl__psi_add(&m->psi, x, &c))
+    if (s == S_CONF && (on & HITL_DRIFT_PSI) && hitl__psi_add(&m->d.psi, x, &c))
         record(m, HITL_DRIFT_PSI, s, &c);
 }
 
@@ -311,7 +312,7 @@ int hitl_drift_monitor_get_info(double *value, const hitl_drift_monitor *monitor
 {
     if (!value || !monitor)
         return hitl__fail(HITL_EINVAL, "%s is NULL", value ? "monitor" : "value");
-    const hitl__psi *psi = &monitor->psi;
+    const hitl__psi *psi = &monitor->d.psi;
     switch (info) {
     case HITL_DRIFT_INFO_ALERT: *value = monitor->alert; break;
     case HITL_DRIFT_INFO_EVENTS: *value = (double)monitor->n_events; break;
@@ -321,8 +322,8 @@ int hitl_drift_monitor_get_info(double *value, const hitl_drift_monitor *monitor
     case HITL_DRIFT_INFO_PSI_LIMIT:
         *value = psi->n_ref < psi->window ? NAN : hitl__psi_limit(psi);
         break;
-    case HITL_DRIFT_INFO_ERROR_RATE: *value = window_mean(&monitor->ad[S_ERR]); break;
-    case HITL_DRIFT_INFO_CONFIDENCE: *value = window_mean(&monitor->ad[S_CONF]); break;
+    case HITL_DRIFT_INFO_ERROR_RATE: *value = window_mean(&monitor->d.ad[S_ERR]); break;
+    case HITL_DRIFT_INFO_CONFIDENCE: *value = window_mean(&monitor->d.ad[S_CONF]); break;
     default:
         return hitl__fail(HITL_EINVAL, "info %d is not a drift monitor figure",
                           (int)info);
@@ -516,11 +517,11 @@ static void io_params(cursor *c, params *p)
 static void walk_state(cursor *c, hitl_drift_monitor *m)
 {
     for (int s = 0; s < 2; s++) {
-        io_ph(c, &m->ph[s]);
-        io_adwin(c, &m->ad[s]);
+        io_ph(c, &m->d.ph[s]);
+        io_adwin(c, &m->d.ad[s]);
         io_u64(c, &m->seen[s]);
     }
-    io_psi(c, &m->psi);
+    io_psi(c, &m->d.psi);
     io_int(c, &m->alert);
     io_u64(c, &m->n_events);
     uint64_t first = m->n_events > LOG_SIZE ? m->n_events - LOG_SIZE : 0;
@@ -571,11 +572,11 @@ int hitl_drift_monitor_save(size_t *written, void *buf, size_t capacity,
 static int state_sane(const hitl_drift_monitor *m)
 {
     for (int s = 0; s < 2; s++) {
-        const hitl__ph *p = &m->ph[s];
+        const hitl__ph *p = &m->d.ph[s];
         if (p->n_min > p->n || !isfinite(p->mean + p->m + p->m_min + p->sum +
                                          p->sum_min) || p->m_min > 0)
             return 0;
-        if (!isfinite(m->ad[s].total + m->ad[s].var))
+        if (!isfinite(m->d.ad[s].total + m->d.ad[s].var))
             return 0;
     }
     for (uint64_t i = m->n_events > LOG_SIZE ? m->n_events - LOG_SIZE : 0;
