@@ -359,8 +359,16 @@ static size_t stationary_items(void)
  * stream, and the mean delay over `runs` streams changing at item 5000
  * (items after the change until the first event at or after it; a run
  * that never detects within 20000 items counts as 20000 and as missed). */
-static void delay_and_alarms(int det, int stream, double max_alarms,
-                             double max_delay)
+static hitl_drift_monitor *monitor_alpha(int det, double psi_alpha)
+{
+    hitl_drift_monitor *m = monitor_with(det);
+    ck_assert_int_eq(hitl_drift_monitor_set_param(m, HITL_PARAM_MONITOR_PSI_ALPHA,
+                                                  psi_alpha), HITL_OK);
+    return m;
+}
+
+static void delay_and_alarms(int det, int stream, double psi_alpha,
+                             double max_alarms, double max_delay)
 {
     const char *dn = det == HITL_DRIFT_PAGE_HINKLEY ? "Page-Hinkley" :
                      det == HITL_DRIFT_ADWIN ? "ADWIN" : "PSI";
@@ -368,7 +376,7 @@ static void delay_and_alarms(int det, int stream, double max_alarms,
     size_t N = stationary_items(), chunk = 1000;
     float conf[1000];
     uint8_t ok[1000];
-    hitl_drift_monitor *m = monitor_with(det);
+    hitl_drift_monitor *m = monitor_alpha(det, psi_alpha);
     rng_state = 777 + (uint64_t)det * 10 + (uint64_t)stream;
     for (size_t at = 0; at < N; at += chunk) {
         for (size_t i = 0; i < chunk; i++) {
@@ -386,7 +394,7 @@ static void delay_and_alarms(int det, int stream, double max_alarms,
     double delay_sum = 0;
     size_t missed = 0, early = 0;
     for (size_t r = 0; r < runs; r++) {
-        m = monitor_with(det);
+        m = monitor_alpha(det, psi_alpha);
         size_t delay = horizon, seen = 0;
         for (size_t at = 0; at < change + horizon && delay == horizon; at += chunk) {
             for (size_t i = 0; i < chunk; i++) {
@@ -410,7 +418,9 @@ static void delay_and_alarms(int det, int stream, double max_alarms,
         hitl_drift_monitor_free(m);
     }
     double mean_delay = delay_sum / (double)runs;
-    printf("# %-12s on %-10s: false alarms %7.1f per 10^6 stationary items "
+    if (psi_alpha > 0)
+        dn = "PSI, alpha .01";
+    printf("# %-14s on %-10s: false alarms %7.1f per 10^6 stationary items "
            "(%zu items; bound %g); mean delay %6.0f items (20 runs, bound %g; "
            "%zu missed, %zu events before the change)\n",
            dn, sn, alarms, N, max_alarms, mean_delay, max_delay, missed, early);
@@ -423,15 +433,19 @@ static void delay_and_alarms(int det, int stream, double max_alarms,
 
 /* Bounds: about twice what the long run measures (see the report), so that
  * a regression shows and a different seed does not. */
-START_TEST(test_delay_ph_conf) { delay_and_alarms(HITL_DRIFT_PAGE_HINKLEY, HITL_DRIFT_STREAM_CONFIDENCE, 50, 1000); }
+START_TEST(test_delay_ph_conf) { delay_and_alarms(HITL_DRIFT_PAGE_HINKLEY, HITL_DRIFT_STREAM_CONFIDENCE, 0, 50, 1000); }
 END_TEST
-START_TEST(test_delay_ph_err) { delay_and_alarms(HITL_DRIFT_PAGE_HINKLEY, HITL_DRIFT_STREAM_ERROR, 100, 500); }
+START_TEST(test_delay_ph_err) { delay_and_alarms(HITL_DRIFT_PAGE_HINKLEY, HITL_DRIFT_STREAM_ERROR, 0, 100, 500); }
 END_TEST
-START_TEST(test_delay_adwin_conf) { delay_and_alarms(HITL_DRIFT_ADWIN, HITL_DRIFT_STREAM_CONFIDENCE, 20, 400); }
+START_TEST(test_delay_adwin_conf) { delay_and_alarms(HITL_DRIFT_ADWIN, HITL_DRIFT_STREAM_CONFIDENCE, 0, 20, 400); }
 END_TEST
-START_TEST(test_delay_adwin_err) { delay_and_alarms(HITL_DRIFT_ADWIN, HITL_DRIFT_STREAM_ERROR, 20, 300); }
+START_TEST(test_delay_adwin_err) { delay_and_alarms(HITL_DRIFT_ADWIN, HITL_DRIFT_STREAM_ERROR, 0, 20, 300); }
 END_TEST
-START_TEST(test_delay_psi) { delay_and_alarms(HITL_DRIFT_PSI, HITL_DRIFT_STREAM_CONFIDENCE, 10, 1000); }
+START_TEST(test_delay_psi) { delay_and_alarms(HITL_DRIFT_PSI, HITL_DRIFT_STREAM_CONFIDENCE, 0, 10, 1000); }
+END_TEST
+/* The significance form at alpha 0.01: about 1% of the windows, i.e. 10
+ * false alarms per 10^6 items with windows of 1000, if the limit holds. */
+START_TEST(test_delay_psi_alpha) { delay_and_alarms(HITL_DRIFT_PSI, HITL_DRIFT_STREAM_CONFIDENCE, 0.01, 40, 1000); }
 END_TEST
 
 
@@ -792,6 +806,7 @@ static Suite *monitor_suite(void)
     tcase_add_test(tc, test_delay_adwin_conf);
     tcase_add_test(tc, test_delay_adwin_err);
     tcase_add_test(tc, test_delay_psi);
+    tcase_add_test(tc, test_delay_psi_alpha);
     suite_add_tcase(s, tc);
     tc = tcase_create("api");
     tcase_add_test(tc, test_router_alert);
