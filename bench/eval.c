@@ -25,7 +25,9 @@
  * trapezoids, divided by the label range: the mean accuracy over the run),
  * the final accuracy, and the labels needed to first reach 95% of the
  * full-data accuracy (mean over the seeds that reached it; "n/S" says how
- * many did).  Last, for each data set, whether DEFAULT's area is at least
+ * many did).  Then, on MARGIN's runs, the round at which each stopping
+ * criterion of hitl_stopper would have stopped and the test accuracy lost
+ * against the full budget.  Last, for each data set, whether DEFAULT's area is at least
  * RANDOM's; the exit status is 1 if it is not on some set.
  *
  * Routing (after the strategies, per data set; --routing-only skips the
@@ -39,7 +41,7 @@
  *
  * A strategy SPEC is a kind name with optional parameters, e.g.
  *   hybrid:base=entropy:beta=5   density:anchors=256:exp=2   qbc-kl:members=9
- * Kinds: random least-confident margin entropy qbc-vote qbc-consensus qbc-kl
+ * Kinds: random least-confident margin entropy egl qbc-vote qbc-consensus qbc-kl
  * qbc-bald kcenter ranked density hybrid default.  Parameters: base (a kind
  * name), beta, exp, anchors, bandwidth, cold (random|kcenter|kmeans++),
  * select (kcenter|kmeans++), members.
@@ -142,6 +144,7 @@ static const struct { const char *name; hitl_strategy_kind kind; } KINDS[] = {
     {"least-confident", HITL_STRATEGY_LEAST_CONFIDENT},
     {"margin", HITL_STRATEGY_MARGIN},
     {"entropy", HITL_STRATEGY_ENTROPY},
+    {"egl", HITL_STRATEGY_EXPECTED_GRADIENT_LENGTH},
     {"qbc-vote", HITL_STRATEGY_QBC_VOTE_ENTROPY},
     {"qbc-consensus", HITL_STRATEGY_QBC_CONSENSUS_ENTROPY},
     {"qbc-kl", HITL_STRATEGY_QBC_KL},
@@ -289,7 +292,7 @@ static double full_accuracy(const split *sp, size_t K)
 }
 
 static void run_strategy(run *out, const spec *s, const split *sp, size_t K, size_t batch,
-                         size_t rounds, uint64_t seed)
+                         size_t rounds, uint64_t seed, hitl_stopper *stopper)
 {
     hitl_pool *pool = make_pool(sp);
     hitl_model *model = make_model(sp, K);
@@ -328,6 +331,8 @@ static void run_strategy(run *out, const spec *s, const split *sp, size_t K, siz
             CHECK(hitl_committee_fit(committee, pool));
         CHECK(hitl_pool_count(&out->labels[r], pool, HITL_ITEM_LABELED));
         out->acc[r] = accuracy(model, sp, K, proba);
+        if (stopper)
+            CHECK(hitl_stopper_update(NULL, stopper, model, pool));
     }
     hitl_committee_free(committee);
     hitl_strategy_free(first);
@@ -360,6 +365,83 @@ static void mean_sd(double *mean, double *sd, const double *v, size_t n)
     *sd = n > 1 ? sqrt(s / (double)(n - 1)) : 0;
 }
 
+/* ---- stopping criteria ---------------------------------------------------------- */
+
+/* Stopping is judged on MARGIN's runs (uncertainty sampling, for which the
+ * criteria were proposed), with the stopper's defaults; PERFORMANCE reads
+ * the odd test items as its held-out set, BUDGET is half the run's labels.
+ * Per criterion and seed: the round it fired (1 = after the first fit) and
+ * the test accuracy then against the accuracy after the last round. */
+#define N_STOP 6
+static const char *STOP_NAMES[N_STOP] = {
+    "stabilizing predictions", "classification change", "overall uncertainty",
+    "max confidence", "labeling budget", "performance convergence"
+};
+
+typedef struct stops {
+    size_t *round;     /* N_STOP x seeds, 0 = never */
+    double *lost;      /* N_STOP x seeds: final accuracy - accuracy at the stop */
+    double *labels;    /* N_STOP x seeds */
+} stops;
+
+static hitl_stopper *make_stopper(const split *sp, size_t K, size_t budget)
+{
+    hitl_stopper *st;
+    size_t n = sp->n_test / 2;
+    float *X = ds_calloc(n * sp->dim, sizeof *X);
+    int32_t *y = ds_calloc(n, sizeof *y);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(X + i * sp->dim, sp->test_x + (2 * i + 1) * sp->dim, sp->dim * sizeof *X);
+        y[i] = sp->test_y[2 * i + 1];
+    }
+    CHECK(hitl_stopper_create(&st, K));
+    CHECK(hitl_stopper_set_param(st, HITL_PARAM_STOP_BUDGET, (double)budget));
+    CHECK(hitl_stopper_set_heldout(st, X, y, n, sp->dim));
+    free(X);
+    free(y);
+    return st;
+}
+
+static void record_stops(stops *o, const hitl_stopper *st, const run *r, size_t rounds,
+                         size_t s, size_t seeds)
+{
+    for (int c = 0; c < N_STOP; c++) {
+        size_t t;
+        CHECK(hitl_stopper_fired(&t, st, (hitl_stop_criterion)(c + 1)));
+        size_t at = t ? t - 1 : rounds;     /* never: the full budget */
+        o->round[c * seeds + s] = t;
+        o->lost[c * seeds + s] = r->acc[rounds] - r->acc[at];
+        o->labels[c * seeds + s] = (double)r->labels[at];
+    }
+}
+
+static void print_stops(const stops *o, size_t seeds, size_t rounds)
+{
+    printf("stopping (margin sampling, stopper defaults; budget = half the labels; "
+           "held-out = odd test items):\n");
+    printf("  %-26s %14s %14s %24s\n", "criterion", "round (fired)", "labels",
+           "accuracy lost vs full");
+    for (int c = 0; c < N_STOP; c++) {
+        double rs = 0, lm, ls, bm, bs;
+        size_t hit = 0;
+        for (size_t s = 0; s < seeds; s++)
+            if (o->round[c * seeds + s]) {
+                rs += (double)o->round[c * seeds + s];
+                hit++;
+            }
+        mean_sd(&lm, &ls, o->lost + c * seeds, seeds);
+        mean_sd(&bm, &bs, o->labels + c * seeds, seeds);
+        char rbuf[64];
+        if (hit)
+            snprintf(rbuf, sizeof rbuf, "%.1f (%zu/%zu)", rs / (double)hit, hit, seeds);
+        else
+            snprintf(rbuf, sizeof rbuf, "never (0/%zu)", seeds);
+        printf("  %-26s %14s %8.0f +- %3.0f %+10.4f +- %.4f\n", STOP_NAMES[c], rbuf, bm, bs,
+               lm, ls);
+    }
+    printf("  (never = ran all %zu rounds: nothing saved, nothing lost)\n", rounds + 1);
+}
+
 /* ---- one data set ------------------------------------------------------------- */
 
 typedef struct verdict {
@@ -379,15 +461,26 @@ static void evaluate(verdict *vd, const dataset *ds, const spec *specs, size_t n
     double *reach = ds_calloc(n_specs * seeds, sizeof *reach);
     double *full = ds_calloc(seeds, sizeof *full), *secs = ds_calloc(n_specs, sizeof *secs);
     run r = { ds_calloc(rounds + 1, sizeof *r.acc), ds_calloc(rounds + 1, sizeof *r.labels) };
+    stops stop = { ds_calloc(N_STOP * seeds, sizeof(size_t)),
+                   ds_calloc(N_STOP * seeds, sizeof(double)),
+                   ds_calloc(N_STOP * seeds, sizeof(double)) };
+    int have_stops = 0;
     split sp;
 
     for (size_t s = 0; s < seeds; s++) {
         make_split(&sp, ds, seed0 + s);
         full[s] = full_accuracy(&sp, K);
         for (size_t j = 0; j < n_specs; j++) {
+            int judge = specs[j].kind == HITL_STRATEGY_MARGIN && specs[j].n_params == 0;
+            hitl_stopper *st = judge ? make_stopper(&sp, K, batch * (rounds + 1) / 2) : NULL;
             double t0 = ds_seconds();
-            run_strategy(&r, &specs[j], &sp, K, batch, rounds, seed0 + s);
+            run_strategy(&r, &specs[j], &sp, K, batch, rounds, seed0 + s, st);
             secs[j] += ds_seconds() - t0;
+            if (st) {
+                record_stops(&stop, st, &r, rounds, s, seeds);
+                have_stops = 1;
+                hitl_stopper_free(st);
+            }
             area[j * seeds + s] = curve_area(&r, rounds);
             final[j * seeds + s] = r.acc[rounds];
             reach[j * seeds + s] = NAN;
@@ -446,8 +539,13 @@ static void evaluate(verdict *vd, const dataset *ds, const spec *specs, size_t n
         printf("default - random curve area: %+.4f (default ahead on %zu of %zu seeds)\n",
                gap, wins, seeds);
     }
+    if (have_stops)
+        print_stops(&stop, seeds, rounds);
     printf("\n");
     fflush(stdout);
+    free(stop.round);
+    free(stop.lost);
+    free(stop.labels);
     free(area);
     free(final);
     free(reach);
@@ -672,7 +770,7 @@ static void routing_targets(const route_verdict *v, size_t n)
 /* ---- main -------------------------------------------------------------------------- */
 
 static const char *DEFAULT_SPECS[] = {
-    "random", "least-confident", "margin", "entropy", "qbc-vote", "qbc-kl",
+    "random", "least-confident", "margin", "entropy", "egl", "qbc-vote", "qbc-kl",
     "kcenter", "ranked", "density", "hybrid", "default",
 };
 

@@ -19,19 +19,23 @@
  * accuracies, measures their agreement (Fleiss' kappa), and routes new
  * items between the model and a person by calibrated confidence, then at a
  * fixed reviewer capacity by the confidence and by the learned error
- * detector.  Last,
+ * detector.  A reviewer settles the least certain consensus labels; with a
+ * tenth of the labels flipped, the re-check queue finds the wrong ones.  Last,
  * one of three annotators gets careless halfway, and the drift check finds
- * who and from when; and a deployed model meets a stream whose classes
- * swap meaning halfway: the drift monitor sees the reviewed errors rise,
- * the router reviews everything until the model is refitted and
- * recalibrated, and accuracy recovers.
+ * who and from when.  Then items arrive one by one and stream selection
+ * decides, within a budget, which a person labels (examples/demo_stream.c).
+ * Last, a deployed model meets a stream whose classes swap meaning halfway:
+ * the drift monitor sees the reviewed errors rise, the router reviews
+ * everything until the model is refitted and recalibrated, and accuracy
+ * recovers.
  *
  * The program is in sections (data, full data, active learning, several
- * annotators, drift, deployment); a section is one function called from main().  Strategies
+ * annotators, reviewer, labels to re-check, drift, stream, deployment); a section is one function called from main().  Strategies
  * are rows of the table `strategies` below.
  */
 #include "hitl.h"
 #include "dataset.h"
+#include "demo_stream.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -844,15 +848,19 @@ static int section_annotators(const dataset *ds, const split *sp, size_t batch,
     crowd cw = {0};
     hitl_model *m_ds = NULL;
     double acc_mv = 0, acc_ds = 0, test_mv = 0, test_ds = 0, test_truth = 0;
+    double acc_rec = 0, test_rec = 0, rec_used = 0, rec_prior = 0;
     double vs_majority[N_ANNOTATORS];
 
     printf("== several annotators\n");
     printf("the loop again (default strategy), but %zu simulated annotators "
            "of different\nquality, unknown to the library, answer every "
            "item asked about, and the model\nlearns from their Dawid-Skene "
-           "consensus.  Then the same answers are aggregated\nboth ways, "
+           "consensus.  Then the same answers are aggregated\nthree ways, "
            "and a fresh model is fitted on each aggregation's labels "
-           "(weighted\nby posterior confidence).\n", N_ANNOTATORS);
+           "(weighted\nby posterior confidence).  RECOMMENDED, what to use, "
+           "picks the vote, one accuracy\nper annotator or Dawid-Skene with a "
+           "prior by how well each predicts answers\nit was not fitted on.\n",
+           N_ANNOTATORS);
     if (crowd_loop(&cw, ds, sp, batch, rounds, seed) ||
         fit_on_truth(&test_truth, &cw, ds, sp) ||
         crowd_aggregate(NULL, &acc_mv, &test_mv, &cw,
@@ -862,6 +870,10 @@ static int section_annotators(const dataset *ds, const split *sp, size_t batch,
         TRY(hitl_feedback_annotator_info(&vs_majority[a], cw.feedback,
                                          annotators[a].id,
                                          HITL_ANNOTATOR_CONSENSUS_ACCURACY));
+    if (crowd_aggregate(NULL, &acc_rec, &test_rec, &cw, HITL_AGGREGATE_RECOMMENDED, ds, sp))
+        goto fail;
+    TRY(hitl_feedback_get_info(&rec_used, cw.feedback, HITL_FEEDBACK_AGGREGATION_USED));
+    TRY(hitl_feedback_get_info(&rec_prior, cw.feedback, HITL_FEEDBACK_PRIOR_USED));
     if (crowd_aggregate(&m_ds, &acc_ds, &test_ds, &cw,
                         HITL_AGGREGATE_DAWID_SKENE, ds, sp))
         goto fail;
@@ -871,6 +883,13 @@ static int section_annotators(const dataset *ds, const split *sp, size_t batch,
            "test accuracy");
     printf("%-14s %12.4f %14.4f\n", "majority vote", acc_mv, test_mv);
     printf("%-14s %12.4f %14.4f\n", "Dawid-Skene", acc_ds, test_ds);
+    printf("%-14s %12.4f %14.4f   (chose %s", "recommended", acc_rec, test_rec,
+           rec_used == HITL_AGGREGATE_DAWID_SKENE ? "Dawid-Skene"
+           : rec_used == HITL_AGGREGATE_ONE_COIN  ? "one coin"
+                                                   : "the majority vote");
+    if (rec_used == HITL_AGGREGATE_DAWID_SKENE)
+        printf(" with prior strength %g", rec_prior);
+    printf(")\n");
     printf("%-14s %12.4f %14.4f\n", "(true labels)", 1.0, test_truth);
     if (print_annotators(&cw, vs_majority) ||
         print_fleiss(&cw, ds->n_classes) ||
@@ -1027,6 +1046,65 @@ fail:
     hitl_feedback_free(fb);
     hitl_pool_free(pool);
     return -1;
+}
+
+/* ---- section: labels to re-check ------------------------------------------- */
+
+#define RECHECK_RATE 0.10  /* share of the labels flipped */
+#define RECHECK_SHOW 8     /* queue entries printed */
+
+static int section_recheck(const dataset *ds, uint64_t seed)
+{
+    hitl_pool *pool = NULL;
+    hitl_model *model = NULL;
+    hitl_recheck *rc = NULL;
+    size_t n = ds->n, count, at_m, all, m = 0;
+    int32_t *y = ds_calloc(n, sizeof *y);
+    uint8_t *flipped = ds_calloc(n, 1);
+    size_t *queue = ds_calloc(n, sizeof *queue);
+    double *score = ds_calloc(n, sizeof *score), noise = 0;
+    uint64_t rng = seed ^ 0xC1EA4;
+    int status = -1;
+    memcpy(y, ds->y, n * sizeof *y);
+    ds_flip_labels(y, flipped, n, ds->n_classes, RECHECK_RATE, 0, &rng);
+    for (size_t i = 0; i < n; i++)
+        m += flipped[i];
+    printf("== labels to re-check\n");
+    printf("every one of the %zu items labeled, %zu of the labels (%.0f%%) flipped to "
+           "another\nclass.  The re-check queue (hitl_recheck_query: confident learning "
+           "on 5-fold\ncross-fitted logistic regression) lists the labels that are "
+           "probably wrong,\nmost suspect first.\n\n", n, m, RECHECK_RATE * 100);
+    TRY(hitl_pool_create(&pool, ds->dim));
+    TRY(hitl_pool_add_borrowed(pool, ds->x, n, ds->dim, NULL));
+    for (size_t i = 0; i < n; i++)
+        TRY(hitl_pool_set_label(pool, i, y[i]));
+    if (make_model(&model, ds) != 0)
+        goto fail;
+    TRY(hitl_recheck_create(&rc));
+    TRY(hitl_recheck_query(&count, queue, NULL, score, rc, model, pool, n));
+    TRY(hitl_recheck_get_info(&noise, rc, HITL_RECHECK_INFO_NOISE_RATE));
+    ds_queue_hits(&at_m, &all, queue, count, flipped, m);
+    printf("queue: %zu items, %zu of them flipped (precision %.3f, recall %.3f); "
+           "estimated\nnoise rate %.3f (true %.3f).  A reviewer checking the first "
+           "%zu (the true\nnumber of wrong labels) finds %zu: precision %.3f, recall "
+           "%.3f.\n\n", count, all, count ? (double)all / (double)count : 1.0,
+           (double)all / (double)m, noise, (double)m / (double)n, m, at_m,
+           (double)at_m / (double)(count < m ? count : m), (double)at_m / (double)m);
+    printf("%4s  %6s  %5s  %4s  %15s\n", "rank", "item", "given", "true", "self-confidence");
+    for (size_t q = 0; q < count && q < RECHECK_SHOW; q++)
+        printf("%4zu  %6zu  %5d  %4d  %15.4f\n", q + 1, queue[q], (int)y[queue[q]],
+               (int)ds->y[queue[q]], score[q]);
+    printf("\n");
+    status = 0;
+fail:
+    hitl_recheck_free(rc);
+    hitl_model_free(model);
+    hitl_pool_free(pool);
+    free(y);
+    free(flipped);
+    free(queue);
+    free(score);
+    return status;
 }
 
 /* ---- section: annotator drift ------------------------------------------------ */
@@ -1464,7 +1542,12 @@ int main(int argc, char **argv)
     if (status == 0)
         status = section_reviewer(&ds, seed);
     if (status == 0)
+        status = section_recheck(&ds, seed);
+    if (status == 0)
         status = section_drift(&ds, seed);
+    if (status == 0)
+        status = demo_section_stream(&ds, sp.x_pool, sp.pool, sp.n_pool, sp.x_test,
+                                     sp.test, sp.n_test, seed);
     if (status == 0)
         status = section_deployment(&ds, &sp, seed);
     if (status == 0)

@@ -818,7 +818,7 @@ START_TEST(gold_and_annotators)
     ck_assert_int_eq(hitl_feedback_get_info(&v, fb, HITL_FEEDBACK_EM_OBJECTIVE), HITL_OK);
     ck_assert(isnan(v));
     ck_assert_int_eq(hitl_feedback_get_info(&v, fb, 0), HITL_EINVAL);
-    ck_assert_int_eq(hitl_feedback_get_info(&v, fb, 15), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_get_info(&v, fb, 17), HITL_EINVAL);
     ck_assert_int_eq(hitl_feedback_get_info(NULL, fb, 1), HITL_EINVAL);
     hitl_feedback_free(fb);
     hitl_pool_free(pool);
@@ -890,8 +890,10 @@ START_TEST(out_of_memory_events)
                 break;
             default:
                 rc = hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
-                                             i % 8 == 3 ? HITL_AGGREGATE_DAWID_SKENE
-                                                        : HITL_AGGREGATE_WEIGHTED);
+                                             i % 8 == 3    ? HITL_AGGREGATE_DAWID_SKENE
+                                             : i % 16 == 7 ? HITL_AGGREGATE_ONE_COIN
+                                             : i % 16 == 15 ? HITL_AGGREGATE_RECOMMENDED
+                                                           : HITL_AGGREGATE_WEIGHTED);
                 if (rc == HITL_OK)
                     rc = hitl_feedback_aggregate(fb);
                 break;

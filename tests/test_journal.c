@@ -433,15 +433,29 @@ static uint64_t prop_below(uint64_t n)
 /* Parameters and fit figures the handles must share too. */
 static void same_params(const hitl_feedback *a, const hitl_feedback *b)
 {
-    for (int p = HITL_PARAM_AGGREGATION; p <= HITL_PARAM_CONFIDENCE_WEIGHTS; p++) {
+    for (int p = HITL_PARAM_AGGREGATION; p <= HITL_PARAM_DS_PRIOR; p++) {
         double x, y;
         OK(hitl_feedback_get_param(&x, a, (hitl_param)p));
         OK(hitl_feedback_get_param(&y, b, (hitl_param)p));
         SAME(same_double(x, y), "parameter %d: %g vs %g", p, x, y);
     }
-    for (int i = HITL_FEEDBACK_EM_CLASSES; i <= HITL_FEEDBACK_EM_CONVERGED; i++)
-        SAME(same_double(finfo(a, (hitl_feedback_info)i),
-                                  finfo(b, (hitl_feedback_info)i)), "info %d differs", i);
+    static const hitl_feedback_info fit[] = {
+        HITL_FEEDBACK_EM_CLASSES, HITL_FEEDBACK_EM_ITERATIONS, HITL_FEEDBACK_EM_OBJECTIVE,
+        HITL_FEEDBACK_EM_CONVERGED, HITL_FEEDBACK_AGGREGATION_USED, HITL_FEEDBACK_PRIOR_USED};
+    for (size_t i = 0; i < sizeof fit / sizeof *fit; i++)
+        SAME(same_double(finfo(a, fit[i]), finfo(b, fit[i])), "info %d differs", (int)fit[i]);
+}
+
+/* Once in some runs: a crowd labels every item, enough answers for
+ * RECOMMENDED to fit a model (some items get a wrong label). */
+static int prop_crowd;
+static void crowd_step(hitl_feedback *fb, int K)
+{
+    prop_crowd = 0;
+    for (uint64_t item = 0; item < N_POOL; item++)
+        for (uint64_t who = 1; who <= 4; who++)
+            (void)hitl_feedback_label(fb, item, who,
+                                      (int32_t)((item + (prop_below(4) == 0)) % (uint64_t)K));
 }
 
 /* One random call on the live handle; a rejected call is part of the test
@@ -452,7 +466,7 @@ static void prop_step(hitl_feedback *fb, int K)
     int32_t label = (int32_t)prop_below((uint64_t)K);
     uint64_t id;
     OK(hitl_feedback_count(&n_ev, fb));
-    switch (prop_below(23)) {
+    switch (prop_below(26)) {
     case 0: case 1: case 2: case 3: case 4: case 5:
         (void)hitl_feedback_label(fb, item, who, label);
         break;
@@ -479,7 +493,16 @@ static void prop_step(hitl_feedback *fb, int K)
         (void)hitl_feedback_aggregate(fb);
         break;
     case 12: case 13:
-        (void)hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION, 1 + (double)prop_below(3));
+        (void)hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION, 1 + (double)prop_below(5));
+        break;
+    case 23: {
+        static const double strength[] = {0, 0.5, 3, 40};
+        (void)hitl_feedback_set_param(fb, HITL_PARAM_DS_PRIOR, strength[prop_below(4)]);
+        break;
+    }
+    case 24:
+        if (prop_crowd)
+            crowd_step(fb, K);
         break;
     case 14:
         (void)hitl_feedback_set_param(fb, HITL_PARAM_MIN_ANNOTATORS, 1 + (double)prop_below(3));
@@ -563,7 +586,8 @@ START_TEST(replay_equals_live)
         hitl_pool *pool = make_pool();
         hitl_feedback *live;
         ck_assert_int_eq(hitl_feedback_create(&live, pool), HITL_OK);
-        (void)hitl_feedback_set_param(live, HITL_PARAM_AGGREGATION, 1 + (double)prop_below(3));
+        (void)hitl_feedback_set_param(live, HITL_PARAM_AGGREGATION, 1 + (double)prop_below(5));
+        prop_crowd = prop_below(4) == 0;
         /* some events before the journal, some after */
         size_t before = prop_below(15), steps = 40 + prop_below(80);
         for (size_t i = 0; i < before; i++)

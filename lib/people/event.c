@@ -193,7 +193,7 @@ int hitl__control_check(const hitl__fb_event *e, const char *fn)
         isnan(e->confidence))
         return HITL_OK;
     if (e->kind == HITL__CTRL_PARAM && fields_plain && e->item >= HITL_PARAM_AGGREGATION &&
-        e->item <= HITL_PARAM_CONFIDENCE_WEIGHTS)
+        e->item <= HITL_PARAM_DS_PRIOR)
         return HITL_OK;                  /* the value is checked as it is set */
     return hitl__fail_in(HITL_EINVAL, fn, "a control record (kind %d) with fields out of "
                          "place", (int)e->kind);

@@ -21,7 +21,7 @@ void hitl__fb_params_default(hitl__fb_params *p)
 {
     *p = (hitl__fb_params){ .method = HITL_AGGREGATE_MAJORITY, .min_annotators = 1,
                             .em_max_iter = 100, .em_tol = 1e-6, .confidence_weights = 1,
-                            .drift_window = 50, .drift_alpha = 0.01 };
+                            .drift_window = 50, .drift_alpha = 0.01, .ds_prior = 0 };
 }
 
 int hitl_feedback_create(hitl_feedback **out, hitl_pool *pool)
@@ -352,7 +352,7 @@ static int any_role(const hitl_feedback *fb)
 /* The order in which a snapshot restores the parameters: those a fit reads
  * before the method that fits. */
 static const hitl_param SNAPSHOT[] = {
-    HITL_PARAM_EM_MAX_ITER, HITL_PARAM_EM_TOL, HITL_PARAM_N_CLASSES,
+    HITL_PARAM_EM_MAX_ITER, HITL_PARAM_EM_TOL, HITL_PARAM_N_CLASSES, HITL_PARAM_DS_PRIOR,
     HITL_PARAM_MIN_ANNOTATORS, HITL_PARAM_MIN_AGREEMENT, HITL_PARAM_MIN_CONFIDENCE,
     HITL_PARAM_CONFIDENCE_WEIGHTS, HITL_PARAM_DRIFT_WINDOW, HITL_PARAM_DRIFT_ALPHA,
     HITL_PARAM_AGGREGATION,
@@ -655,9 +655,9 @@ static int check_param(const hitl_feedback *fb, hitl_param param, double value,
 {
     switch (param) {
     case HITL_PARAM_AGGREGATION:
-        if (!integral(value, HITL_AGGREGATE_MAJORITY, HITL_AGGREGATE_DAWID_SKENE))
+        if (!integral(value, HITL_AGGREGATE_MAJORITY, HITL_AGGREGATE_RECOMMENDED))
             return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_AGGREGATION %g is not a "
-                                 "hitl_aggregation (1, 2 or 3)", value);
+                                 "hitl_aggregation (an integer in [1, 5])", value);
         return HITL_OK;
     case HITL_PARAM_N_CLASSES:
         if (value != 0 && !integral(value, 2, HITL__MAX_LABEL + 1))
@@ -700,6 +700,11 @@ static int check_param(const hitl_feedback *fb, hitl_param param, double value,
             return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_DRIFT_WINDOW %g is not an "
                                  "integer in [2, 1e6]", value);
         return HITL_OK;
+    case HITL_PARAM_DS_PRIOR:
+        if (!(value >= 0 && value <= HITL__DS_PRIOR_MAX))
+            return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_DS_PRIOR %g is not in [0, %g]",
+                                 value, HITL__DS_PRIOR_MAX);
+        return HITL_OK;
     case HITL_PARAM_DRIFT_ALPHA:
         if (!(value > 0 && value <= 0.5))
             return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_DRIFT_ALPHA %g is not in "
@@ -723,6 +728,7 @@ static void assign(hitl__fb_params *p, hitl_param param, double value)
     case HITL_PARAM_EM_MAX_ITER:        p->em_max_iter = (size_t)value; break;
     case HITL_PARAM_DRIFT_WINDOW:       p->drift_window = (size_t)value; break;
     case HITL_PARAM_DRIFT_ALPHA:        p->drift_alpha = value; break;
+    case HITL_PARAM_DS_PRIOR:           p->ds_prior = value; break;
     default:                            p->em_tol = value; break;
     }
 }
@@ -734,7 +740,11 @@ static int effect(const hitl__fb_params *next, hitl_param param)
 {
     switch (param) {
     case HITL_PARAM_AGGREGATION: return 2;
-    case HITL_PARAM_N_CLASSES: return next->method == HITL_AGGREGATE_DAWID_SKENE ? 2 : 0;
+    case HITL_PARAM_N_CLASSES: return hitl__fb_is_model(next->method) ? 2 : 0;
+    /* RECOMMENDED picks its own strength */
+    case HITL_PARAM_DS_PRIOR:
+        return next->method == HITL_AGGREGATE_DAWID_SKENE ||
+               next->method == HITL_AGGREGATE_ONE_COIN ? 2 : 0;
     case HITL_PARAM_EM_MAX_ITER:
     case HITL_PARAM_EM_TOL:
     case HITL_PARAM_DRIFT_WINDOW:      /* drift is worked out when asked for */
@@ -856,6 +866,7 @@ int hitl_feedback_get_param(double *value, const hitl_feedback *fb,
     case HITL_PARAM_CONFIDENCE_WEIGHTS: *value = fb->par.confidence_weights; break;
     case HITL_PARAM_DRIFT_WINDOW:       *value = (double)fb->par.drift_window; break;
     case HITL_PARAM_DRIFT_ALPHA:        *value = fb->par.drift_alpha; break;
+    case HITL_PARAM_DS_PRIOR:           *value = fb->par.ds_prior; break;
     default:
         return hitl__fail(HITL_EINVAL,
                           "parameter %d is not a feedback parameter (40x)",
@@ -1136,6 +1147,11 @@ int hitl_feedback_get_info(double *value, const hitl_feedback *fb,
     case HITL_FEEDBACK_JOURNAL_REPLAYED: *value = (double)j->replayed; break;
     case HITL_FEEDBACK_JOURNAL_DROPPED:  *value = (double)j->dropped; break;
     case HITL_FEEDBACK_JOURNAL_UNSYNCED: *value = (double)j->unsynced; break;
+    case HITL_FEEDBACK_AGGREGATION_USED:
+        *value = hitl__fb_is_model(fb->par.method) && fb->ds.kind ? fb->ds.kind
+                                                                   : fb->par.method;
+        break;
+    case HITL_FEEDBACK_PRIOR_USED:     *value = fb->ds.K ? fb->ds.strength : NAN; break;
     default:
         return hitl__fail(HITL_EINVAL, "unknown feedback info %d", (int)info);
     }

@@ -206,9 +206,9 @@ static int write_held(hitl_feedback *fb, const char *path, int create, uint64_t 
 {
     hitl__records *j = &fb->journal;
     hitl__fb_ds ds = {0};
-    /* a Dawid-Skene fit is redone even without events: the one the handle
-       has may predate its EM settings, which a replay would fit with */
-    int again = fb->n_ev || fb->par.method == HITL_AGGREGATE_DAWID_SKENE;
+    /* a model's fit is redone even without events: the one the handle has
+       may predate its EM settings, which a replay would fit with */
+    int again = fb->n_ev || hitl__fb_is_model(fb->par.method);
     int rc = again ? hitl__fb_prepare(&ds, &fb->par, fb, fn) : HITL_OK;
     if (rc == HITL_OK && create)
         rc = hitl__records_create(j, path, size, 0, put_event, fb, fn);

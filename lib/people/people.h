@@ -98,6 +98,10 @@ typedef struct hitl__fb_ds {
     size_t iterations;
     double objective;       /* log posterior at the returned estimates */
     int converged;
+    int kind;               /* hitl_aggregation fitted: DAWID_SKENE or ONE_COIN
+                               (whose matrices are tied), or MAJORITY when
+                               RECOMMENDED chose a vote (K == 0) */
+    double strength;        /* of the prior on the matrices (HITL_PARAM_DS_PRIOR) */
 } hitl__fb_ds;
 
 /* An annotator's authority level (hitl_feedback_set_role); annotators
@@ -115,6 +119,7 @@ typedef struct hitl__fb_params {
     int confidence_weights;
     size_t drift_window;    /* HITL_PARAM_DRIFT_WINDOW */
     double drift_alpha;     /* HITL_PARAM_DRIFT_ALPHA */
+    double ds_prior;        /* HITL_PARAM_DS_PRIOR */
 } hitl__fb_params;
 
 struct hitl_feedback {
@@ -252,7 +257,25 @@ void hitl__fb_refresh(hitl_feedback *fb);
  * Returns HITL_OK, HITL_ENOMEM, or HITL_ESTATE when K would be inferred
  * (HITL_PARAM_N_CLASSES 0) above HITL__DS_INFERRED_MAX; sets the message. */
 #define HITL__DS_INFERRED_MAX 1024
-int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, const char *fn);
+int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, int kind, double strength,
+                    const char *fn);
+/* The rule of HITL_AGGREGATE_RECOMMENDED (stated in hitl.h): a model needs
+ * HITL__REC_PER_ITEM labels per item and HITL__REC_PER_ANNOT answers per
+ * annotator on average, the full matrices HITL__REC_PER_ROW K; the
+ * candidates (shared coin, one coin, full matrices with prior strength
+ * HITL__REC_STRENGTH K) are scored by the
+ * log-likelihood of held-out answers, less HITL__REC_MARGIN nats per step
+ * of complexity; the best whose fit overrules at most HITL__REC_OVERRULE of
+ * the clear majorities wins. */
+#define HITL__REC_PER_ITEM 2.0
+#define HITL__REC_PER_ANNOT 10.0
+#define HITL__REC_STRENGTH 0.5
+#define HITL__REC_OVERRULE 0.25
+#define HITL__REC_MARGIN 3.0
+#define HITL__REC_PER_ROW 1.0
+#define HITL__DS_PRIOR_MAX 1e6
+/* 1 for the methods that fit a model of the annotators. */
+int hitl__fb_is_model(int method);
 void hitl__fb_ds_free(hitl__fb_ds *ds);
 /* Install a fit: free the old one, take *ds, set annotators' accuracies. */
 void hitl__fb_ds_install(hitl_feedback *fb, hitl__fb_ds *ds);

@@ -15,7 +15,6 @@
 #define MAX_BINS 1000
 #define T_MIN 0.01          /* temperature search interval */
 #define T_MAX 100.0
-#define ROW_SUM_SLACK 1e-3  /* a probability row must sum to 1 within this */
 #define GATHER_ROWS 256     /* labeled pool rows predicted per call */
 #define MAX_ITEMS 9007199254740992.0   /* 2^53: "no limit" of a count */
 
@@ -93,25 +92,6 @@ static double router_beta(const hitl_router *r)
     return r->temperature == 1.0 ? 1.0 : 1.0 / r->temperature;
 }
 
-/* Rows must be probabilities: finite, >= 0, summing to 1 within slack. */
-static int check_rows(const char *fn, const float *proba, size_t n, size_t k)
-{
-    for (size_t i = 0; i < n; i++) {
-        const float *p = proba + i * k;
-        double sum = 0;
-        for (size_t c = 0; c < k; c++) {
-            if (!isfinite(p[c]) || p[c] < 0)
-                return hitl__fail_in(isfinite(p[c]) ? HITL_EINVAL : HITL_ENUMERIC,
-                                     fn, "proba[%zu][%zu] is %g, not a probability",
-                                     i, c, (double)p[c]);
-            sum += p[c];
-        }
-        if (fabs(sum - 1.0) > ROW_SUM_SLACK)
-            return hitl__fail_in(HITL_EINVAL, fn,
-                                 "proba row %zu sums to %.6g, not 1", i, sum);
-    }
-    return HITL_OK;
-}
 
 /* ---- one item's decision ------------------------------------------------------- */
 
@@ -721,7 +701,7 @@ static int check_set(const char *fn, const hitl_router *r, const float *proba,
     if (rc)
         return rc;
     rc = hitl__check_labels(fn, "labels", labels, n, r->n_classes);
-    return rc ? rc : check_rows(fn, proba, n, r->n_classes);
+    return rc ? rc : hitl__check_proba(fn, proba, n, r->n_classes);
 }
 
 /* The array forms have no feature rows, which the detector needs. */
@@ -1047,7 +1027,7 @@ int hitl_router_route(size_t *n_accepted, uint8_t *accept, int32_t *label,
     int rc = hitl__check_rows(__func__, n, router->n_classes, router->n_classes,
                               sizeof(float));
     if (rc == HITL_OK)
-        rc = check_rows(__func__, proba, n, router->n_classes);
+        rc = hitl__check_proba(__func__, proba, n, router->n_classes);
     if (rc == HITL_OK)
         rc = check_rows_known(__func__, router, NULL);
     if (rc)

@@ -24,7 +24,11 @@ Strategy and query() (hitl_strategy, hitl_query, hitl_query_committee),
 Committee and disagreement() (hitl_committee, hitl_disagreement), Feedback
 (hitl_feedback: events, aggregation, consensus, journal), the agreement
 metrics (cohen_kappa, fleiss_kappa, fleiss_kappa_counts, krippendorff_alpha,
-accuracy), Router (hitl_router), DriftMonitor (hitl_drift_monitor); every C enum is an IntEnum here (Status,
+accuracy), Router (hitl_router), Recheck and find_label_issues
+(hitl_recheck: labels that are probably wrong), Stream (hitl_stream:
+deciding arriving items within a labeling budget), Stopper (hitl_stopper:
+when more labels stop paying), DriftMonitor (hitl_drift_monitor: has the
+world a deployed model sees changed?); every C enum is an IntEnum here (Status,
 Param, ItemState, Info, StrategyKind, EventKind, ...).  The raw cffi objects
 are `hitl.ffi` and `hitl.lib`.
 
@@ -79,6 +83,9 @@ from .feedback import Feedback, Event, ItemConsensus, ItemSettlement
 from .agreement import (cohen_kappa, fleiss_kappa, fleiss_kappa_counts,
                         krippendorff_alpha, accuracy)
 from .router import Router, Routing
+from .recheck import Recheck, RecheckJoint, find_label_issues
+from .stream import Stream, Decisions
+from .stopper import Stopper
 from .monitor import DriftMonitor, DriftEvent
 from .learner import ActiveLearner
 from .labels import LabelMap
@@ -106,5 +113,7 @@ __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",
            "disagreement", "Feedback", "Event", "ItemConsensus", "ItemSettlement",
            "cohen_kappa", "fleiss_kappa", "fleiss_kappa_counts",
            "krippendorff_alpha", "accuracy", "Router", "Routing",
+           "Recheck", "RecheckJoint", "find_label_issues", "Stream", "Decisions",
+           "Stopper",
            "DriftMonitor", "DriftEvent",
            "ActiveLearner", "LabelMap", "evaluate", "Evaluation"] + sorted(_ENUMS)

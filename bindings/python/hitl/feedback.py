@@ -10,8 +10,8 @@ import numpy as np
 from ._ffi import ffi, lib
 from ._base import (Handle, Params, check, size_arg, int_arg, u64_arg,
                     i32_arg, float_arg, path_arg, enum_value)
-from ._enums import (EventKind, Consensus, AnnotatorInfo, FeedbackInfo, Role,
-                     Settlement)
+from ._enums import (Aggregation, EventKind, Consensus, AnnotatorInfo,
+                     FeedbackInfo, Role, Settlement)
 from .errors import InvalidArgument
 from . import _arrays
 
@@ -78,7 +78,9 @@ class Feedback(Params, Handle):
 
     Feedback(pool, **params): params are the 40x hitl.Param names
     (aggregation, min_annotators, min_agreement, min_confidence, n_classes,
-    em_max_iter, em_tol, confidence_weights).
+    em_max_iter, em_tol, confidence_weights, drift_window, drift_alpha,
+    ds_prior).  aggregation="recommended" is what to pick (see hitl.h,
+    "Aggregation").
 
     Borrowed: the pool, for the Feedback's whole life: every answer also
     writes the pool's state, label and weight.  The Feedback keeps its pool
@@ -366,6 +368,11 @@ class Feedback(Params, Handle):
                                           u64_arg(annotator, "annotator"),
                                           n_classes))
         return m
+
+    def aggregation_used(self):
+        """The hitl.Aggregation in force: the one set, or what RECOMMENDED
+        chose at the last aggregation (MAJORITY, ONE_COIN or DAWID_SKENE)."""
+        return Aggregation(int(self.info(FeedbackInfo.AGGREGATION_USED)))
 
     def info(self, what):
         """A figure about the handle (hitl.FeedbackInfo member or name)."""
