@@ -24,6 +24,8 @@
  * one of three annotators gets careless halfway, and the drift check finds
  * who and from when.  Then items arrive one by one and stream selection
  * decides, within a budget, which a person labels (examples/demo_stream.c).
+ * Then a simulated group attribute whose items are harder: explanations
+ * shown to the reviewer, a counterfactual, and the bias audit finding the gap.
  * Last, a deployed model meets a stream whose classes swap meaning halfway:
  * the drift monitor sees the reviewed errors rise, the router reviews
  * everything until the model is refitted and recalibrated, and accuracy
@@ -1176,6 +1178,219 @@ fail:
     return -1;
 }
 
+/* ---- section: explanations and a bias audit ------------------------------- */
+
+#define AUDIT_NOISE 1.0    /* group 1's features are blurred by up to this */
+#define SPOT_CHECK  5      /* one accepted item in 5 is checked by a person */
+#define SHOW_TOP    3      /* features a reviewer is shown per class */
+
+/* The items of the section, shuffled; group 1's rows blurred (harder). */
+static void audit_items(float *x, int64_t *group, const dataset *ds, uint64_t *rng)
+{
+    size_t *order = ds_calloc(ds->n, sizeof *order);
+    for (size_t i = 0; i < ds->n; i++)
+        order[i] = i;
+    ds_shuffle(order, ds->n, rng);
+    for (size_t i = 0; i < ds->n; i++) {
+        group[i] = (int64_t)(ds_rng_next(rng) & 1);
+        for (size_t j = 0; j < ds->dim; j++) {
+            double v = ds->x[order[i] * ds->dim + j];
+            if (group[i]) {
+                v += AUDIT_NOISE * (2.0 * (double)(ds_rng_next(rng) >> 11) / 9007199254740992.0 - 1);
+                v = v < 0 ? 0 : v > MAX_VALUE ? MAX_VALUE : v;
+            }
+            x[i * ds->dim + j] = (float)v;
+        }
+        order[i] = (size_t)ds->y[order[i]];     /* now: the item's class */
+    }
+    for (size_t i = 0; i < ds->n; i++)
+        group[ds->n + i] = (int64_t)order[i];
+    free(order);
+}
+
+static void print_pushes(const char *what, int32_t cls, const int32_t *f, const float *v)
+{
+    printf("  %s %d:", what, (int)cls);
+    for (size_t k = 0; k < SHOW_TOP; k++)
+        printf(" block(%d,%d) %+.2f", (int)(f[k] / 8), (int)(f[k] % 8), (double)v[k]);
+    printf("\n");
+}
+
+/* What the console shows for one item, and the smallest change (L2, pixel
+ * counts within 0..16) that would have made the model say the truth. */
+static int show_example(const hitl_model *m, const float *x, size_t d, int32_t truth)
+{
+    float proba[64], contrib[2 * SHOW_TOP], rest[4], xn[256];
+    int32_t cls[2], feat[2 * SHOW_TOP];
+    float lo[256], hi[256];
+    double dist;
+    size_t moved = 0;
+    TRY(hitl_model_explain(NULL, proba, cls, feat, contrib, rest, m, x, 1, d, SHOW_TOP));
+    printf("one item sent to review (true class %d): the model says %d (%.2f), "
+           "runner-up %d (%.2f)\n", (int)truth, (int)cls[0], (double)proba[cls[0]],
+           (int)cls[1], (double)proba[cls[1]]);
+    print_pushes("toward", cls[0], feat, contrib);
+    print_pushes("toward", cls[1], feat + SHOW_TOP, contrib + SHOW_TOP);
+    for (size_t j = 0; j < d; j++) {
+        lo[j] = 0;
+        hi[j] = MAX_VALUE;
+    }
+    if (truth != cls[0]) {
+        TRY(hitl_model_counterfactual(xn, &dist, m, x, truth, HITL_NORM_L2, NULL, lo, hi,
+                                      1e-3));
+        float most = 0;
+        for (size_t j = 0; j < d; j++) {
+            moved += fabsf(xn[j] - x[j]) > 0.05f;
+            most = fabsf(xn[j] - x[j]) > most ? fabsf(xn[j] - x[j]) : most;
+        }
+        printf("  smallest change to make it %d: %.2f (L2, in pixel counts) over %zu of "
+               "%zu blocks, at most %.2f in one\n", (int)truth, dist, moved, d, (double)most);
+    }
+    printf("\n");
+    return 0;
+fail:
+    return -1;
+}
+
+/* The people's answers: every reviewed item and a spot check of the
+ * accepted ones, recorded with what the reviewer was shown. */
+static int review_routed(hitl_feedback *fb, const hitl_model *m, const float *x, size_t d,
+                         const int64_t *truth, size_t first, size_t n, const uint8_t *accept,
+                         const int32_t *label, const float *conf, size_t *example)
+{
+    *example = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        size_t item = first + i;
+        if (accept[i] && i % SPOT_CHECK)
+            continue;
+        int32_t cls[2], feat[2 * SHOW_TOP], y = (int32_t)truth[item];
+        float contrib[2 * SHOW_TOP];
+        TRY(hitl_model_explain(NULL, NULL, cls, feat, contrib, NULL, m, x + item * d, 1, d,
+                               SHOW_TOP));
+        TRY(hitl_feedback_record_shown(NULL, fb, y == label[i] ? HITL_EVENT_CONFIRM
+                                                               : HITL_EVENT_OVERRIDE,
+                                       item, ANNOTATOR, y, NAN, label[i], conf[i], feat,
+                                       contrib, SHOW_TOP, HITL_TIME_NOW, NULL));
+        if (*example == SIZE_MAX && !accept[i] && y != label[i])
+            *example = item;
+    }
+    return 0;
+fail:
+    return -1;
+}
+
+static void print_audit_row(const hitl_audit *a, int64_t g)
+{
+    static const hitl_audit_metric ms[] = { HITL_AUDIT_ACCEPTED, HITL_AUDIT_MODEL_ERROR,
+                                            HITL_AUDIT_CAUGHT, HITL_AUDIT_OVERRIDE };
+    double v, lo, hi;
+    size_t n;
+    hitl_audit_figure(&v, NULL, NULL, &n, a, 0, g, HITL_AUDIT_SEEN);
+    printf("%-6s %5zu", g ? "blurry" : "clean", n);
+    for (size_t k = 0; k < 4; k++) {
+        hitl_audit_figure(&v, &lo, &hi, &n, a, 0, g, ms[k]);
+        printf("   %.2f [%.2f, %.2f]", v, lo, hi);
+    }
+    printf("\n");
+}
+
+static int print_audit(const hitl_audit *a)
+{
+    static const struct { hitl_audit_metric m; const char *name; } gaps[] = {
+        { HITL_AUDIT_ACCEPTED, "auto-accepted" }, { HITL_AUDIT_MODEL_ERROR, "model error" },
+        { HITL_AUDIT_CAUGHT, "errors caught" }, { HITL_AUDIT_OVERRIDE, "overridden" } };
+    printf("group  items   auto-accepted        model error (rev.)   errors caught"
+           "        overridden\n");
+    print_audit_row(a, 0);
+    print_audit_row(a, 1);
+    printf("\nlargest gaps (two-proportion z tests, Holm-corrected, alpha 0.05):\n");
+    for (size_t k = 0; k < 4; k++) {
+        int64_t ga, gb;
+        double diff, p;
+        int flagged;
+        if (hitl_audit_gap(&ga, &gb, &diff, &p, &flagged, a, 0, gaps[k].m) != HITL_OK)
+            continue;
+        printf("  %-14s %+.2f  p %.2g  %s\n", gaps[k].name, diff, p,
+               flagged ? "FLAGGED" : "within chance");
+    }
+    int flagged;
+    double p;
+    TRY(hitl_audit_caught_flag(&flagged, &p, a, 0, 1));
+    printf("  equal opportunity: the blurry group's errors caught less often than the "
+           "clean group's? %s (p %.2g)\n\n", flagged ? "yes, FLAGGED" : "no", p);
+    return 0;
+fail:
+    return -1;
+}
+
+static int section_audit(const dataset *ds, uint64_t seed)
+{
+    size_t n = ds->n, d = ds->dim, n_train = n * 2 / 5, n_cal = n / 5;
+    size_t first = n_train + n_cal, n_route = n - first, example, accepted;
+    uint64_t rng = seed ^ 0xA0D17;
+    float *x = ds_calloc(n * d, sizeof *x), *conf = ds_calloc(n_route, sizeof *conf);
+    int64_t *group = ds_calloc(2 * n, sizeof *group), *truth = group + n;
+    uint64_t *ids = ds_calloc(n_route, sizeof *ids);
+    uint8_t *accept = ds_calloc(n_route, 1);
+    int32_t *label = ds_calloc(n_route, sizeof *label);
+    hitl_pool *pool = NULL;
+    hitl_model *m = NULL;
+    hitl_router *r = NULL;
+    hitl_feedback *fb = NULL;
+    hitl_audit *a = NULL;
+    int status = -1;
+    printf("== explanations and a bias audit\n");
+    printf("each item gets a group at random; the 'blurry' group's features get "
+           "noise of up\nto +-%.0f (of 0..16: harder items).  The model learns from %zu "
+           "items, the router is\ncalibrated on %zu (target precision 0.9), routes "
+           "%zu; a person reviews what it\nsends and spot-checks one accepted item in "
+           "%d, shown the guess, its confidence\nand the %d features pushing hardest "
+           "(recorded with the answer).  The audit:\n\n", AUDIT_NOISE, n_train, n_cal,
+           n_route, SPOT_CHECK, SHOW_TOP);
+    audit_items(x, group, ds, &rng);
+    TRY(hitl_pool_create(&pool, d));
+    TRY(hitl_pool_add_borrowed(pool, x, n, d, NULL));
+    for (size_t i = 0; i < n_train; i++)
+        TRY(hitl_pool_set_label(pool, i, (int32_t)truth[i]));
+    TRY(hitl_model_create_logreg(&m, d, ds->n_classes));
+    TRY(hitl_model_fit(m, pool));
+    for (size_t i = n_train; i < first; i++)
+        TRY(hitl_pool_set_label(pool, i, (int32_t)truth[i]));
+    TRY(hitl_router_create(&r, ds->n_classes));
+    TRY(hitl_router_set_param(r, HITL_PARAM_ROUTE_TARGET, 0.9));
+    TRY(hitl_router_calibrate_pool(r, m, pool, n_train, n_cal));
+    TRY(hitl_router_route_pool(&accepted, accept, label, conf, r, m, pool, first, n_route));
+    TRY(hitl_feedback_create(&fb, pool));
+    if (review_routed(fb, m, x, d, truth, first, n_route, accept, label, conf,
+                      &example) != 0)
+        goto fail;
+    for (size_t i = 0; i < n_route; i++)
+        ids[i] = first + i;
+    TRY(hitl_audit_create(&a, 1));
+    TRY(hitl_audit_set_groups(a, 0, ids, group + first, n_route));
+    TRY(hitl_audit_set_decisions(a, ids, accept, label, n_route));
+    TRY(hitl_audit_run(a, fb, 0, UINT64_MAX));
+    if (print_audit(a) != 0)
+        goto fail;
+    if (example != SIZE_MAX &&
+        show_example(m, x + example * d, d, (int32_t)truth[example]) != 0)
+        goto fail;
+    status = 0;
+fail:
+    hitl_audit_free(a);
+    hitl_feedback_free(fb);
+    hitl_router_free(r);
+    hitl_model_free(m);
+    hitl_pool_free(pool);
+    free(x);
+    free(conf);
+    free(group);
+    free(ids);
+    free(accept);
+    free(label);
+    return status;
+}
+
 /* ---- section: drift in deployment ------------------------------------------- */
 
 /* A model deployed behind a router meets a stream of items; halfway, the
@@ -1548,6 +1763,8 @@ int main(int argc, char **argv)
     if (status == 0)
         status = demo_section_stream(&ds, sp.x_pool, sp.pool, sp.n_pool, sp.x_test,
                                      sp.test, sp.n_test, seed);
+    if (status == HITL_OK)
+        status = section_audit(&ds, seed);
     if (status == 0)
         status = section_deployment(&ds, &sp, seed);
     if (status == 0)

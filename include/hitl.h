@@ -360,6 +360,16 @@ typedef enum hitl_param {
     HITL_PARAM_STOP_SEED         = 757, /* seed of the stop set's draw,
                                            integer in [0, 2^53]; default 0 */
 
+    /* hitl_audit (80x; see "Bias audit" below) */
+    HITL_PARAM_AUDIT_LEVEL       = 800, /* confidence level of the intervals,
+                                           in (0, 1); default 0.95 */
+    HITL_PARAM_AUDIT_ALPHA       = 801, /* family-wise false-alarm rate of
+                                           the flags, in (0, 0.5); default
+                                           0.05 */
+    HITL_PARAM_AUDIT_MIN_GAP     = 802, /* a difference is flagged only if at
+                                           least this large, in [0, 1];
+                                           default 0 */
+
     /* hitl_drift_monitor (90x; see "Drift in deployment" below) */
     HITL_PARAM_MONITOR_DETECTORS   = 900, /* which detectors run: a sum of
                                              hitl_drift_detector bits, integer
@@ -1480,6 +1490,34 @@ HITL_API int hitl_feedback_record(uint64_t *event_id, hitl_feedback *feedback,
                                   double shown_confidence, int64_t timestamp,
                                   const char *reason);
 
+/* What a person was shown with the model's guess: at most HITL_SHOWN_MAX
+ * (feature, contribution) pairs, e.g. the top of hitl_model_explain. */
+#define HITL_SHOWN_MAX 16
+
+/* hitl_feedback_record_shown: hitl_feedback_record of an answer (LABEL,
+ * OVERRIDE or CONFIRM) that also records the explanation shown with the
+ * pre-annotation: n_shown pairs shown_features[i] (>= 0) and
+ * shown_contrib[i] (finite), copied; n_shown 0 records none (then the
+ * arrays may be NULL).  An explanation needs a shown_label >= 0.  Read it
+ * back with hitl_feedback_event_shown.  With a journal open, the first
+ * event with an explanation makes the journal version 3 (see "The
+ * journal").
+ * Returns as hitl_feedback_record, plus HITL_EINVAL (n_shown above
+ * HITL_SHOWN_MAX, NULL arrays with n_shown > 0, a negative feature, a
+ * contribution not finite, SKIP or GOLD kind, an explanation without a
+ * shown label). */
+HITL_API int hitl_feedback_record_shown(uint64_t *event_id,
+                                        hitl_feedback *feedback,
+                                        hitl_event_kind kind,
+                                        uint64_t item_id, uint64_t annotator,
+                                        int32_t label, double confidence,
+                                        int32_t shown_label,
+                                        double shown_confidence,
+                                        const int32_t *shown_features,
+                                        const float *shown_contrib,
+                                        size_t n_shown, int64_t timestamp,
+                                        const char *reason);
+
 /* hitl_feedback_label: shorthand for hitl_feedback_record(NULL, feedback,
  * HITL_EVENT_LABEL, item_id, annotator, label, NAN, -1, NAN, HITL_TIME_NOW,
  * NULL).  Same returns. */
@@ -1538,6 +1576,17 @@ HITL_API int hitl_feedback_event(hitl_event_kind *kind, uint64_t *item_id,
                                  double *shown_confidence, int64_t *timestamp,
                                  const hitl_feedback *feedback,
                                  uint64_t event_id);
+
+/* hitl_feedback_event_shown: the explanation recorded with event
+ * `event_id` (hitl_feedback_record_shown): *n_shown pairs (0 for events
+ * without one); the first min(*n_shown, capacity) go to features and
+ * contrib (either may be NULL).
+ * Returns HITL_OK; HITL_EINVAL (NULL n_shown or feedback); HITL_ENOTFOUND.
+ * Concurrent reads. */
+HITL_API int hitl_feedback_event_shown(size_t *n_shown, int32_t *features,
+                                       float *contrib, size_t capacity,
+                                       const hitl_feedback *feedback,
+                                       uint64_t event_id);
 
 /* hitl_feedback_event_links: the retraction links of event `event_id`:
  * *target = the event a RETRACT withdraws (HITL_NO_EVENT for other kinds)
@@ -1830,7 +1879,13 @@ HITL_API int hitl_feedback_get_info(double *value,
  * annotator whose level is not 0 and every parameter that differs from its
  * default (replaying a version 2 journal starts from no roles and the
  * default parameters); journals without control
- * records stay readable by libraries that read version 1 only.  Records
+ * records stay readable by libraries that read version 1 only.  Version 3
+ * adds to an answer's record the explanation shown with it
+ * (hitl_feedback_record_shown: a count byte and 8 bytes a pair after the
+ * reason); a journal becomes version 3 (and version 2 first) just before
+ * its first such event, so journals without one stay readable by
+ * libraries that read versions 1 and 2, and this library replays those
+ * unchanged.  Records
  * are only ever appended; a retraction or a changed gold answer is a new
  * record.
  *
@@ -2782,6 +2837,287 @@ HITL_API int hitl_stopper_fired(size_t *round, const hitl_stopper *stopper,
  * Returns HITL_OK; HITL_EINVAL (NULL, unknown info).  Concurrent reads. */
 HITL_API int hitl_stopper_get_info(double *value, const hitl_stopper *stopper,
                                    hitl_stopper_info info);
+
+/* ------------------------------------------------------------------------- */
+/* Explanations: why the model leans one way, and what would change it        */
+/* ------------------------------------------------------------------------- */
+
+/* What a review console shows next to the model's guess.  For the built-in
+ * model the class score of row x is s_c = b_c + sum_j w_cj x_j (float32, the
+ * scoring copy of the fit: exactly what hitl_model_predict computes, so the
+ * probabilities are softmax(s) bit for bit).  The contribution of feature j
+ * to class c is w_cj x_j; for the predicted class (largest probability,
+ * lowest class on ties: the router's label) and the runner-up (largest of
+ * the others) the `top` contributions largest in absolute value are listed,
+ * largest first (ties to the lower feature), with the intercept b_c and the
+ * sum of the unlisted contributions ("the rest"), so that
+ *     s_c = intercept + sum(listed) + rest
+ * (the rest is s_c minus the others, in double, so the identity holds to
+ * float rounding of the listed values).  One pass over each row; cost:
+ * scoring plus 2 dim multiplies a row.
+ * (Rows are dense here; a sparse row would list only its non-zeros.)
+ *
+ * hitl_model_explain: explain n caller rows (row i at X + i*stride, stride
+ * >= dim).  Every output may be NULL (not computed); row i's entries are:
+ *   scores    [i*K + c]         s_c (built-in model only)
+ *   proba     [i*K + c]         probabilities
+ *   classes   [2i], [2i+1]      predicted class, runner-up
+ *   features  [(2i+r)*top + k]  k-th listed feature for r = 0 (predicted),
+ *                               1 (runner-up); -1 past dim
+ *   contrib   [(2i+r)*top + k]  its contribution (0 past dim)
+ *   rest      [(2i+r)*2 + 0]    intercept b_c;  [(2i+r)*2 + 1] the rest
+ * with K = n_classes and top in [0, min(64, dim)].  A custom model has only
+ * proba and classes (the others must be NULL and top 0).
+ * Returns HITL_OK (n 0 included); HITL_EINVAL (NULL model or X, stride <
+ * dim, top out of range, top > 0 with features and contrib both NULL, a
+ * custom model asked for scores or contributions, outputs that could not
+ * fit in memory); HITL_ESTATE (not fitted); HITL_ENUMERIC (NaN/Inf in X, or
+ * logits beyond float32); HITL_ECALLBACK (custom model); HITL_ENOMEM.
+ * Threads: HITL_PARAM_THREADS, blocks of 256 rows.  Outputs may be partly
+ * written on failure.  Concurrent reads. */
+HITL_API int hitl_model_explain(float *scores, float *proba, int32_t *classes,
+                                int32_t *features, float *contrib,
+                                float *rest, const hitl_model *model,
+                                const float *X, size_t n, size_t stride,
+                                size_t top);
+
+/* hitl_model_explain_pool: the same for pool items first .. first+n-1
+ * (output row i is item first+i).  Returns as hitl_model_explain, with
+ * HITL_EINVAL also for a NULL pool, a range that leaves the pool or a dim
+ * that differs.  Concurrent reads (of model and pool). */
+HITL_API int hitl_model_explain_pool(float *scores, float *proba,
+                                     int32_t *classes, int32_t *features,
+                                     float *contrib, float *rest,
+                                     const hitl_model *model,
+                                     const hitl_pool *pool, size_t first,
+                                     size_t n, size_t top);
+
+/* hitl_explain_proba: for any model (its probabilities, n x n_classes,
+ * row-major): classes[2i] the predicted class (lowest on ties),
+ * classes[2i+1] the runner-up, top2[2i], top2[2i+1] their probabilities and
+ * margin[i] = their difference (each output may be NULL).
+ * Returns HITL_OK; HITL_EINVAL (NULL proba with n > 0, n_classes outside
+ * [2, 65536], n too large); HITL_ENUMERIC (NaN/Inf).  No state. */
+HITL_API int hitl_explain_proba(int32_t *classes, float *top2, float *margin,
+                                const float *proba, size_t n,
+                                size_t n_classes);
+
+/* hitl_committee_votes: the committee's vote split on n caller rows:
+ * votes[i*K + c] = how many members give row i their largest probability
+ * in class c (lowest class on ties); each row sums to the member count.
+ * Returns HITL_OK; HITL_EINVAL (NULL, stride < dim); HITL_ESTATE (no member,
+ * or one not fitted); HITL_ENUMERIC; HITL_ECALLBACK; HITL_ENOMEM.  Memory
+ * O(1024 K); votes may be partly written on failure.  Concurrent reads. */
+HITL_API int hitl_committee_votes(uint32_t *votes,
+                                  const hitl_committee *committee,
+                                  const float *X, size_t n, size_t stride);
+
+/* Norms of a counterfactual's change (below). */
+typedef enum hitl_norm {
+    HITL_NORM_L1 = 1,
+    HITL_NORM_L2 = 2
+} hitl_norm;
+
+/* Counterfactuals: the smallest change to a row x that makes the built-in
+ * model decide class t.  With s_c the class scores of the fitted solution
+ * (double) and margin mu >= 0, it solves
+ *
+ *     minimise   ||x' - x||   (L2: Euclidean; L1: sum of |x'_j - x_j|)
+ *     subject to s_t(x') - s_c(x') >= mu   for every class c != t,
+ *                lower_j <= x'_j <= upper_j  for editable features j,
+ *                x'_j = x_j                   for the others.
+ *
+ * L2 is a small convex quadratic program, solved by dual coordinate ascent
+ * (each step maximises the dual exactly in one class's multiplier; stops
+ * when a sweep moves no feature by more than 1e-13 (1 + max change), at
+ * most 10000 sweeps), exact to that tolerance.  L1 is solved in closed
+ * form when one rival class binds (a fractional knapsack: features in
+ * decreasing |w_tj - w_cj| moved to their bound), which covers two classes
+ * and most items of more; when two rivals bind at once it fails with
+ * HITL_ESTATE (use L2).  Use mu > 0 (e.g. 1e-3) so that the float32
+ * scoring and rounding x' to float keep the new decision.
+ *
+ * hitl_model_counterfactual: x is dim features; editable (dim entries of 0
+ * or 1, NULL: all), lower and upper (dim entries, NULL: unbounded) are
+ * read on editable features only, and x must lie within them there.
+ * Writes x' to x_new (dim) and its distance to *distance (may be NULL).
+ * An x the model already puts in t with the margin gives x' = x.
+ * Returns HITL_OK; HITL_EINVAL (NULL model/x/x_new, custom model, target
+ * outside [0, n_classes), unknown norm, margin not finite or < 0, an
+ * editable entry not 0 or 1, x outside its bounds); HITL_ENUMERIC (NaN/Inf
+ * in x); HITL_ESTATE (not fitted; no change within the bounds reaches t; L1
+ * with two binding rivals); HITL_ENOMEM.  Nothing is written on failure.
+ * Memory O(n_classes dim).  Concurrent reads. */
+HITL_API int hitl_model_counterfactual(float *x_new, double *distance,
+                                       const hitl_model *model,
+                                       const float *x, int32_t target,
+                                       hitl_norm norm,
+                                       const uint8_t *editable,
+                                       const float *lower,
+                                       const float *upper, double margin);
+
+/* ------------------------------------------------------------------------- */
+/* Bias audit: are groups of people treated differently?                      */
+/* ------------------------------------------------------------------------- */
+
+/* An audit handle holds, per item (a caller id of the pool), a group for
+ * each of its attributes (any int64 but INT64_MIN, e.g. an age band or a
+ * region code) and the router's decision (accepted or sent to review, and
+ * the predicted label: hitl_router_route's outputs).  hitl_audit_run reads a
+ * stretch of a feedback handle's events and computes, per attribute and
+ * group, these proportions k/n (hitl_audit_metric):
+ *
+ *   SEEN         items with a decision (the value is the count n)
+ *   ACCEPTED     share of them auto-accepted
+ *   REVIEWED     share sent to review (1 - ACCEPTED)
+ *   MODEL_ERROR  among reviewed items answered in the stretch whose label is
+ *                settled (RESOLVED or GOLD, hitl_feedback_item), the share
+ *                where the router's label differs from it
+ *   OVERRIDE     among answer events in the stretch (not retracted) that
+ *                were shown a pre-annotation, the share whose label differs
+ *                from the shown one (items with a group; decision or not)
+ *   AGREEMENT    among items answered in the stretch with >= 2 current
+ *                labels, the share whose labels all agree
+ *   CAUGHT       equal opportunity: among items with a decision, answered
+ *                in the stretch, whose settled label differs from the
+ *                router's (the model's errors that are known), the share
+ *                that went to review
+ *
+ * each with a Wilson score interval at HITL_PARAM_AUDIT_LEVEL.  Known errors
+ * on accepted items come from spot checks (answers or gold on accepted
+ * items); without them CAUGHT is 1 wherever it is defined.
+ *
+ * Tests.  For every attribute, every pair of groups on ACCEPTED,
+ * MODEL_ERROR, OVERRIDE, AGREEMENT and CAUGHT is compared by the pooled
+ * two-proportion z test (two-sided; Fleiss, Levin & Paik, "Statistical
+ * Methods for Rates and Proportions", 2003, 2.6), and the p-values of the
+ * attribute are adjusted together by Holm's step-down method (Holm, "A
+ * simple sequentially rejective multiple test procedure", Scand. J.
+ * Statist. 6, 1979), which keeps the chance of any false flag for the
+ * attribute at most alpha = HITL_PARAM_AUDIT_ALPHA (up to the normal
+ * approximation, good when each group has >= 5 hits and misses).  A
+ * difference is flagged when its adjusted p <= alpha and it is at least
+ * HITL_PARAM_AUDIT_MIN_GAP.  hitl_audit_gap reports the largest difference
+ * of a metric.  The equal-opportunity check compares each group's CAUGHT
+ * with the other groups' pooled, one-sided (is it lower?), Holm over the
+ * groups of the attribute, and flags it likewise.
+ *
+ * Threads: a handle is used by one thread at a time; the result calls are
+ * concurrent reads.  Cost of a run: O(events in the stretch + items x
+ * attributes + groups^2). */
+
+typedef struct hitl_audit hitl_audit;
+
+typedef enum hitl_audit_metric {
+    HITL_AUDIT_SEEN        = 1,
+    HITL_AUDIT_ACCEPTED    = 2,
+    HITL_AUDIT_REVIEWED    = 3,
+    HITL_AUDIT_MODEL_ERROR = 4,
+    HITL_AUDIT_OVERRIDE    = 5,
+    HITL_AUDIT_AGREEMENT   = 6,
+    HITL_AUDIT_CAUGHT      = 7
+} hitl_audit_metric;
+
+typedef enum hitl_report_format {
+    HITL_REPORT_CSV   = 1,
+    HITL_REPORT_JSONL = 2
+} hitl_report_format;
+
+/* hitl_audit_create: an empty audit with n_attributes attributes (1 .. 64)
+ * and the default parameters.
+ * Returns HITL_OK; HITL_EINVAL (NULL out, n_attributes out of range);
+ * HITL_ENOMEM.  Free with hitl_audit_free. */
+HITL_API int hitl_audit_create(hitl_audit **out, size_t n_attributes);
+
+/* hitl_audit_free: release the audit.  Accepts NULL. */
+HITL_API void hitl_audit_free(hitl_audit *audit);
+
+/* hitl_audit_set_param / hitl_audit_get_param: see hitl_param, 60x values.
+ * Setting one discards the results of the last run.
+ * Returns HITL_OK; HITL_EINVAL (NULL, not an audit parameter, out of
+ * range). */
+HITL_API int hitl_audit_set_param(hitl_audit *audit, hitl_param param,
+                                  double value);
+HITL_API int hitl_audit_get_param(double *value, const hitl_audit *audit,
+                                  hitl_param param);
+
+/* hitl_audit_set_groups: item item_ids[i] is in group groups[i] of
+ * `attribute` (a later call replaces an item's group).  Copied.
+ * Returns HITL_OK; HITL_EINVAL (NULL, attribute >= n_attributes, a group
+ * INT64_MIN); HITL_ENOMEM (the handle may then hold the new items and
+ * groups without assignments).  Discards the last run's results. */
+HITL_API int hitl_audit_set_groups(hitl_audit *audit, size_t attribute,
+                                   const uint64_t *item_ids,
+                                   const int64_t *groups, size_t n);
+
+/* hitl_audit_set_decisions: the router's decisions: accept[i] (1 accepted,
+ * 0 review) and label[i] (the predicted label) of item item_ids[i]; a later
+ * decision on an item replaces the earlier.  Copied.
+ * Returns HITL_OK; HITL_EINVAL (NULL, accept not 0/1, label outside
+ * 0 .. 65535); HITL_ENOMEM.  Discards the last run's results. */
+HITL_API int hitl_audit_set_decisions(hitl_audit *audit,
+                                      const uint64_t *item_ids,
+                                      const uint8_t *accept,
+                                      const int32_t *label, size_t n);
+
+/* hitl_audit_run: compute every figure and test from events first_event ..
+ * end_event-1 of `feedback` (end_event UINT64_MAX: up to the last) and the
+ * current consensus of their items.  The feedback handle is only read.
+ * Returns HITL_OK; HITL_EINVAL (NULL, the range leaves the recorded
+ * events); HITL_ENOMEM (no results are kept). */
+HITL_API int hitl_audit_run(hitl_audit *audit, const hitl_feedback *feedback,
+                            uint64_t first_event, uint64_t end_event);
+
+/* hitl_audit_groups: the groups of `attribute`, in the order first given:
+ * writes min(count, capacity) and sets *count to their number.
+ * Returns HITL_OK; HITL_EINVAL.  Concurrent reads. */
+HITL_API int hitl_audit_groups(size_t *count, int64_t *groups,
+                               size_t capacity, const hitl_audit *audit,
+                               size_t attribute);
+
+/* hitl_audit_figure: a metric of one group after a run: *value = k/n (for
+ * SEEN: n; NaN when n is 0), *lower and *upper its Wilson interval (NaN for
+ * SEEN and n 0), *n the denominator.  Any out-pointer may be NULL.
+ * Returns HITL_OK; HITL_EINVAL (NULL audit, attribute, unknown metric);
+ * HITL_ENOTFOUND (no such group); HITL_ESTATE (no run since the last
+ * change).  Concurrent reads. */
+HITL_API int hitl_audit_figure(double *value, double *lower, double *upper,
+                               size_t *n, const hitl_audit *audit,
+                               size_t attribute, int64_t group,
+                               hitl_audit_metric metric);
+
+/* hitl_audit_gap: the largest difference of a metric between two groups of
+ * `attribute`: value(group_a) - value(group_b), its Holm-adjusted p and
+ * whether it is flagged (1) or not (0).  Any out-pointer may be NULL.
+ * Returns HITL_OK; HITL_EINVAL; HITL_ESTATE (no run, or fewer than two
+ * groups with items for this metric; SEEN and REVIEWED are not tested).
+ * Concurrent reads. */
+HITL_API int hitl_audit_gap(int64_t *group_a, int64_t *group_b,
+                            double *difference, double *p_adjusted,
+                            int *flagged, const hitl_audit *audit,
+                            size_t attribute, hitl_audit_metric metric);
+
+/* hitl_audit_caught_flag: the equal-opportunity check of one group: 1 when
+ * its share of errors caught is lower than the other groups' by the test
+ * above; *p_adjusted its Holm-adjusted one-sided p.
+ * Returns HITL_OK; HITL_EINVAL; HITL_ENOTFOUND; HITL_ESTATE.  Concurrent
+ * reads. */
+HITL_API int hitl_audit_caught_flag(int *flagged, double *p_adjusted,
+                                    const hitl_audit *audit, size_t attribute,
+                                    int64_t group);
+
+/* hitl_audit_report: the results as text: CSV (a header line, then one line
+ * per figure, per equal-opportunity check and per largest gap; columns kind,
+ * attribute, group, metric, n, value, lower, upper, group_a, group_b,
+ * difference, p_adjusted, flagged) or JSON Lines (one object per line, the
+ * same fields by name, NaN as null).  Writes at most capacity bytes,
+ * NUL-terminated, and sets *length to the full length without the NUL
+ * (capacity 0 and NULL buf learn it).
+ * Returns HITL_OK; HITL_EINVAL (NULL, unknown format, capacity too small but
+ * not 0); HITL_ESTATE (no run).  Concurrent reads. */
+HITL_API int hitl_audit_report(size_t *length, char *buf, size_t capacity,
+                               const hitl_audit *audit,
+                               hitl_report_format format);
 
 /* ------------------------------------------------------------------------- */
 /* Drift in deployment: has the world the model sees changed?                 */

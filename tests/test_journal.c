@@ -177,6 +177,13 @@ static void same_event(const hitl_feedback *fb, const hitl_feedback *ref,
     SAME((re1 == NULL) == (re2 == NULL), "(re1 == NULL) == (re2 == NULL)");
     if (re1)
         SAME(strcmp(re1, re2) == 0, "re1 differs");
+    size_t n1, n2;
+    int32_t f1[HITL_SHOWN_MAX], f2[HITL_SHOWN_MAX];
+    float v1[HITL_SHOWN_MAX], v2[HITL_SHOWN_MAX];
+    OK(hitl_feedback_event_shown(&n1, f1, v1, HITL_SHOWN_MAX, fb, i));
+    OK(hitl_feedback_event_shown(&n2, f2, v2, HITL_SHOWN_MAX, ref, i));
+    SAME(n1 == n2 && memcmp(f1, f2, n1 * sizeof *f1) == 0 &&
+         memcmp(v1, v2, n1 * sizeof *v1) == 0, "explanation of event %" PRIu64 " differs", i);
     (void)r1;
     (void)r2;
 }
@@ -475,10 +482,17 @@ static void prop_step(hitl_feedback *fb, int K)
         break;
     case 7: {
         int32_t shown = (int32_t)prop_below((uint64_t)K);
-        (void)hitl_feedback_record(&id, fb, shown == label ? HITL_EVENT_CONFIRM
-                                                           : HITL_EVENT_OVERRIDE,
-                                   item, who, label, NAN, shown, 0.5 + 0.1 * (double)(label % 4),
-                                   HITL_TIME_NOW, "checked");
+        hitl_event_kind kind = shown == label ? HITL_EVENT_CONFIRM : HITL_EVENT_OVERRIDE;
+        int32_t feat[3] = { (int32_t)prop_below(50), 7, (int32_t)prop_below(1000) };
+        float contrib[3] = { 0.5f, -0.25f * (float)label, 1e-3f * (float)shown };
+        if (prop_below(2))   /* what the person was shown, explanation and all */
+            (void)hitl_feedback_record_shown(&id, fb, kind, item, who, label, NAN, shown, 0.6,
+                                             feat, contrib, 1 + prop_below(3), HITL_TIME_NOW,
+                                             prop_below(2) ? "checked" : NULL);
+        else
+            (void)hitl_feedback_record(&id, fb, kind, item, who, label, NAN, shown,
+                                       0.5 + 0.1 * (double)(label % 4), HITL_TIME_NOW,
+                                       "checked");
         break;
     }
     case 8:
@@ -639,6 +653,105 @@ START_TEST(replay_dawid_skene_override)
                                           NAN, HITL_TIME_NOW, "reviewer"), HITL_OK);
     ck_assert_int_eq(hitl_feedback_label(live, 5, 4, 3), HITL_OK);
     hitl_pool *p2;
+    replay_same(&p2, live, pool, 0);
+    hitl_feedback_free(live);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+
+static unsigned file_version(void)
+{
+    size_t n;
+    unsigned char *b = slurp(path, &n);
+    ck_assert_uint_ge(n, 16);
+    unsigned v = b[8];
+    free(b);
+    return v;
+}
+
+/* What a person was shown: a journal without explanations stays version 1
+ * and replays byte for byte unchanged; the first explanation makes it
+ * version 3 (by way of 2: the parameters first); everything replays. */
+START_TEST(shown_explanations)
+{
+    unlink(path);
+    hitl_pool *pool = make_pool();
+    hitl_feedback *live;
+    ck_assert_int_eq(hitl_feedback_create(&live, pool), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_open_journal(live, path, 0), HITL_OK);
+    for (uint64_t i = 0; i < 25; i++)
+        put_ok(live, i);
+    ck_assert_uint_eq(file_version(), 1);
+    size_t n0;
+    unsigned char *old = slurp(path, &n0);
+    hitl_pool *p2;
+    hitl_feedback *again = replay_same(&p2, live, pool, 1);
+    hitl_feedback_free(live);
+    hitl_pool_free(pool);
+    live = again;
+    pool = p2;
+    size_t n1;
+    unsigned char *now = slurp(path, &n1);
+    ck_assert(n0 == n1 && memcmp(old, now, n0) == 0);   /* replay wrote nothing */
+    free(old);
+    free(now);
+
+    int32_t feat[3] = { 4, 0, 11 };
+    float contrib[3] = { 1.5f, -0.75f, 0.125f };
+    uint64_t id;
+    ck_assert_int_eq(hitl_feedback_set_param(live, HITL_PARAM_MIN_ANNOTATORS, 2), HITL_OK);
+    ck_assert_uint_eq(file_version(), 2);
+    ck_assert_int_eq(hitl_feedback_record_shown(&id, live, HITL_EVENT_OVERRIDE, 3, 2, 1, NAN,
+                                                0, 0.8, feat, contrib, 3, HITL_TIME_NOW,
+                                                "charge vs money back"), HITL_OK);
+    ck_assert_uint_eq(file_version(), 3);
+    size_t n;
+    int32_t f[HITL_SHOWN_MAX];
+    float v[HITL_SHOWN_MAX];
+    ck_assert_int_eq(hitl_feedback_event_shown(&n, f, v, 2, live, id), HITL_OK);
+    ck_assert(n == 3 && f[0] == 4 && f[1] == 0 && v[0] == 1.5f && v[1] == -0.75f);
+    ck_assert_int_eq(hitl_feedback_event_shown(&n, NULL, NULL, 0, live, 0), HITL_OK);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(hitl_feedback_event_shown(&n, f, v, 3, live, id + 1), HITL_ENOTFOUND);
+    /* refused: nothing recorded */
+    size_t before;
+    ck_assert_int_eq(hitl_feedback_count(&before, live), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_record_shown(NULL, live, HITL_EVENT_LABEL, 3, 2, 1, NAN, -1,
+                                                NAN, feat, contrib, 1, HITL_TIME_NOW, NULL),
+                     HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_record_shown(NULL, live, HITL_EVENT_LABEL, 3, 2, 1, NAN, 0,
+                                                NAN, feat, contrib, HITL_SHOWN_MAX + 1,
+                                                HITL_TIME_NOW, NULL), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_record_shown(NULL, live, HITL_EVENT_SKIP, 3, 2, -1, NAN, 0,
+                                                NAN, feat, contrib, 1, HITL_TIME_NOW, NULL),
+                     HITL_EINVAL);
+    contrib[1] = NAN;
+    ck_assert_int_eq(hitl_feedback_record_shown(NULL, live, HITL_EVENT_LABEL, 3, 2, 1, NAN, 0,
+                                                NAN, feat, contrib, 2, HITL_TIME_NOW, NULL),
+                     HITL_EINVAL);
+    feat[0] = -1;
+    contrib[1] = 0;
+    ck_assert_int_eq(hitl_feedback_record_shown(NULL, live, HITL_EVENT_LABEL, 3, 2, 1, NAN, 0,
+                                                NAN, feat, contrib, 1, HITL_TIME_NOW, NULL),
+                     HITL_EINVAL);
+    size_t after;
+    ck_assert_int_eq(hitl_feedback_count(&after, live), HITL_OK);
+    ck_assert_uint_eq(before, after);
+    replay_same(&p2, live, pool, 0);
+    hitl_feedback_free(live);
+    hitl_pool_free(pool);
+
+    /* held events with an explanation: a new journal is version 3 at once */
+    unlink(path);
+    pool = make_pool();
+    ck_assert_int_eq(hitl_feedback_create(&live, pool), HITL_OK);
+    feat[0] = 2;
+    ck_assert_int_eq(hitl_feedback_record_shown(NULL, live, HITL_EVENT_CONFIRM, 1, 2, -1, 0.9,
+                                                2, 0.7, feat, contrib, 2, HITL_TIME_NOW, NULL),
+                     HITL_OK);
+    ck_assert_int_eq(hitl_feedback_open_journal(live, path, 0), HITL_OK);
+    ck_assert_uint_eq(file_version(), 3);
     replay_same(&p2, live, pool, 0);
     hitl_feedback_free(live);
     hitl_pool_free(pool);
@@ -919,9 +1032,9 @@ START_TEST(headers)
         hitl_feedback_free(fb);
         hitl_pool_free(p);
     }
-    /* version 3 with a valid header checksum: unsupported */
+    /* version 4 with a valid header checksum: unsupported */
     memcpy(bad, orig, size);
-    bad[8] = 3;
+    bad[8] = 4;
     uint32_t c = ref_crc32(bad, 12);
     for (int b = 0; b < 4; b++)
         bad[12 + b] = (unsigned char)(c >> (8 * b));
@@ -930,7 +1043,7 @@ START_TEST(headers)
     hitl_feedback *fb;
     ck_assert_int_eq(hitl_feedback_create(&fb, p), HITL_OK);
     ck_assert_int_eq(hitl_feedback_open_journal(fb, path, 1), HITL_EFORMAT);
-    ck_assert_ptr_nonnull(strstr(hitl_error_message(), "version 3"));
+    ck_assert_ptr_nonnull(strstr(hitl_error_message(), "version 4"));
     /* a short file that is not a journal */
     spit(path, (const unsigned char *)"HELLO", 5);
     ck_assert_int_eq(hitl_feedback_open_journal(fb, path, 1), HITL_EFORMAT);
@@ -1390,6 +1503,7 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, journal_mid_session);
     tcase_add_test(tc, replay_equals_live);
     tcase_add_test(tc, replay_dawid_skene_override);
+    tcase_add_test(tc, shown_explanations);
     tcase_add_test(tc, torn_tail_is_cut);
     tcase_add_test(tc, middle_damage_is_refused);
     tcase_add_test(tc, long_damage_is_bounded);

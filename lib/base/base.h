@@ -262,7 +262,8 @@ void hitl__records_abandon(hitl__records *r);
 
 /* ---- change.c: change detectors on a stream of numbers -------------------- */
 
-/* z with P(Z > z) = alpha for a standard normal Z (0 < alpha < 1/2). */
+/* z with P(Z > z) = alpha for a standard normal Z (0 < alpha < 1/2): the
+ * annotator drift test, the bias audit and PSI's limit use it. */
 double hitl__normal_upper(double alpha);
 /* The (1 - alpha) quantile of chi-square with k >= 1 degrees of freedom by
  * the Wilson-Hilferty cube-root approximation. */

@@ -42,8 +42,10 @@ int hitl_feedback_create(hitl_feedback **out, hitl_pool *pool)
 
 void hitl__fb_reset(hitl_feedback *fb)
 {
-    for (size_t e = 0; e < fb->n_ev; e++)
+    for (size_t e = 0; e < fb->n_ev; e++) {
         hitl__free(fb->ev[e].reason);
+        hitl__free(fb->ev[e].shown);
+    }
     for (size_t i = 0; i < fb->n_items; i++)
         hitl__free(fb->items[i].votes);
     for (size_t a = 0; a < fb->n_annots; a++)
@@ -99,6 +101,7 @@ typedef struct stage {
     hitl__fb_ref *refs;         /* a new annotator's ref array */
     size_t cap_refs;
     char *reason;               /* the event's own copy */
+    unsigned char *shown;       /* likewise, its explanation */
 } stage;
 
 static size_t find_vote(const hitl__fb_item *it, size_t annot)
@@ -121,6 +124,12 @@ static int reserve_event(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
             return -1;
         memcpy(s->reason, e->reason, e->reason_len);
         s->reason[e->reason_len] = '\0';
+    }
+    if (e->n_shown) {
+        s->shown = hitl__malloc(8 * (size_t)e->n_shown);
+        if (!s->shown)
+            return -1;
+        memcpy(s->shown, e->shown, 8 * (size_t)e->n_shown);
     }
     if (e->kind == HITL_EVENT_RETRACT)
         return 0;
@@ -171,6 +180,7 @@ static void unstage(stage *s)
     hitl__free(s->votes);
     hitl__free(s->refs);
     hitl__free(s->reason);
+    hitl__free(s->shown);
 }
 
 /* ---- committing ----------------------------------------------------------------- */
@@ -182,6 +192,8 @@ static hitl__fb_event *push_event(hitl_feedback *fb, const hitl__fb_event *e,
     hitl__fb_event *dst = &fb->ev[fb->n_ev];
     *dst = *e;
     dst->reason = s->reason;
+    dst->shown = s->shown;
+    s->shown = NULL;
     dst->retracted_by = dst->prev = NO_EVENT;
     dst->item_prev = it->last_event;
     it->last_event = fb->n_ev++;
@@ -376,10 +388,10 @@ int hitl__fb_journal_params(hitl_feedback *fb, int upgrade, const char *fn)
     snapshot_values(now, &fb->par);
     snapshot_values(was, &def);
     int any = memcmp(now, was, sizeof now) != 0 || any_role(fb), rc = HITL_OK;
-    if (!any && (!upgrade || j->version >= hitl__journal_format.newest))
+    if (!any && (!upgrade || j->version >= HITL__JOURNAL_CONTROLS))
         return HITL_OK;
-    if (j->version < hitl__journal_format.newest)
-        rc = hitl__records_set_version(j, hitl__journal_format.newest, fn);
+    if (j->version < HITL__JOURNAL_CONTROLS)
+        rc = hitl__records_set_version(j, HITL__JOURNAL_CONTROLS, fn);
     /* roles first: a fit the parameters call for sees them, as it did live */
     for (size_t r = 0; rc == HITL_OK && r < fb->n_roles; r++)
         if (fb->roles[r].level != 0)
@@ -391,13 +403,24 @@ int hitl__fb_journal_params(hitl_feedback *fb, int upgrade, const char *fn)
     return rc;
 }
 
+int hitl__fb_journal_shown(hitl_feedback *fb, const char *fn)
+{
+    hitl__records *j = &fb->journal;
+    int rc = HITL_OK;
+    if (j->version < HITL__JOURNAL_CONTROLS)
+        rc = hitl__fb_journal_params(fb, 1, fn);
+    if (rc == HITL_OK && j->version < HITL__JOURNAL_SHOWN)
+        rc = hitl__records_set_version(j, HITL__JOURNAL_SHOWN, fn);
+    return rc;
+}
+
 /* A control record at the journal's end.  The first one of a format-1 file
  * makes it format 2, whose replay starts from the default parameters: the
  * parameters that differ from them are written first. */
 static int append_control(hitl_feedback *fb, int kind, uint64_t key, double value,
                           const char *fn)
 {
-    if (fb->journal.version < hitl__journal_format.newest) {
+    if (fb->journal.version < HITL__JOURNAL_CONTROLS) {
         int rc = hitl__fb_journal_params(fb, 1, fn);
         if (rc != HITL_OK)
             return rc;
@@ -421,6 +444,8 @@ static int record_pending(hitl_feedback *fb, const char *fn)
 static int journal_append(hitl_feedback *fb, const hitl__fb_event *e, const char *fn)
 {
     int rc = record_pending(fb, fn);
+    if (rc == HITL_OK && e->n_shown)
+        rc = hitl__fb_journal_shown(fb, fn);
     if (rc != HITL_OK)
         return rc;
     unsigned char frame[HITL__RECORD_OVERHEAD + HITL__EVENT_MAX];
@@ -498,6 +523,42 @@ int hitl_feedback_record(uint64_t *event_id, hitl_feedback *fb,
         .item = item_id, .annotator = annotator, .target = NO_EVENT,
         .confidence = confidence, .shown_confidence = shown_confidence,
         .label = label, .shown_label = shown_label, .kind = (uint8_t)kind};
+    return record(fb, &e, timestamp, reason, event_id, __func__);
+}
+
+int hitl_feedback_record_shown(uint64_t *event_id, hitl_feedback *fb,
+                               hitl_event_kind kind, uint64_t item_id, uint64_t annotator,
+                               int32_t label, double confidence, int32_t shown_label,
+                               double shown_confidence, const int32_t *shown_features,
+                               const float *shown_contrib, size_t n_shown,
+                               int64_t timestamp, const char *reason)
+{
+    if (n_shown > HITL_SHOWN_MAX)
+        return hitl__fail(HITL_EINVAL, "n_shown %zu exceeds HITL_SHOWN_MAX (%d)", n_shown,
+                          HITL_SHOWN_MAX);
+    if (n_shown && (!shown_features || !shown_contrib))
+        return hitl__fail(HITL_EINVAL, "%s is NULL",
+                          !shown_features ? "shown_features" : "shown_contrib");
+    if (!hitl__is_answer((int)kind) || kind == HITL_EVENT_SKIP)
+        return hitl__fail(HITL_EINVAL, "kind %d is not LABEL, OVERRIDE or CONFIRM",
+                          (int)kind);
+    unsigned char shown[8 * HITL_SHOWN_MAX], *q = shown;
+    for (size_t i = 0; i < n_shown; i++) {
+        uint32_t bits;
+        if (shown_features[i] < 0)
+            return hitl__fail(HITL_EINVAL, "shown_features[%zu] is %" PRId32 " (< 0)", i,
+                              shown_features[i]);
+        memcpy(&bits, &shown_contrib[i], sizeof bits);
+        q = hitl__put_le(q, (uint32_t)shown_features[i], 4);
+        q = hitl__put_le(q, bits, 4);
+    }
+    if (kind == HITL_EVENT_CONFIRM && label == -1)
+        label = shown_label;
+    hitl__fb_event e = {
+        .item = item_id, .annotator = annotator, .target = NO_EVENT,
+        .confidence = confidence, .shown_confidence = shown_confidence,
+        .label = label, .shown_label = shown_label, .kind = (uint8_t)kind,
+        .shown = shown, .n_shown = (uint8_t)n_shown};
     return record(fb, &e, timestamp, reason, event_id, __func__);
 }
 
@@ -592,6 +653,27 @@ int hitl_feedback_event(hitl_event_kind *kind, uint64_t *item_id,
         *shown_confidence = e->shown_confidence;
     if (timestamp)
         *timestamp = e->time;
+    return HITL_OK;
+}
+
+int hitl_feedback_event_shown(size_t *n_shown, int32_t *features, float *contrib,
+                              size_t capacity, const hitl_feedback *fb, uint64_t event_id)
+{
+    if (!n_shown)
+        return hitl__fail(HITL_EINVAL, "n_shown is NULL");
+    CHECK_EVENT(fb, event_id);
+    const hitl__fb_event *e = &fb->ev[event_id];
+    const unsigned char *q = e->shown;
+    for (size_t i = 0; i < e->n_shown; i++) {
+        uint32_t f = (uint32_t)hitl__get_le(&q, 4), bits = (uint32_t)hitl__get_le(&q, 4);
+        if (i >= capacity)
+            continue;
+        if (features)
+            features[i] = (int32_t)f;
+        if (contrib)
+            memcpy(&contrib[i], &bits, sizeof bits);
+    }
+    *n_shown = e->n_shown;
     return HITL_OK;
 }
 

@@ -52,6 +52,10 @@ static int apply_record(void *ctx, const unsigned char *payload, size_t n)
                              fb->n_ev);
     if (hitl__is_control(e.kind))
         return apply_control(rp, &e);
+    if (e.n_shown && fb->journal.version < HITL__JOURNAL_SHOWN)
+        return hitl__fail_in(HITL_EFORMAT, rp->fn, "event %" PRIu64 " has an explanation, "
+                             "which a version %" PRIu32 " journal cannot hold", id,
+                             fb->journal.version);
     int rc = hitl__fb_check_event(&e, rp->fn);
     return rc != HITL_OK ? rc : hitl__fb_apply(fb, &e, NULL, rp->fn);
 }
@@ -138,7 +142,7 @@ static int open_existing(hitl_feedback *fb, uint64_t size, const char *fn)
         return rc;
     /* format 2 records every parameter that differs from its default, and
        every role */
-    if (j->version >= hitl__journal_format.newest) {
+    if (j->version >= HITL__JOURNAL_CONTROLS) {
         hitl__fb_params_default(&fb->par);
         take_roles(&b, fb);
     }
@@ -197,6 +201,14 @@ static int cut_torn_only(hitl_feedback *fb, uint64_t size, const char *path,
     return hitl__records_cut(&fb->journal, size, HITL__RECORD_HEADER, fn);
 }
 
+static int any_shown(const hitl_feedback *fb)
+{
+    for (size_t i = 0; i < fb->n_ev; i++)
+        if (fb->ev[i].n_shown)
+            return 1;
+    return 0;
+}
+
 /* A journal without records (a new file: its header first) gets the
  * parameters that differ from their defaults and the handle's events; the
  * handle then re-aggregates, as a replay of these records will.  Every
@@ -212,6 +224,10 @@ static int write_held(hitl_feedback *fb, const char *path, int create, uint64_t 
     int rc = again ? hitl__fb_prepare(&ds, &fb->par, fb, fn) : HITL_OK;
     if (rc == HITL_OK && create)
         rc = hitl__records_create(j, path, size, 0, put_event, fb, fn);
+    /* version 3 before the events that need it; the parameters follow the
+       events, as below */
+    if (rc == HITL_OK && any_shown(fb))
+        rc = hitl__records_set_version(j, HITL__JOURNAL_SHOWN, fn);
     if (rc == HITL_OK && fb->n_ev)
         rc = hitl__records_write(j, 0, fb->n_ev, put_event, fb, fn);
     /* after the events, so that their ids come first (a replay then sets

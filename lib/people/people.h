@@ -35,8 +35,11 @@ typedef struct hitl__fb_event {
     double confidence, shown_confidence;   /* NaN: none */
     int32_t label, shown_label;            /* -1: none */
     char *reason;           /* owned, NUL-terminated, or NULL */
+    unsigned char *shown;   /* owned: the explanation shown, n_shown x (u32
+                               feature, f32 contribution) little-endian */
     uint16_t reason_len;
     uint8_t kind;           /* hitl_event_kind */
+    uint8_t n_shown;        /* <= HITL_SHOWN_MAX */
 } hitl__fb_event;
 
 /* One annotator's standing on one item. */
@@ -161,13 +164,19 @@ int hitl__fb_check_event(const hitl__fb_event *e, const char *fn);
 /* The journal's file format (base/records.c does the rest). */
 extern const hitl__record_format hitl__journal_format;
 /* The record form of event `id` in the journal: a payload of
- * HITL__EVENT_FIXED bytes plus the reason, at most HITL__EVENT_MAX. */
+ * HITL__EVENT_FIXED bytes plus the reason, then (version 3, only when the
+ * event has one) u8 n_shown and the explanation's 8 n_shown bytes; at most
+ * HITL__EVENT_MAX. */
 #define HITL__EVENT_FIXED 67
-#define HITL__EVENT_MAX (HITL__EVENT_FIXED + HITL_REASON_MAX)
+#define HITL__EVENT_MAX (HITL__EVENT_FIXED + HITL_REASON_MAX + 1 + 8 * HITL_SHOWN_MAX)
+/* Journal versions: 2 adds control records, 3 the explanation shown with
+ * an answer (both on top of the one before). */
+#define HITL__JOURNAL_CONTROLS 2
+#define HITL__JOURNAL_SHOWN 3
 /* Write the payload to buf (HITL__EVENT_MAX bytes); returns its size. */
 size_t hitl__event_encode(unsigned char *buf, const hitl__fb_event *e, uint64_t id);
-/* Read a payload of n bytes; e->reason points into it.  Returns 0, or -1 if
- * the sizes disagree. */
+/* Read a payload of n bytes; e->reason and e->shown point into it.
+ * Returns 0, or -1 if the sizes disagree. */
 int hitl__event_decode(hitl__fb_event *e, uint64_t *id, const unsigned char *p, size_t n);
 /* Control records of the journal (format 2): not events, but the points
  * where the live handle changed a parameter or a role or re-aggregated, so
@@ -230,6 +239,10 @@ void hitl__fb_params_default(hitl__fb_params *p);
  * the defaults).  With none differing, nothing is written, and the file is
  * made format 2 only when `upgrade` asks for it. */
 int hitl__fb_journal_params(hitl_feedback *fb, int upgrade, const char *fn);
+/* Make the open journal version 3 (by way of 2: its parameters and roles
+ * written first, as hitl__fb_journal_params with upgrade does) before an
+ * event with an explanation is appended. */
+int hitl__fb_journal_shown(hitl_feedback *fb, const char *fn);
 /* Set a parameter (live, then journaled; or from a journal's control
  * record) and aggregate as hitl_feedback_aggregate does: the one path for
  * both, so that replay does what the live handle did. */

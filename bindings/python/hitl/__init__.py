@@ -77,6 +77,8 @@ from .errors import (Error, InvalidArgument, OutOfMemory, StateError,
                      NotFound, error_class)
 from .pool import Pool, Item
 from .model import Model, LogisticRegression, CustomModel, NotFittedError
+from .explain import Explanation, explain_proba
+from .audit import Audit
 from .strategy import Strategy, QueryResult, query
 from .committee import Committee, disagreement
 from .feedback import Feedback, Event, ItemConsensus, ItemSettlement
@@ -116,4 +118,5 @@ __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",
            "Recheck", "RecheckJoint", "find_label_issues", "Stream", "Decisions",
            "Stopper",
            "DriftMonitor", "DriftEvent",
-           "ActiveLearner", "LabelMap", "evaluate", "Evaluation"] + sorted(_ENUMS)
+           "ActiveLearner", "LabelMap", "evaluate", "Evaluation",
+           "Explanation", "explain_proba", "Audit"] + sorted(_ENUMS)

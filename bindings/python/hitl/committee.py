@@ -143,6 +143,12 @@ class Committee(Params, Handle):
     def predict(self, X):
         return np.argmax(self.predict_proba(X), axis=1)
 
+    def votes(self, X):
+        """The vote split on each row of X: (n, n_classes) uint32, how many
+        members give the class their largest probability."""
+        from .explain import committee_votes
+        return committee_votes(self, X)
+
     def __reduce__(self):
         from ._pickle import reduce_committee
         return reduce_committee(self)

@@ -130,14 +130,30 @@ class Feedback(Params, Handle):
     # -- recording ------------------------------------------------------------
     def record(self, item_id, kind=EventKind.LABEL, label=-1, annotator=0,
                confidence=None, shown_label=-1, shown_confidence=None,
-               timestamp=None, reason=None):
+               timestamp=None, reason=None, shown=None):
         """Record an answer (hitl_feedback_record): kind LABEL, OVERRIDE,
         CONFIRM or SKIP (a hitl.EventKind, value or name) about item
         `item_id`, or GOLD (its known answer; label -1 clears it).  confidence / shown_confidence: None for none;
         shown_label: the model's pre-annotation or -1; timestamp: None for
-        now, a datetime, or microseconds since the epoch; reason: text.
+        now, a datetime, or microseconds since the epoch; reason: text;
+        shown: the explanation shown with the pre-annotation, as (feature,
+        contribution) pairs (at most 16; hitl_feedback_record_shown), e.g.
+        a row of Model.explain's toward_predicted.
         Returns the event id."""
         ev = ffi.new("uint64_t *")
+        if shown is not None:
+            pairs = list(shown)
+            feats = np.array([int(f) for f, _ in pairs], dtype=np.int32)
+            vals = np.array([float(v) for _, v in pairs], dtype=np.float32)
+            check(lib.hitl_feedback_record_shown(
+                ev, self._ptr, enum_value(EventKind, kind, "event kind"),
+                u64_arg(item_id, "item_id"), u64_arg(annotator, "annotator"),
+                i32_arg(label, "label"), _nan(confidence, "confidence"),
+                i32_arg(shown_label, "shown_label"),
+                _nan(shown_confidence, "shown_confidence"),
+                ffi.from_buffer("int32_t[]", feats), ffi.from_buffer("float[]", vals),
+                len(pairs), _timestamp(timestamp), _reason(reason)))
+            return ev[0]
         check(lib.hitl_feedback_record(
             ev, self._ptr, enum_value(EventKind, kind, "event kind"),
             u64_arg(item_id, "item_id"), u64_arg(annotator, "annotator"),
@@ -235,6 +251,15 @@ class Feedback(Params, Handle):
                      ffi.string(reason[0]).decode("utf-8"),
                      None if target[0] == none else target[0],
                      None if by[0] == none else by[0])
+
+    def event_shown(self, event_id):
+        """The explanation recorded with event `event_id`: (feature,
+        contribution) pairs, [] for none."""
+        eid = u64_arg(event_id, "event_id")
+        n = ffi.new("size_t *")
+        feats, vals = ffi.new("int32_t[16]"), ffi.new("float[16]")
+        check(lib.hitl_feedback_event_shown(n, feats, vals, 16, self._ptr, eid))
+        return [(feats[i], vals[i]) for i in range(n[0])]
 
     def events(self):
         """Every event, in id order."""

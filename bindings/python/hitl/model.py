@@ -17,6 +17,7 @@ from .errors import InvalidArgument, NumericError, StateError
 from .labels import encode_target
 from .pool import Pool
 from . import _arrays
+from . import explain as _explain
 
 __all__ = ["Model", "LogisticRegression", "CustomModel", "NotFittedError"]
 
@@ -110,6 +111,41 @@ class Model(Params, Handle):
         check(lib.hitl_model_predict_pool(ptr, self._ptr, pool._ptr, first, n),
               self)
         return proba
+
+    # -- explanations ------------------------------------------------------
+    _linear = False     # the built-in model: scores and contributions
+
+    def explain(self, X, top=5, feature_names=None, class_names=None, as_frame=None):
+        """Why the model leans the way it does on each row of X: predicted
+        class and runner-up, probabilities, margin and, for the built-in
+        model, scores and the `top` features pushing hardest toward each
+        (w_c[j] x_j, named by feature_names), with intercept and the rest.
+        A pandas DataFrame when pandas is importable (as_frame=None), else a
+        hitl.Explanation; as_frame=True/False forces either.
+
+            >>> model.explain(X[:2], top=3, feature_names=names)   # doctest: +SKIP
+        """
+        return _explain.explain_rows(self, X=X, top=top, feature_names=feature_names,
+                                     class_names=class_names, as_frame=as_frame)
+
+    def explain_pool(self, pool, first=0, n=None, top=5, feature_names=None,
+                     class_names=None, as_frame=None):
+        """explain() for pool items first..first+n-1, read in place."""
+        first, n = pool_range(pool, first, n)
+        return _explain.explain_rows(self, pool=pool, first=first, n=n, top=top,
+                                     feature_names=feature_names,
+                                     class_names=class_names, as_frame=as_frame)
+
+    def counterfactual(self, x, target, norm="L2", editable=None, lower=None,
+                       upper=None, margin=1e-3):
+        """The smallest change to row x that makes the built-in model decide
+        class index `target`: (x_new, distance).  norm "L2" or "L1";
+        editable: indices or a boolean mask of the features that may change
+        (default all); lower/upper: bounds (scalars or per feature); margin:
+        how far the target's score must lead.  StateError when no change
+        within the bounds reaches it."""
+        return _explain.counterfactual(self, x, target, norm, editable, lower, upper,
+                                       margin)
 
     # -- weights and serialization (built-in model) --------------------------
     def get_coef(self):
@@ -504,6 +540,18 @@ class LogisticRegression(Model):
         """Class probabilities (n, len(classes_)), float32, columns in the
         order of classes_, computed by the C library."""
         return Model.predict_proba(self, self._check_fitted(X))
+
+    _linear = True
+
+    def explain(self, X, top=5, feature_names=None, class_names=None, as_frame=None):
+        """Model.explain, with classes named by classes_ and features by
+        feature_names_in_ when fitted on a DataFrame."""
+        X = self._check_fitted(X)
+        if class_names is None:
+            class_names = list(self.classes_)
+        if feature_names is None:
+            feature_names = getattr(self, "feature_names_in_", None)
+        return Model.explain(self, X, top, feature_names, class_names, as_frame)
 
     def predict_log_proba(self, X):
         """log(predict_proba(X)) in float64."""
