@@ -24,11 +24,15 @@
  * one of three annotators gets careless halfway, and the drift check finds
  * who and from when.  Then items arrive one by one and stream selection
  * decides, within a budget, which a person labels (examples/demo_stream.c).
- * Last, a simulated group attribute whose items are harder: explanations
+ * Then a simulated group attribute whose items are harder: explanations
  * shown to the reviewer, a counterfactual, and the bias audit finding the gap.
+ * Last, a deployed model meets a stream whose classes swap meaning halfway:
+ * the drift monitor sees the reviewed errors rise, the router reviews
+ * everything until the model is refitted and recalibrated, and accuracy
+ * recovers.
  *
  * The program is in sections (data, full data, active learning, several
- * annotators, reviewer, labels to re-check, drift); a section is one function called from main().  Strategies
+ * annotators, reviewer, labels to re-check, drift, stream, deployment); a section is one function called from main().  Strategies
  * are rows of the table `strategies` below.
  */
 #include "hitl.h"
@@ -1387,6 +1391,316 @@ fail:
     return status;
 }
 
+/* ---- section: drift in deployment ------------------------------------------- */
+
+/* A model deployed behind a router meets a stream of items; halfway, the
+ * world swaps the meaning of two classes (what was a 3 is now called an 8
+ * and back).  The images do not change, so the model stays as confident as
+ * ever: only the reviewed items' errors can tell. */
+#define DEPLOY_FIT     500   /* pool items the deployed model is fitted on */
+#define DEPLOY_CAL     300   /* the next ones calibrate the router */
+#define DEPLOY_ITEMS   6000  /* stream length */
+#define DEPLOY_SWAP_AT 2000  /* the classes swap from this item on */
+#define DEPLOY_BATCH   100   /* items routed per call */
+#define DEPLOY_BLOCK   500   /* items per printed line */
+#define DEPLOY_AUDIT   0.10  /* share of accepted items a person audits */
+#define DEPLOY_REFIT   400   /* reviewed items after the alert the refit uses */
+#define DEPLOY_RECAL   200   /* and the ones after them, to recalibrate */
+#define SWAP_A 3
+#define SWAP_B 8
+
+typedef struct deploy {
+    const dataset *ds;
+    const split *sp;
+    hitl_model *model;
+    hitl_router *router;
+    hitl_drift_monitor *mon;
+    float *x, *proba, *conf;      /* one batch: rows, probabilities, scores */
+    int32_t *label, *truth;
+    uint8_t *accept, *correct;
+    float *src_x;                 /* the items the stream draws from: */
+    int32_t *src_y;               /* pool items after those of the first */
+    uint8_t *src_used;            /* fit, and the test items; used: fitted on */
+    size_t n_src, *batch_src;
+    float *rx;                    /* items reviewed since the alert */
+    int32_t *ry;
+    size_t n_r;
+    uint64_t rng;
+    uint64_t events_seen;
+    size_t block_items, block_review, block_acc, block_acc_ok, refits;
+} deploy;
+
+static int32_t world_label(int32_t y, int swapped)
+{
+    if (!swapped)
+        return y;
+    return y == SWAP_A ? SWAP_B : y == SWAP_B ? SWAP_A : y;
+}
+
+/* A fresh logistic regression fitted on n rows with their labels. */
+static int deploy_fit(hitl_model **out, const dataset *ds, const float *x,
+                      const int32_t *y, size_t n)
+{
+    hitl_pool *pool = NULL;
+    hitl_model *model = NULL;
+    TRY(hitl_pool_create(&pool, ds->dim));
+    TRY(hitl_pool_add(pool, x, n, ds->dim, NULL));
+    for (size_t i = 0; i < n; i++)
+        TRY(hitl_pool_set_label(pool, i, y[i]));
+    if (make_model(&model, ds))
+        goto fail;
+    TRY(hitl_model_fit(model, pool));
+    hitl_pool_free(pool);
+    hitl_model_free(*out);
+    *out = model;
+    return 0;
+fail:
+    hitl_model_free(model);
+    hitl_pool_free(pool);
+    return -1;
+}
+
+/* Temperature, then threshold, on n labeled rows the model was not fitted
+ * on; calibrating also answers the router's alert. */
+static int deploy_calibrate(deploy *d, const float *x, const int32_t *y, size_t n)
+{
+    float *p = ds_calloc(n * d->ds->n_classes, sizeof *p);
+    TRY(hitl_model_predict(p, d->model, x, n, d->ds->dim));
+    TRY(hitl_router_fit_temperature(d->router, p, y, n));
+    TRY(hitl_router_calibrate(d->router, p, y, n));
+    free(p);
+    return 0;
+fail:
+    free(p);
+    return -1;
+}
+
+/* The stream's items: never seen by the first model; once some are fitted
+ * on, the stream leaves them out, so that accuracy is measured honestly. */
+static void deploy_sources(deploy *d)
+{
+    const dataset *ds = d->ds;
+    const split *sp = d->sp;
+    size_t first = DEPLOY_FIT + DEPLOY_CAL, np = sp->n_pool - first;
+    d->n_src = np + sp->n_test;
+    d->src_x = ds_calloc(d->n_src * ds->dim, sizeof *d->src_x);
+    d->src_y = ds_calloc(d->n_src, sizeof *d->src_y);
+    d->src_used = ds_calloc(d->n_src, 1);
+    d->batch_src = ds_calloc(DEPLOY_BATCH, sizeof *d->batch_src);
+    memcpy(d->src_x, sp->x_pool + first * ds->dim, np * ds->dim * sizeof *d->src_x);
+    memcpy(d->src_x + np * ds->dim, sp->x_test, sp->n_test * ds->dim * sizeof *d->src_x);
+    for (size_t i = 0; i < np; i++)
+        d->src_y[i] = ds->y[sp->pool[first + i]];
+    for (size_t i = 0; i < sp->n_test; i++)
+        d->src_y[np + i] = ds->y[sp->test[i]];
+}
+
+static int deploy_start(deploy *d)
+{
+    const dataset *ds = d->ds;
+    const split *sp = d->sp;
+    size_t n = DEPLOY_FIT + DEPLOY_CAL, k = ds->n_classes;
+    int32_t *y = ds_calloc(n, sizeof *y);
+    for (size_t i = 0; i < n; i++)
+        y[i] = ds->y[sp->pool[i]];
+    d->x = ds_calloc(DEPLOY_BATCH * ds->dim, sizeof *d->x);
+    d->proba = ds_calloc(DEPLOY_BATCH * k, sizeof *d->proba);
+    d->conf = ds_calloc(DEPLOY_BATCH, sizeof *d->conf);
+    d->label = ds_calloc(DEPLOY_BATCH, sizeof *d->label);
+    d->truth = ds_calloc(DEPLOY_BATCH, sizeof *d->truth);
+    d->accept = ds_calloc(DEPLOY_BATCH, 1);
+    d->correct = ds_calloc(DEPLOY_BATCH, 1);
+    d->rx = ds_calloc((DEPLOY_REFIT + DEPLOY_RECAL + DEPLOY_BATCH) * ds->dim,
+                      sizeof *d->rx);
+    d->ry = ds_calloc(DEPLOY_REFIT + DEPLOY_RECAL + DEPLOY_BATCH, sizeof *d->ry);
+    deploy_sources(d);
+    TRY(hitl_router_create(&d->router, k));
+    TRY(hitl_router_set_param(d->router, HITL_PARAM_ROUTE_TARGET, 0.97));
+    TRY(hitl_router_set_param(d->router, HITL_PARAM_ROUTE_FALLBACK, 1));
+    TRY(hitl_drift_monitor_create(&d->mon));
+    TRY(hitl_drift_monitor_set_router(d->mon, d->router));
+    if (deploy_fit(&d->model, ds, sp->x_pool, y, DEPLOY_FIT) ||
+        deploy_calibrate(d, sp->x_pool + DEPLOY_FIT * ds->dim, y + DEPLOY_FIT,
+                         DEPLOY_CAL))
+        goto fail;
+    free(y);
+    return 0;
+fail:
+    free(y);
+    return -1;
+}
+
+static void deploy_free(deploy *d)
+{
+    hitl_drift_monitor_free(d->mon);
+    hitl_router_free(d->router);
+    hitl_model_free(d->model);
+    free(d->x);
+    free(d->proba);
+    free(d->conf);
+    free(d->label);
+    free(d->truth);
+    free(d->accept);
+    free(d->correct);
+    free(d->rx);
+    free(d->ry);
+    free(d->src_x);
+    free(d->src_y);
+    free(d->src_used);
+    free(d->batch_src);
+}
+
+/* The events the last batch logged, one line each. */
+static int print_events(deploy *d, size_t at)
+{
+    static const char *det[] = { "", "Page-Hinkley", "ADWIN", "", "PSI" };
+    double n;
+    TRY(hitl_drift_monitor_get_info(&n, d->mon, HITL_DRIFT_INFO_EVENTS));
+    for (; d->events_seen < (uint64_t)n; d->events_seen++) {
+        double v[9];
+        for (int f = 0; f < 9; f++)
+            TRY(hitl_drift_monitor_event(&v[f], d->mon, d->events_seen,
+                                         (hitl_drift_event_info)(f + 1)));
+        printf("    event by item %zu: %s on %s (its item %.0f, change from "
+               "%.0f): mean %.3f -> %.3f, statistic %.3f > %.3f%s\n", at,
+               det[(int)v[0]], v[1] == HITL_DRIFT_STREAM_ERROR ? "reviewed errors"
+               : "confidence", v[2], v[3], v[4], v[5], v[6], v[7],
+               v[8] ? ": ALERT" : "");
+    }
+    return 0;
+fail:
+    return -1;
+}
+
+/* The reviewed items of the batch, while on alert, are kept for the refit;
+ * with enough, refit, recalibrate and reset the monitor. */
+static int deploy_collect(deploy *d, size_t n, size_t at)
+{
+    size_t dim = d->ds->dim;
+    double alert;
+    TRY(hitl_router_get_param(&alert, d->router, HITL_PARAM_ROUTE_ALERT));
+    for (size_t i = 0; i < n && alert && d->n_r < DEPLOY_REFIT + DEPLOY_RECAL; i++) {
+        if (d->accept[i] || d->src_used[d->batch_src[i]])
+            continue;   /* each item once, so that the sets are disjoint */
+        d->src_used[d->batch_src[i]] = 1;
+        memcpy(d->rx + d->n_r * dim, d->x + i * dim, dim * sizeof *d->x);
+        d->ry[d->n_r++] = d->truth[i];
+    }
+    if (d->n_r < DEPLOY_REFIT + DEPLOY_RECAL)
+        return 0;
+    if (deploy_fit(&d->model, d->ds, d->rx, d->ry, DEPLOY_REFIT) ||
+        deploy_calibrate(d, d->rx + DEPLOY_REFIT * dim, d->ry + DEPLOY_REFIT,
+                         d->n_r - DEPLOY_REFIT))
+        goto fail;
+    TRY(hitl_drift_monitor_reset(d->mon));
+    double thr;
+    TRY(hitl_router_get_param(&thr, d->router, HITL_PARAM_ROUTE_THRESHOLD));
+    printf("    by item %zu: refitted on %d reviewed items, recalibrated on "
+           "%zu (threshold %.3f): alert cleared, monitor reset\n", at,
+           DEPLOY_REFIT, d->n_r - DEPLOY_REFIT, thr);
+    d->n_r = 0;
+    d->refits++;
+    return 0;
+fail:
+    return -1;
+}
+
+/* Route one batch drawn from the stream's items (after a refit, from those
+ * it was not fitted on); a person reviews what is routed to review and audits a share
+ * of the rest; the monitor sees every confidence and every reviewed item. */
+static int deploy_batch(deploy *d, size_t at)
+{
+    const dataset *ds = d->ds;
+    size_t n_rev = 0;
+    for (size_t i = 0; i < DEPLOY_BATCH; i++) {
+        size_t pos;
+        do
+            pos = (size_t)(ds_rng_next(&d->rng) % d->n_src);
+        while (d->refits && d->src_used[pos]);
+        d->batch_src[i] = pos;
+        memcpy(d->x + i * ds->dim, d->src_x + pos * ds->dim,
+               ds->dim * sizeof *d->x);
+        d->truth[i] = world_label(d->src_y[pos], at + i >= DEPLOY_SWAP_AT);
+    }
+    TRY(hitl_model_predict(d->proba, d->model, d->x, DEPLOY_BATCH, ds->dim));
+    TRY(hitl_router_route(NULL, d->accept, d->label, d->conf, d->router,
+                          d->proba, DEPLOY_BATCH));
+    for (size_t i = 0; i < DEPLOY_BATCH; i++) {
+        int ok = d->label[i] == d->truth[i];
+        int audit = rng_uniform(&d->rng) < DEPLOY_AUDIT;
+        if (d->accept[i]) {
+            d->block_acc++;
+            d->block_acc_ok += (size_t)ok;
+        }
+        if (!d->accept[i] || audit)
+            d->correct[n_rev++] = (uint8_t)ok;
+        d->block_review += !d->accept[i];
+    }
+    d->block_items += DEPLOY_BATCH;
+    TRY(hitl_drift_monitor_observe(NULL, d->mon, d->conf, DEPLOY_BATCH,
+                                   d->correct, n_rev));
+    if (print_events(d, at + DEPLOY_BATCH) || deploy_collect(d, DEPLOY_BATCH,
+                                                             at + DEPLOY_BATCH))
+        goto fail;
+    return 0;
+fail:
+    return -1;
+}
+
+static int print_block(deploy *d, size_t at)
+{
+    double alert;
+    TRY(hitl_drift_monitor_get_info(&alert, d->mon, HITL_DRIFT_INFO_ALERT));
+    printf("%5zu-%-5zu %-8s %-6s %7.1f%% %10.3f\n", at - d->block_items + 1, at,
+           at <= DEPLOY_SWAP_AT ? "as fit" : "swapped", alert ? "ALERT" : "-",
+           100.0 * (double)d->block_review / (double)d->block_items,
+           d->block_acc ? (double)d->block_acc_ok / (double)d->block_acc : NAN);
+    d->block_items = d->block_review = d->block_acc = d->block_acc_ok = 0;
+    return 0;
+fail:
+    return -1;
+}
+
+static int section_deployment(const dataset *ds, const split *sp, uint64_t seed)
+{
+    deploy d = { .ds = ds, .sp = sp, .rng = seed ^ 0xDE9107 };
+    if (ds->n_classes <= SWAP_B || sp->n_pool <= DEPLOY_FIT + DEPLOY_CAL)
+        return 0;
+    printf("== drift in deployment\n");
+    printf("a model fitted on %d pool items, routed at target precision 0.97 "
+           "(calibrated on %d more),\nmeets a stream of %d items; from item %d "
+           "on, classes %d and %d swap their meaning.\nA person reviews what is "
+           "routed to review and audits %.0f%% of the accepted items; the\n"
+           "drift monitor (Page-Hinkley, ADWIN, PSI at their defaults) sees "
+           "every confidence and\nevery reviewed item, and on a harmful change "
+           "puts the router on alert (review\neverything) until the model is "
+           "refitted on %d reviewed items and recalibrated on %d.\n\n",
+           DEPLOY_FIT, DEPLOY_CAL, DEPLOY_ITEMS, DEPLOY_SWAP_AT + 1, SWAP_A,
+           SWAP_B, 100 * DEPLOY_AUDIT, DEPLOY_REFIT, DEPLOY_RECAL);
+    printf("%-11s %-8s %-6s %8s %10s\n", "items", "labels", "flag", "review",
+           "accepted accuracy");
+    if (deploy_start(&d))
+        goto fail;
+    for (size_t at = 0; at < DEPLOY_ITEMS; at += DEPLOY_BATCH) {
+        if (deploy_batch(&d, at))
+            goto fail;
+        if ((at + DEPLOY_BATCH) % DEPLOY_BLOCK == 0 && print_block(&d, at + DEPLOY_BATCH))
+            goto fail;
+    }
+    printf("(review: share of the block's items routed to a person; accepted "
+           "accuracy: of the\nitems the model decided alone, against the labels "
+           "of the world at that time; the\nstream draws from %zu items no "
+           "model was fitted on, and after the refit from those\nthe refit "
+           "did not use.  The confidence detectors stay silent: the images "
+           "did not\nchange, their meaning did, and only reviewed errors show "
+           "it.)\n\n", d.n_src);
+    deploy_free(&d);
+    return 0;
+fail:
+    deploy_free(&d);
+    return -1;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static size_t parse_count(const char *opt, const char *arg, size_t max)
@@ -1451,6 +1765,8 @@ int main(int argc, char **argv)
                                      sp.test, sp.n_test, seed);
     if (status == HITL_OK)
         status = section_audit(&ds, seed);
+    if (status == 0)
+        status = section_deployment(&ds, &sp, seed);
     if (status == 0)
         printf("done in %.1f s\n", ds_seconds() - t0);
 

@@ -294,6 +294,16 @@ typedef enum hitl_param {
     HITL_PARAM_ROUTE_DETECTOR_EVENTS = 566, /* model errors the detector needs
                                            per feature it fits, integer in
                                            [0, 1000]; default 10 */
+    HITL_PARAM_ROUTE_ALERT       = 580, /* 0 or 1; default 0.  1: the world
+                                           may have changed (set by a linked
+                                           hitl_drift_monitor, or by hand):
+                                           routing uses the larger of
+                                           THRESHOLD and ALERT_THRESHOLD
+                                           until the next calibration, which
+                                           sets it back to 0 */
+    HITL_PARAM_ROUTE_ALERT_THRESHOLD = 581, /* the threshold while on alert,
+                                           >= 0; default +Inf (review
+                                           everything until recalibrated) */
 
     /* hitl_recheck (60x; see "Labels to re-check" below) */
     HITL_PARAM_RECHECK_FOLDS   = 600, /* folds of the cross-fit, integer in
@@ -358,9 +368,42 @@ typedef enum hitl_param {
     HITL_PARAM_AUDIT_ALPHA       = 801, /* family-wise false-alarm rate of
                                            the flags, in (0, 0.5); default
                                            0.05 */
-    HITL_PARAM_AUDIT_MIN_GAP     = 802  /* a difference is flagged only if at
+    HITL_PARAM_AUDIT_MIN_GAP     = 802, /* a difference is flagged only if at
                                            least this large, in [0, 1];
                                            default 0 */
+
+    /* hitl_drift_monitor (90x; see "Drift in deployment" below) */
+    HITL_PARAM_MONITOR_DETECTORS   = 900, /* which detectors run: a sum of
+                                             hitl_drift_detector bits, integer
+                                             in [1, 7]; default 7 (all) */
+    HITL_PARAM_MONITOR_PH_DELTA    = 901, /* Page-Hinkley delta, the rise it
+                                             tolerates, finite >= 0; default
+                                             0.005 */
+    HITL_PARAM_MONITOR_PH_LAMBDA   = 902, /* its threshold lambda, finite > 0;
+                                             default 50 */
+    HITL_PARAM_MONITOR_PH_ALPHA    = 903, /* its fading factor, in (0, 1];
+                                             default 0.9999 */
+    HITL_PARAM_MONITOR_PH_MIN      = 904, /* items before it may fire, integer
+                                             in [1, 2^53]; default 30 */
+    HITL_PARAM_MONITOR_ADWIN_DELTA = 905, /* ADWIN confidence delta, in (0,
+                                             1); default 0.002 */
+    HITL_PARAM_MONITOR_ADWIN_BUCKETS = 906, /* ADWIN buckets per row M,
+                                             integer in [2, 64]; default 5 */
+    HITL_PARAM_MONITOR_ADWIN_CLOCK = 907, /* ADWIN tests its cuts every this
+                                             many items, integer in [1, 2^20];
+                                             default 32 */
+    HITL_PARAM_MONITOR_PSI_WINDOW  = 908, /* confidences of the reference and
+                                             of each window compared with it,
+                                             integer in [10, 1e7]; default
+                                             1000 */
+    HITL_PARAM_MONITOR_PSI_BINS    = 909, /* quantile bins of the reference,
+                                             integer in [2, 100]; default 10 */
+    HITL_PARAM_MONITOR_PSI_THRESHOLD = 910, /* PSI that is a shift, finite >
+                                             0; default 0.25 */
+    HITL_PARAM_MONITOR_PSI_ALPHA   = 911  /* 0, or a false-alarm rate per
+                                             window in (0, 0.5) that replaces
+                                             the threshold by PSI's
+                                             significance limit; default 0 */
 } hitl_param;
 
 /* ------------------------------------------------------------------------- */
@@ -2257,6 +2300,16 @@ HITL_API int hitl_agreement_accuracy(double *accuracy, size_t *n_scored,
  * report then counts the batch's decisions.  Calibration always sets the
  * threshold by the precision rule, on the chosen score, whatever the mode.
  *
+ * Alert.  When the world may have changed (a hitl_drift_monitor linked to
+ * the router found a harmful drift, or the caller says so with
+ * HITL_PARAM_ROUTE_ALERT = 1), the router routes with the larger of its
+ * threshold and HITL_PARAM_ROUTE_ALERT_THRESHOLD (default +Inf: everything
+ * goes to review; in CAPACITY mode still at most the capacity; in BUDGET
+ * mode an item also needs a score >= the alert threshold).  The next
+ * calibration (hitl_router_calibrate or _pool, on items labeled since the
+ * change, after refitting the model) clears the alert: the threshold then
+ * describes the world as it is.  Evaluate keeps it.
+ *
  * Temperature scaling (hitl_router_fit_temperature) sets T to the minimiser
  * of the mean negative log-likelihood -(1/n) sum_i log q_{i,y_i} on a
  * labeled set, so that "90% confident" means right about 90% of the time
@@ -3215,6 +3268,220 @@ HITL_API int hitl_audit_caught_flag(int *flagged, double *p_adjusted,
 HITL_API int hitl_audit_report(size_t *length, char *buf, size_t capacity,
                                const hitl_audit *audit,
                                hitl_report_format format);
+
+/* ------------------------------------------------------------------------- */
+/* Drift in deployment: has the world the model sees changed?                 */
+/* ------------------------------------------------------------------------- */
+
+/* A deployed model meets items whose meaning or mix may change.  A drift
+ * monitor watches two streams the router already sees:
+ *
+ *   - CONFIDENCE: the routed items' confidences (or scores) in [0, 1];
+ *   - ERROR: for each reviewed item, whether the model was right (a person
+ *     looked at it, so the true label is known); the stream is 1 - correct.
+ *
+ * and runs change detectors on them, each with its published definition
+ * and the defaults of the stream-mining literature (MOA, River):
+ *
+ *   - PAGE_HINKLEY (Page, Biometrika 1954; Hinkley, Biometrika 1971; with
+ *     the fading factor of Gama, Sebastiao & Rodrigues, Machine Learning
+ *     2013): on x = 1 - confidence and on the error, after item T with
+ *     running mean xbar_T, m_T = alpha m_(T-1) + (x_T - xbar_T - delta),
+ *     m_0 = 0; it fires when T >= PH_MIN and m_T - min(m_0 .. m_T) >
+ *     lambda, i.e. on a rise of the mean (falling confidence, rising
+ *     errors), and restarts.  Defaults delta 0.005, lambda 50, alpha
+ *     0.9999, 30 items.
+ *   - ADWIN (Bifet & Gavalda, SDM 2007, ADWIN2 as in MOA): a window of the
+ *     recent values kept as an exponential histogram (M buckets per size);
+ *     every CLOCK items it drops its older part W0 while some split W0 W1
+ *     (each > 6 items) has |mean0 - mean1| > sqrt(2 m v d) + (2/3) m d,
+ *     d = ln(2 ln n / delta), m = 1/(n0 - 4) + 1/(n1 - 4), v the window's
+ *     variance.  With probability about delta or less a stationary
+ *     window is cut.  Defaults delta 0.002, M 5, clock 32.  Two-sided: a
+ *     change for the better is an event too, but raises no alert.
+ *   - PSI, on the confidence stream only: the first PSI_WINDOW
+ *     confidences are the reference, cut into PSI_BINS bins at their
+ *     quantiles; each later window of PSI_WINDOW confidences gives PSI =
+ *     sum_b (a_b - e_b) ln(a_b / e_b) (shares floored at 1e-4), a shift
+ *     when PSI > PSI_THRESHOLD (0.25: the usual reading is < 0.1 stable,
+ *     0.1 .. 0.25 moderate, > 0.25 significant; Siddiqi 2006) or, with
+ *     PSI_ALPHA > 0, when PSI > (2 / PSI_WINDOW) chi2_(B-1)(1 - PSI_ALPHA),
+ *     its approximate significance limit under no change (Yurdakul &
+ *     Naranjo, J. Risk Model Validation 2020; B the bins left after equal
+ *     quantiles merge; the chi-square quantile by Wilson-Hilferty).  The
+ *     limit is asymptotic: on the test suite's stationary streams, alpha
+ *     0.01 fires in about 2% of the windows, the fixed 0.25 in none.
+ *
+ * A detection is an EVENT, kept in the monitor's log (the last 1024 are
+ * readable, hitl_drift_monitor_event): which detector, which stream, when
+ * (the count of that stream's items at detection and the estimated change
+ * point), the evidence (mean before and after, statistic, threshold), and
+ * whether it is HARMFUL: confidence fell or errors rose (a PSI shift always
+ * is: the calibration no longer holds).  A harmful event puts the monitor
+ * on ALERT and, when a router is linked (hitl_drift_monitor_set_router),
+ * sets the router's HITL_PARAM_ROUTE_ALERT: the router then routes with
+ * the larger of its threshold and HITL_PARAM_ROUTE_ALERT_THRESHOLD (by
+ * default +Inf: everything to review) until it is calibrated again.  After
+ * a drift: refit the model on the reviewed items, recalibrate the router
+ * (fit_temperature, calibrate: this clears its alert) and reset the
+ * monitor (hitl_drift_monitor_reset: the detectors restart and PSI takes
+ * a new reference).
+ *
+ * Cost: O(1) per item for Page-Hinkley, O(M log n) amortised for ADWIN
+ * (O(log n) per clock tick for its scan), O(log B) per item plus O(W log
+ * W) once for PSI; memory O(M log n + W + B), fixed at creation (an
+ * observation never allocates).  Deterministic: the same items in the same
+ * order give the same events, whatever the batch sizes.
+ *
+ * Threads: a monitor is used by one thread at a time; calls that take a
+ * const monitor are concurrent reads.  observe changes a linked router:
+ * no other thread may use that router during the call. */
+
+typedef struct hitl_drift_monitor hitl_drift_monitor;
+
+/* The detectors (bits of HITL_PARAM_MONITOR_DETECTORS). */
+typedef enum hitl_drift_detector {
+    HITL_DRIFT_PAGE_HINKLEY = 1,
+    HITL_DRIFT_ADWIN        = 2,
+    HITL_DRIFT_PSI          = 4
+} hitl_drift_detector;
+
+/* The streams watched. */
+typedef enum hitl_drift_stream {
+    HITL_DRIFT_STREAM_CONFIDENCE = 1,  /* the routed items' confidences */
+    HITL_DRIFT_STREAM_ERROR      = 2   /* 1 - correct of reviewed items */
+} hitl_drift_stream;
+
+/* Figures of one event (hitl_drift_monitor_event). */
+typedef enum hitl_drift_event_info {
+    HITL_DRIFT_EVENT_DETECTOR  = 1,  /* a hitl_drift_detector */
+    HITL_DRIFT_EVENT_STREAM    = 2,  /* a hitl_drift_stream */
+    HITL_DRIFT_EVENT_AT        = 3,  /* items of that stream seen when it
+                                        fired (since the monitor's creation;
+                                        resets do not restart the count) */
+    HITL_DRIFT_EVENT_CHANGE_AT = 4,  /* the estimated change point: AT minus
+                                        the items after it (for PSI the
+                                        window's start) */
+    HITL_DRIFT_EVENT_BEFORE    = 5,  /* mean of the stream before the change
+                                        point (the PSI reference's mean);
+                                        for the CONFIDENCE stream, of
+                                        1 - confidence under PAGE_HINKLEY
+                                        and of confidence otherwise; NaN
+                                        when Page-Hinkley's minimum was at
+                                        its start */
+    HITL_DRIFT_EVENT_AFTER     = 6,  /* mean after it (the PSI window's) */
+    HITL_DRIFT_EVENT_STATISTIC = 7,  /* m_T - M_T; |mean0 - mean1|; PSI */
+    HITL_DRIFT_EVENT_THRESHOLD = 8,  /* lambda; ADWIN's eps_cut; the PSI
+                                        limit */
+    HITL_DRIFT_EVENT_HARMFUL   = 9   /* 1 if it raised the alert */
+} hitl_drift_event_info;
+
+/* Figures of the monitor (hitl_drift_monitor_get_info). */
+typedef enum hitl_drift_info {
+    HITL_DRIFT_INFO_ALERT       = 1, /* 1 after a harmful event, until reset */
+    HITL_DRIFT_INFO_EVENTS      = 2, /* events since creation */
+    HITL_DRIFT_INFO_N_CONFIDENCE = 3, /* confidences observed */
+    HITL_DRIFT_INFO_N_REVIEWED  = 4, /* reviewed items observed */
+    HITL_DRIFT_INFO_PSI         = 5, /* the last window's PSI (NaN: none yet
+                                        since the last reset) */
+    HITL_DRIFT_INFO_PSI_LIMIT   = 6, /* what it is compared with (NaN before
+                                        the reference is complete) */
+    HITL_DRIFT_INFO_ERROR_RATE  = 7, /* ADWIN's window mean of the ERROR
+                                        stream: the recent error rate of
+                                        reviewed items (NaN: none) */
+    HITL_DRIFT_INFO_CONFIDENCE  = 8  /* ADWIN's window mean of confidence */
+} hitl_drift_info;
+
+/* hitl_drift_monitor_create: a monitor with the default parameters, all
+ * detectors, no router and no events.
+ * Returns HITL_OK; HITL_EINVAL (NULL out); HITL_ENOMEM.  Free with
+ * hitl_drift_monitor_free(). */
+HITL_API int hitl_drift_monitor_create(hitl_drift_monitor **out);
+
+/* hitl_drift_monitor_free: release the monitor (not its router).  Accepts
+ * NULL. */
+HITL_API void hitl_drift_monitor_free(hitl_drift_monitor *monitor);
+
+/* hitl_drift_monitor_set_param / _get_param: a parameter of the monitor
+ * (hitl_param, 90x values).  Setting one restarts the detectors as
+ * hitl_drift_monitor_reset does (the event log and counts stay).
+ * Returns HITL_OK; HITL_EINVAL (NULL, a parameter of another handle kind,
+ * NaN or a value out of its range); HITL_ENOMEM (a larger PSI window or
+ * more bins; the monitor is then unchanged). */
+HITL_API int hitl_drift_monitor_set_param(hitl_drift_monitor *monitor,
+                                          hitl_param param, double value);
+HITL_API int hitl_drift_monitor_get_param(double *value,
+                                          const hitl_drift_monitor *monitor,
+                                          hitl_param param);
+
+/* hitl_drift_monitor_set_router: link a router whose HITL_PARAM_ROUTE_ALERT
+ * a harmful event sets; NULL unlinks.  Borrowed: it must stay valid while
+ * linked.  Returns HITL_OK; HITL_EINVAL (NULL monitor). */
+HITL_API int hitl_drift_monitor_set_router(hitl_drift_monitor *monitor,
+                                           hitl_router *router);
+
+/* hitl_drift_monitor_observe: feed n confidences (e.g. the confidence
+ * output of hitl_router_route) and then n_reviewed outcomes (correct[i] 1
+ * if the model's label was the person's, 0 if not), both borrowed for the
+ * call; either may be NULL when its count is 0.  *n_events (may be NULL)
+ * is the number of events the call logged.
+ * Returns HITL_OK; HITL_EINVAL (NULL monitor, NULL array with a count > 0,
+ * a count no array could hold, a confidence outside [0, 1] or a correct
+ * flag other than 0 or 1: the message names the entry); HITL_ENUMERIC
+ * (NaN or Inf: the message names the entry).  Everything is checked first:
+ * on failure nothing was observed. */
+HITL_API int hitl_drift_monitor_observe(size_t *n_events,
+                                        hitl_drift_monitor *monitor,
+                                        const float *confidence, size_t n,
+                                        const uint8_t *correct,
+                                        size_t n_reviewed);
+
+/* hitl_drift_monitor_reset: after the model was refitted and recalibrated,
+ * clear the alert, restart the detectors and let PSI take a new reference.
+ * The log and the counts stay; the linked router's alert is left to its
+ * calibration.  Returns HITL_OK; HITL_EINVAL (NULL). */
+HITL_API int hitl_drift_monitor_reset(hitl_drift_monitor *monitor);
+
+/* hitl_drift_monitor_get_info: one figure of the monitor (hitl_drift_info).
+ * Returns HITL_OK; HITL_EINVAL (NULL, unknown info).  Concurrent reads. */
+HITL_API int hitl_drift_monitor_get_info(double *value,
+                                         const hitl_drift_monitor *monitor,
+                                         hitl_drift_info info);
+
+/* hitl_drift_monitor_event: one figure of event `index` (0 = the first
+ * since creation).  Returns HITL_OK; HITL_EINVAL (NULL, unknown info);
+ * HITL_ENOTFOUND (index >= the events logged, or older than the last
+ * 1024).  Concurrent reads. */
+HITL_API int hitl_drift_monitor_event(double *value,
+                                      const hitl_drift_monitor *monitor,
+                                      uint64_t index,
+                                      hitl_drift_event_info info);
+
+/* Saving and restoring a monitor, e.g. across restarts of a service: its
+ * parameters, every detector's state, the counts, the alert and the kept
+ * events, as a versioned little-endian record with a CRC-32, so that a
+ * restored monitor goes on exactly as the saved one would (the same events
+ * for the same items).  The linked router is not part of it: link it again.
+ * Size: about 1 KiB plus 16 bytes per PSI reference value and 100 per kept
+ * event.
+ *
+ * hitl_drift_monitor_save_size: the exact bytes hitl_drift_monitor_save
+ *   writes.  Returns HITL_OK; HITL_EINVAL (NULL).
+ * hitl_drift_monitor_save: write it to buf (capacity bytes); *written = the
+ *   size.  Returns HITL_OK; HITL_EINVAL (NULL, capacity too small).
+ *   Both are concurrent reads of the monitor.
+ * hitl_drift_monitor_load: a new monitor (no router) from size bytes at buf
+ *   (read only during the call).  Returns HITL_OK; HITL_EINVAL (NULL);
+ *   HITL_EFORMAT (bad magic, version or checksum, truncated, a parameter
+ *   out of range or a detector state no monitor could reach); HITL_ENOMEM.
+ *   Free with hitl_drift_monitor_free(). */
+HITL_API int hitl_drift_monitor_save_size(size_t *size,
+                                          const hitl_drift_monitor *monitor);
+HITL_API int hitl_drift_monitor_save(size_t *written, void *buf,
+                                     size_t capacity,
+                                     const hitl_drift_monitor *monitor);
+HITL_API int hitl_drift_monitor_load(hitl_drift_monitor **out,
+                                     const void *buf, size_t size);
 
 #ifdef __cplusplus
 }

@@ -260,4 +260,75 @@ int hitl__records_set_version(hitl__records *r, uint32_t v, const char *fn);
 int hitl__records_close(hitl__records *r, int sync, const char *fn);
 void hitl__records_abandon(hitl__records *r);
 
+/* ---- change.c: change detectors on a stream of numbers -------------------- */
+
+/* z with P(Z > z) = alpha for a standard normal Z (0 < alpha < 1/2): the
+ * annotator drift test, the bias audit and PSI's limit use it. */
+double hitl__normal_upper(double alpha);
+/* The (1 - alpha) quantile of chi-square with k >= 1 degrees of freedom by
+ * the Wilson-Hilferty cube-root approximation. */
+double hitl__chi2_upper(double alpha, double k);
+
+/* What a detector saw when it fired: the means before and after the change
+ * point it estimates, over how many items, its statistic and threshold. */
+typedef struct hitl__change {
+    double before, after, stat, threshold;
+    uint64_t n_before, n_after;
+} hitl__change;
+
+/* Page-Hinkley with a fading factor (see change.c), detecting a rise of
+ * the mean. */
+typedef struct hitl__ph {
+    double delta, lambda, alpha;
+    uint64_t min_n;
+    uint64_t n, n_min;
+    double mean, m, m_min, sum, sum_min;
+} hitl__ph;
+void hitl__ph_init(hitl__ph *p, double delta, double lambda, double alpha,
+                   uint64_t min_n);
+void hitl__ph_reset(hitl__ph *p);
+/* Add x; 1 (and *ev, and the detector restarts) when it fires, else 0. */
+int hitl__ph_add(hitl__ph *p, double x, hitl__change *ev);
+
+/* ADWIN2 (see change.c): an exponential histogram of at most M + 1
+ * buckets per row, rows of bucket size 2^r; no allocation after init. */
+#define HITL__ADWIN_ROWS 64
+#define HITL__ADWIN_MAX_M 64
+typedef struct hitl__adwin {
+    double delta;
+    size_t m, clock;
+    uint64_t width, time;
+    double total, var;      /* sum of the window, its sum of squared deviations */
+    size_t rows;            /* rows in use */
+    size_t count[HITL__ADWIN_ROWS];
+    double *sum, *sq;       /* rows x (M + 1): oldest bucket first */
+} hitl__adwin;
+/* HITL_OK or HITL_ENOMEM (nothing to free then). */
+int hitl__adwin_init(hitl__adwin *a, double delta, size_t m, size_t clock);
+void hitl__adwin_free(hitl__adwin *a);
+void hitl__adwin_reset(hitl__adwin *a);
+/* Add x; 1 when the window was cut (*ev: the first cut), else 0. */
+int hitl__adwin_add(hitl__adwin *a, double x, hitl__change *ev);
+
+/* The population stability index of consecutive windows of a stream in
+ * [0, 1] against a reference window (see change.c). */
+typedef struct hitl__psi {
+    size_t window, bins;
+    double threshold, alpha;
+    size_t n_ref, n_cur, n_edges;
+    double cur_sum;             /* sum of the current window */
+    double *ref, *edges, *expect;   /* window; bins - 1; bins */
+    size_t *count;                  /* bins */
+    double last;                    /* the last window's PSI (NaN: none yet) */
+    uint64_t n_checks;
+} hitl__psi;
+int hitl__psi_init(hitl__psi *s, size_t window, size_t bins, double threshold,
+                   double alpha);
+void hitl__psi_free(hitl__psi *s);
+void hitl__psi_reset(hitl__psi *s);   /* forget the reference too */
+/* The threshold a window's PSI is compared with. */
+double hitl__psi_limit(const hitl__psi *s);
+/* Add x; 1 when a window closed with PSI above the limit, else 0. */
+int hitl__psi_add(hitl__psi *s, double x, hitl__change *ev);
+
 #endif /* HITL_BASE_H */

@@ -33,21 +33,6 @@ static int by_event(const void *pa, const void *pb)
     return (a->event > b->event) - (a->event < b->event);
 }
 
-/* z with P(Z > z) = alpha for a standard normal Z (0 < alpha < 1/2), by
- * bisection on the upper tail 0.5 erfc(z / sqrt 2). */
-double hitl__normal_upper(double alpha)
-{
-    double lo = 0, hi = 40;
-    for (int i = 0; i < 200; i++) {
-        double mid = 0.5 * (lo + hi);
-        if (0.5 * erfc(mid / sqrt(2.0)) > alpha)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return 0.5 * (lo + hi);
-}
-
 /* The annotator's answers on settled items into *out (event order). */
 static int settled_answers(answer **out, size_t *n, const hitl_feedback *fb,
                            const hitl__fb_annot *an)

@@ -227,9 +227,6 @@ typedef struct hitl__drift {
 /* The figures of annotator slot a.  HITL_OK or HITL_ENOMEM (O(their
  * answers) scratch). */
 int hitl__fb_drift(hitl__drift *d, const hitl_feedback *fb, size_t a, const char *fn);
-/* z with P(Z > z) = alpha for a standard normal Z (0 < alpha < 1/2); the
- * bias audit's tests and intervals use it too. */
-double hitl__normal_upper(double alpha);
 
 /* ---- feedback.c --------------------------------------------------------------------- */
 

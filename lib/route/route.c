@@ -42,6 +42,8 @@ struct hitl_router {
     hitl__detector *det;    /* NULL until fitted on enough items */
     const hitl_committee *committee;   /* borrowed, for the detector */
     size_t det_items, det_wrong;
+    int alert;              /* HITL_PARAM_ROUTE_ALERT */
+    double alert_threshold;
     int has_report;
     report rep;
 };
@@ -176,6 +178,19 @@ static int ranked_cmp(const void *pa, const void *pb)
 /* accept[i] for n items with scores and expected costs, by the router's
  * mode; v is scratch of n entries (allocated beforehand, so that deciding
  * cannot fail once outputs are written).  Returns the number accepted. */
+/* The threshold routing uses: raised while the router is on alert. */
+static double live_threshold(const hitl_router *r)
+{
+    if (r->alert && r->alert_threshold > r->threshold)
+        return r->alert_threshold;
+    return r->threshold;
+}
+
+void hitl__router_raise_alert(hitl_router *r)
+{
+    r->alert = 1;
+}
+
 static size_t select_batch(uint8_t *accept, const hitl_router *r,
                            const double *score, const double *cost, size_t n,
                            ranked *v)
@@ -183,7 +198,7 @@ static size_t select_batch(uint8_t *accept, const hitl_router *r,
     size_t taken = 0;
     if (r->mode == HITL_ROUTE_PRECISION) {
         for (size_t i = 0; i < n; i++)
-            taken += accept[i] = score[i] >= r->threshold;
+            taken += accept[i] = score[i] >= live_threshold(r);
         return taken;
     }
     int capacity = r->mode == HITL_ROUTE_CAPACITY;
@@ -197,7 +212,7 @@ static size_t select_batch(uint8_t *accept, const hitl_router *r,
         double cap = share < r->capacity_items ? share : r->capacity_items;
         size_t reviewed = 0;
         for (size_t j = 0; j < n; j++) {
-            int review = v[j].key < r->threshold && (double)reviewed < cap;
+            int review = v[j].key < live_threshold(r) && (double)reviewed < cap;
             reviewed += review;
             accept[v[j].i] = (uint8_t)!review;
         }
@@ -209,7 +224,8 @@ static size_t select_batch(uint8_t *accept, const hitl_router *r,
         double sum = 0;
         for (size_t j = 0; j < n; j++) {
             sum += v[j].key;
-            int yes = sum <= r->budget * (double)(j + 1);
+            int yes = sum <= r->budget * (double)(j + 1) &&
+                      !(r->alert && score[v[j].i] < r->alert_threshold);
             taken += yes;
             accept[v[j].i] = (uint8_t)yes;
         }
@@ -382,7 +398,7 @@ int hitl_router_create(hitl_router **out, size_t n_classes)
                         .ece_bins = 15, .guard = 1, .capacity = 1,
                         .capacity_items = MAX_ITEMS, .budget = 0.01,
                         .det_min = 200, .det_folds = 5, .det_neighbours = 10,
-                        .det_events = 10,
+                        .det_events = 10, .alert_threshold = INFINITY,
                         .cost_max = 1 };
     hitl__handle_acquire();
     *out = r;
@@ -424,6 +440,7 @@ static int set_int(hitl_router *r, hitl_param param, double value)
         { HITL_PARAM_ROUTE_DETECTOR_FOLDS, "detector folds", 2, 20 },
         { HITL_PARAM_ROUTE_DETECTOR_NEIGHBOURS, "detector neighbours", 1, 100 },
         { HITL_PARAM_ROUTE_DETECTOR_EVENTS, "detector errors per feature", 0, 1000 },
+        { HITL_PARAM_ROUTE_ALERT, "alert", 0, 1 },
     };
     for (size_t t = 0; t < sizeof tab / sizeof tab[0]; t++) {
         if (tab[t].p != param)
@@ -442,6 +459,7 @@ static int set_int(hitl_router *r, hitl_param param, double value)
         case HITL_PARAM_ROUTE_DETECTOR_MIN: r->det_min = (size_t)value; break;
         case HITL_PARAM_ROUTE_DETECTOR_FOLDS: r->det_folds = (size_t)value; break;
         case HITL_PARAM_ROUTE_DETECTOR_EVENTS: r->det_events = value; break;
+        case HITL_PARAM_ROUTE_ALERT: r->alert = (int)value; break;
         default: r->det_neighbours = (size_t)value; break;
         }
         return HITL_OK;
@@ -461,6 +479,11 @@ int hitl_router_set_param(hitl_router *router, hitl_param param, double value)
         if (value < 0)
             return hitl__fail(HITL_EINVAL, "threshold %g is < 0", value);
         router->threshold = value;
+        return HITL_OK;
+    case HITL_PARAM_ROUTE_ALERT_THRESHOLD:
+        if (value < 0)
+            return hitl__fail(HITL_EINVAL, "alert threshold %g is < 0", value);
+        router->alert_threshold = value;
         return HITL_OK;
     case HITL_PARAM_ROUTE_TARGET:
         if (!(value > 0 && value <= 1))
@@ -522,6 +545,8 @@ int hitl_router_get_param(double *value, const hitl_router *router,
         *value = (double)r->det_neighbours;
         break;
     case HITL_PARAM_ROUTE_DETECTOR_EVENTS: *value = r->det_events; break;
+    case HITL_PARAM_ROUTE_ALERT:       *value = r->alert; break;
+    case HITL_PARAM_ROUTE_ALERT_THRESHOLD: *value = r->alert_threshold; break;
     default:
         return hitl__fail(HITL_EINVAL, "parameter %d is not a router parameter",
                           (int)param);
@@ -865,8 +890,10 @@ static int use_set(hitl_router *r, const char *fn, int what,
         return rc;
     if (what != DO_FIT_TEMPERATURE)
         next.rep.ece_fitted = s.ece;
-    if (what == DO_CALIBRATE)
+    if (what == DO_CALIBRATE) {
         rc = choose_threshold(&next, fn, &s);
+        next.alert = 0;     /* recalibrated: the alert has been answered */
+    }
     report extra = next.rep;
     if (rc == HITL_OK)
         rc = report_of(&next.rep, fn, &next, &s);
@@ -930,7 +957,7 @@ static size_t route_rows(const hitl_router *r, const float *proba, size_t n,
         if (detector_on(r))
             detect(&d, r, p, hitl__pool_row(pool, first + i),
                    cons ? cons + i * k : NULL, &pool->ids[first + i], q + k);
-        int yes = d.score >= r->threshold;
+        int yes = d.score >= live_threshold(r);
         taken += yes;
         if (o->accept)
             o->accept[i] = (uint8_t)yes;

@@ -71,4 +71,9 @@ void hitl__detector_score(double *p_wrong, const hitl__detector *d,
 /* The fold of the reviewed item with this id, or -1 (for tests). */
 int hitl__detector_fold(const hitl__detector *d, uint64_t id);
 
+/* ---- route.c: the alert a drift monitor raises ------------------------------ */
+
+/* Put the router on alert (HITL_PARAM_ROUTE_ALERT = 1). */
+void hitl__router_raise_alert(hitl_router *r);
+
 #endif /* HITL_ROUTE_H */

@@ -27,7 +27,8 @@ metrics (cohen_kappa, fleiss_kappa, fleiss_kappa_counts, krippendorff_alpha,
 accuracy), Router (hitl_router), Recheck and find_label_issues
 (hitl_recheck: labels that are probably wrong), Stream (hitl_stream:
 deciding arriving items within a labeling budget), Stopper (hitl_stopper:
-when more labels stop paying); every C enum is an IntEnum here (Status,
+when more labels stop paying), DriftMonitor (hitl_drift_monitor: has the
+world a deployed model sees changed?); every C enum is an IntEnum here (Status,
 Param, ItemState, Info, StrategyKind, EventKind, ...).  The raw cffi objects
 are `hitl.ffi` and `hitl.lib`.
 
@@ -87,6 +88,7 @@ from .router import Router, Routing
 from .recheck import Recheck, RecheckJoint, find_label_issues
 from .stream import Stream, Decisions
 from .stopper import Stopper
+from .monitor import DriftMonitor, DriftEvent
 from .learner import ActiveLearner
 from .labels import LabelMap
 from .evaluation import evaluate, Evaluation
@@ -118,5 +120,6 @@ __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",
            "krippendorff_alpha", "accuracy", "Router", "Routing",
            "Recheck", "RecheckJoint", "find_label_issues", "Stream", "Decisions",
            "Stopper",
+           "DriftMonitor", "DriftEvent",
            "ActiveLearner", "LabelMap", "evaluate", "Evaluation",
            "Explanation", "explain_proba", "Audit"] + sorted(_ENUMS)

@@ -10,12 +10,12 @@ import hitl
 import hitl.session
 
 MODULES = [hitl, hitl.pool, hitl.strategy, hitl.committee, hitl.feedback,
-           hitl.router, hitl.agreement, hitl.evaluation, hitl.model,
+           hitl.router, hitl.monitor, hitl.agreement, hitl.evaluation, hitl.model,
            hitl.learner, hitl.labels, hitl.session]
 
 # help() of each: what is thread-safe, what is borrowed, an example
 DOCUMENTED = [hitl, hitl.Pool, hitl.Strategy, hitl.Committee, hitl.Feedback,
-              hitl.Router, hitl.agreement, hitl.evaluate]
+              hitl.Router, hitl.DriftMonitor, hitl.agreement, hitl.evaluate]
 # Model, LogisticRegression, CustomModel, ActiveLearner: test_estimator.py
 AGREEMENT = [hitl.cohen_kappa, hitl.fleiss_kappa, hitl.fleiss_kappa_counts,
              hitl.krippendorff_alpha, hitl.accuracy]
