@@ -529,6 +529,14 @@ static double item_loss(double *z, size_t K, size_t y, double s)
     return s * ((zmax - zy) + log1p(rest));
 }
 
+/* y += a x over K doubles: the step of both CSR products (the rows never
+ * overlap, so the loop vectorises). */
+static inline void axpy_k(double *restrict y, double a, const double *restrict x, size_t K)
+{
+    for (size_t k = 0; k < K; k++)
+        y[k] += a * x[k];
+}
+
 /* Z = X V (n x K) for V the first d rows of a (d+1) x K variable: dgemm
  * for dense rows; for CSR rows each non-zero adds its value times one
  * contiguous K-row of V. */
@@ -541,15 +549,9 @@ static void x_times(const fit_ctx *c, const double *V, double *Z)
         return;
     }
     memset(Z, 0, n * K * sizeof *Z);
-    for (size_t i = 0; i < n; i++) {
-        double *z = Z + i * K;
-        for (size_t p = c->xp[i]; p < c->xp[i + 1]; p++) {
-            const double *v = V + (size_t)c->xj[p] * K;
-            double xv = c->xv[p];
-            for (size_t k = 0; k < K; k++)
-                z[k] += xv * v[k];
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t p = c->xp[i]; p < c->xp[i + 1]; p++)
+            axpy_k(Z + i * K, c->xv[p], V + (size_t)c->xj[p] * K, K);
 }
 
 /* G = X^T R + lambda G for G (d x K) holding W^T on entry. */
@@ -562,14 +564,9 @@ static void xt_times_add(const fit_ctx *c, const double *R, double *G)
         return;
     }
     cblas_dscal((int)(d * K), c->l2, G, 1);
-    for (size_t i = 0; i < n; i++) {
-        const double *r = R + i * K;
-        for (size_t p = c->xp[i]; p < c->xp[i + 1]; p++) {
-            double *g = G + (size_t)c->xj[p] * K, xv = c->xv[p];
-            for (size_t k = 0; k < K; k++)
-                g[k] += xv * r[k];
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t p = c->xp[i]; p < c->xp[i + 1]; p++)
+            axpy_k(G + (size_t)c->xj[p] * K, c->xv[p], R + i * K, K);
 }
 
 static lbfgsfloatval_t logreg_eval(void *inst, const lbfgsfloatval_t *x,
