@@ -50,7 +50,7 @@
 #define TARGET 0.95
 #define L2 1.0
 #define L2_TEXT 0.1    /* unit-norm TF-IDF rows want C = 10: see examples/demo.c */
-#define TEXT_BATCH 20  /* reviews are slow to learn: larger batches */
+#define TEXT_BATCH 30  /* reviews are slow to learn: 30 to 930 labels */
 #define MAX_SPECS 64
 #define MAX_PARAMS 8
 
