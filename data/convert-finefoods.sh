@@ -19,17 +19,8 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT INT TERM
-
-command -v Rscript >/dev/null || {
-    echo "Rscript not found: apt-get install --no-install-recommends r-base-core" >&2
-    exit 1
-}
-(cd "$work" && apt-get download r-cran-modeldata >/dev/null)
-deb=$(ls "$work"/r-cran-modeldata_*.deb)
-echo "package: $(basename "$deb")"
-dpkg-deb -x "$deb" "$work/x"
+. "$here/r-package.sh"
+r_package r-cran-modeldata
 db="$work/x/usr/lib/R/site-library/modeldata/data/Rdata"
 
 Rscript --vanilla - "$db" "$work/finefoods.tsv" <<'REOF'
