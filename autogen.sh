@@ -23,6 +23,7 @@ liblbfgs-dev
 zlib1g-dev
 check
 python3-dev python3-cffi python3-numpy python3-pytest python3-sklearn python3-scipy
+python3-matplotlib python3-tqdm
 valgrind
 groff-base
 "
@@ -33,6 +34,8 @@ groff-base
 #   zlib1g-dev                    checksums; the demo reads data/*.csv.gz
 #   check                         the C test suites
 #   python3-*                     the Python bindings and their tests
+#   python3-matplotlib python3-tqdm   hitl.evaluate's plot and progress bar
+#                                 (optional at run time), make demo's picture
 #   valgrind                      make check-valgrind (CI)
 #   groff-base                    make check lints the man pages (groff)
 

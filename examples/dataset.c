@@ -58,6 +58,37 @@ void ds_shuffle(size_t *a, size_t n, uint64_t *rng)
     }
 }
 
+void ds_flip_labels(int32_t *y, uint8_t *flipped, size_t n, size_t n_classes, double rate,
+                    int class_conditional, uint64_t *rng)
+{
+    size_t *order = ds_calloc(n, sizeof *order), m = (size_t)(rate * (double)n + 0.5);
+    for (size_t i = 0; i < n; i++) {
+        order[i] = i;
+        flipped[i] = 0;
+    }
+    ds_shuffle(order, n, rng);
+    for (size_t q = 0; q < m && q < n; q++) {
+        size_t i = order[q], c = (size_t)y[i], to;
+        if (class_conditional)
+            to = (c + (c % 2 == 0 ? 1 : 3)) % n_classes;
+        else
+            to = (c + 1 + (size_t)(ds_rng_next(rng) % (n_classes - 1))) % n_classes;
+        y[i] = (int32_t)to;
+        flipped[i] = 1;
+    }
+    free(order);
+}
+
+void ds_queue_hits(size_t *at_m, size_t *all, const size_t *queue, size_t count,
+                   const uint8_t *flipped, size_t m)
+{
+    *at_m = *all = 0;
+    for (size_t q = 0; q < count; q++) {
+        *all += flipped[queue[q]];
+        *at_m += q < m && flipped[queue[q]];
+    }
+}
+
 /* The fields of one line into v; their number, or 0 if the line is not
  * comma-separated finite numbers. */
 static size_t parse_line(const char *line, double *v)

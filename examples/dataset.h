@@ -29,6 +29,21 @@ uint64_t ds_rng_next(uint64_t *state);
 /* Fisher-Yates shuffle of a[0 .. n-1] with ds_rng_next. */
 void ds_shuffle(size_t *a, size_t n, uint64_t *rng);
 
+/* Flip round(rate n) of the labels y[0 .. n-1] in place, the items drawn
+ * uniformly: to a uniformly drawn other class (symmetric noise), or with
+ * class_conditional to a fixed other class, c -> c + 1 for even c and
+ * c -> c + 3 for odd c (mod n_classes: structured noise, as between
+ * look-alike digits).  flipped[i] = 1 for the flipped items, else 0. */
+void ds_flip_labels(int32_t *y, uint8_t *flipped, size_t n, size_t n_classes, double rate,
+                    int class_conditional, uint64_t *rng);
+
+/* A re-check queue of `count` item indices (most probably wrong first)
+ * against the flipped items: *at_m = flipped items among its first m (at
+ * the true noise rate, m = the number flipped: precision and recall are
+ * both *at_m / m), *all = flipped items in the whole queue. */
+void ds_queue_hits(size_t *at_m, size_t *all, const size_t *queue, size_t count,
+                   const uint8_t *flipped, size_t m);
+
 typedef struct dataset {
     const char *name;  /* the file's base name */
     size_t n, dim, n_classes;

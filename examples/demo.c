@@ -24,16 +24,23 @@
  * (unknown to the library) who all answer every queried item, compares
  * majority vote with Dawid-Skene aggregation, estimates the annotators'
  * accuracies, measures their agreement (Fleiss' kappa), and routes new
- * items between the model and a person by calibrated confidence.  Last,
+ * items between the model and a person by calibrated confidence, then at a
+ * fixed reviewer capacity by the confidence and by the learned error
+ * detector.  A reviewer settles the least certain consensus labels; with a
+ * tenth of the labels flipped, the re-check queue finds the wrong ones.  Last,
  * one of three annotators gets careless halfway, and the drift check finds
- * who and from when.
+ * who and from when.  Then items arrive one by one and stream selection
+ * decides, within a budget, which a person labels (examples/demo_stream.c).
+ * Last, a simulated group attribute whose items are harder: explanations
+ * shown to the reviewer, a counterfactual, and the bias audit finding the gap.
  *
  * The program is in sections (data, full data, active learning, several
- * annotators, drift); a section is one function called from main().  Strategies
+ * annotators, reviewer, labels to re-check, drift); a section is one function called from main().  Strategies
  * are rows of the table `strategies` below.
  */
 #include "hitl.h"
 #include "dataset.h"
+#include "demo_stream.h"
 #include "textvec.h"
 
 #include <errno.h>
@@ -697,6 +704,114 @@ fail:
     return -1;
 }
 
+/* Review at a fixed capacity: the lowest-scored 10/25/30% of the
+ * evaluation half go to a person.  Scores: the raw confidence, the
+ * temperature-scaled one, and the learned error detector, fitted on the
+ * calibration half as reviewed items with the model's own labeled items
+ * (those of `labeled`) as the reference its novelty features measure
+ * against.  The routing pool holds [model's labeled items][calibration
+ * half][evaluation half]; the evaluation half is labeled only after the
+ * detector is fitted, so it never enters the reference. */
+static const double review_rates[] = {0.10, 0.25, 0.30};
+#define N_RATES (sizeof review_rates / sizeof review_rates[0])
+
+static int review_row(hitl_router *router, const char *name,
+                      const hitl_model *model, const hitl_pool *pool,
+                      size_t first, size_t n)
+{
+    printf("%-20s", name);
+    for (size_t j = 0; j < N_RATES; j++) {
+        double caught = 0;
+        TRY(hitl_router_set_param(router, HITL_PARAM_ROUTE_CAPACITY,
+                                  review_rates[j]));
+        TRY(hitl_router_evaluate_pool(router, model, pool, first, n));
+        TRY(hitl_router_get_info(&caught, router,
+                                 HITL_ROUTER_INFO_ERRORS_CAUGHT));
+        printf(" %13.1f%%", 100 * caught);
+    }
+    printf("\n");
+    return 0;
+fail:
+    return -1;
+}
+
+static int routing_pool(hitl_pool **out, size_t *n_ref, const hitl_pool *labeled,
+                        const dataset *ds, const split *sp)
+{
+    size_t n = 0, d = ds->dim, half = (sp->n_test + 1) / 2;
+    hitl_pool *pool = NULL;
+    TRY(hitl_pool_size(&n, labeled));
+    TRY(hitl_pool_create(&pool, d));
+    *n_ref = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id;
+        hitl_item_state state;
+        int32_t label;
+        const float *row;
+        TRY(hitl_pool_item(&id, &state, &label, labeled, i));
+        if (state != HITL_ITEM_LABELED)
+            continue;
+        TRY(hitl_pool_row(&row, labeled, i));
+        TRY(hitl_pool_add(pool, row, 1, d, NULL));
+        TRY(hitl_pool_set_label(pool, (*n_ref)++, label));
+    }
+    for (size_t h = 0; h < 2; h++)   /* even test positions, then odd */
+        for (size_t i = h; i < sp->n_test; i += 2)
+            TRY(hitl_pool_add(pool, sp->x_test + i * d, 1, d, NULL));
+    for (size_t i = 0; i < half; i++)
+        TRY(hitl_pool_set_label(pool, *n_ref + i, ds->y[sp->test[2 * i]]));
+    *out = pool;
+    return 0;
+fail:
+    hitl_pool_free(pool);
+    return -1;
+}
+
+static int print_review(const hitl_model *model, const hitl_pool *labeled,
+                        const dataset *ds, const split *sp)
+{
+    size_t n_ref = 0, half = (sp->n_test + 1) / 2, rest = sp->n_test - half;
+    double active = 0;
+    hitl_pool *pool = NULL;
+    hitl_router *router = NULL;
+    if (routing_pool(&pool, &n_ref, labeled, ds, sp))
+        goto fail;
+    TRY(hitl_router_create(&router, ds->n_classes));
+    TRY(hitl_router_set_param(router, HITL_PARAM_ROUTE_MODE, HITL_ROUTE_CAPACITY));
+    TRY(hitl_router_fit_detector(router, model, pool, n_ref, half));
+    TRY(hitl_router_get_info(&active, router, HITL_ROUTER_INFO_DETECTOR_ACTIVE));
+    for (size_t i = 0; i < rest; i++)
+        TRY(hitl_pool_set_label(pool, n_ref + half + i,
+                                ds->y[sp->test[2 * i + 1]]));
+    printf("\nreview at a fixed capacity: errors caught on the evaluation "
+           "half when the\nlowest-scored share goes to a person\n\n%-20s",
+           "score");
+    for (size_t j = 0; j < N_RATES; j++)
+        printf(" %9.0f%% rev.", 100 * review_rates[j]);
+    printf("\n");
+    if (review_row(router, "raw confidence", model, pool, n_ref + half, rest))
+        goto fail;
+    TRY(hitl_router_fit_temperature_pool(router, model, pool, n_ref, half));
+    if (review_row(router, "temperature-scaled", model, pool, n_ref + half, rest))
+        goto fail;
+    TRY(hitl_router_set_param(router, HITL_PARAM_ROUTE_SCORE,
+                              HITL_ROUTE_SCORE_DETECTOR));
+    if (review_row(router, active ? "learned detector" : "(detector: too few)",
+                   model, pool, n_ref + half, rest))
+        goto fail;
+    printf("(the detector: a cross-fitted logistic regression of \"the model "
+           "is wrong\" on\nthe model's probabilities, the distance to the %zu "
+           "labeled items and their\nlabels nearby, fitted on the %zu "
+           "calibration items)\n", n_ref, half);
+    hitl_router_free(router);
+    hitl_pool_free(pool);
+    return 0;
+fail:
+    hitl_router_free(router);
+    hitl_pool_free(pool);
+    return -1;
+}
+
 /* Route items by the model's confidence.  The held-out test split is
  * halved at random (its order is shuffled): the router's temperature and,
  * per target precision, its threshold are calibrated on the even positions
@@ -739,10 +854,12 @@ static int print_routing(const hitl_model *model, const dataset *ds,
            "errors caught", "precision");
     for (size_t j = 0; j < N_TARGETS; j++) {
         double met = 0, threshold = 0, review = 0, caught = 0, precision = 0;
+        double needed = 0;
         TRY(hitl_router_set_param(router, HITL_PARAM_ROUTE_TARGET,
                                   route_targets[j]));
         TRY(hitl_router_calibrate(router, p[0], y[0], n[0]));
         TRY(hitl_router_get_info(&met, router, HITL_ROUTER_INFO_TARGET_MET));
+        TRY(hitl_router_get_info(&needed, router, HITL_ROUTER_INFO_NEEDED));
         TRY(hitl_router_get_param(&threshold, router,
                                   HITL_PARAM_ROUTE_THRESHOLD));
         TRY(hitl_router_evaluate(router, p[1], y[1], n[1]));
@@ -757,8 +874,9 @@ static int print_routing(const hitl_model *model, const dataset *ds,
                    route_targets[j], threshold, 100 * review, 100 * caught,
                    precision);
         else
-            printf("%7.2f %10s %7.1f%% %13.1f%% %10s\n", route_targets[j],
-                   "none", 100 * review, 100 * caught, "-");
+            printf("%7.2f %10s %7.1f%% %13.1f%% %10s   (%.0f more correct "
+                   "accepted items would certify it)\n", route_targets[j],
+                   "none", 100 * review, 100 * caught, "-", needed);
     }
     printf("(threshold: the lowest confidence whose accepted calibration "
            "items meet the\ntarget with %.0f%% confidence; none: no "
@@ -789,15 +907,19 @@ static int section_annotators(const dataset *ds, const split *sp, size_t batch,
     crowd cw = {0};
     hitl_model *m_ds = NULL;
     double acc_mv = 0, acc_ds = 0, test_mv = 0, test_ds = 0, test_truth = 0;
+    double acc_rec = 0, test_rec = 0, rec_used = 0, rec_prior = 0;
     double vs_majority[N_ANNOTATORS];
 
     printf("== several annotators\n");
     printf("the loop again (default strategy), but %zu simulated annotators "
            "of different\nquality, unknown to the library, answer every "
            "item asked about, and the model\nlearns from their Dawid-Skene "
-           "consensus.  Then the same answers are aggregated\nboth ways, "
+           "consensus.  Then the same answers are aggregated\nthree ways, "
            "and a fresh model is fitted on each aggregation's labels "
-           "(weighted\nby posterior confidence).\n", N_ANNOTATORS);
+           "(weighted\nby posterior confidence).  RECOMMENDED, what to use, "
+           "picks the vote, one accuracy\nper annotator or Dawid-Skene with a "
+           "prior by how well each predicts answers\nit was not fitted on.\n",
+           N_ANNOTATORS);
     if (crowd_loop(&cw, ds, sp, batch, rounds, seed) ||
         fit_on_truth(&test_truth, &cw, ds, sp) ||
         crowd_aggregate(NULL, &acc_mv, &test_mv, &cw,
@@ -807,6 +929,10 @@ static int section_annotators(const dataset *ds, const split *sp, size_t batch,
         TRY(hitl_feedback_annotator_info(&vs_majority[a], cw.feedback,
                                          annotators[a].id,
                                          HITL_ANNOTATOR_CONSENSUS_ACCURACY));
+    if (crowd_aggregate(NULL, &acc_rec, &test_rec, &cw, HITL_AGGREGATE_RECOMMENDED, ds, sp))
+        goto fail;
+    TRY(hitl_feedback_get_info(&rec_used, cw.feedback, HITL_FEEDBACK_AGGREGATION_USED));
+    TRY(hitl_feedback_get_info(&rec_prior, cw.feedback, HITL_FEEDBACK_PRIOR_USED));
     if (crowd_aggregate(&m_ds, &acc_ds, &test_ds, &cw,
                         HITL_AGGREGATE_DAWID_SKENE, ds, sp))
         goto fail;
@@ -816,10 +942,18 @@ static int section_annotators(const dataset *ds, const split *sp, size_t batch,
            "test accuracy");
     printf("%-14s %12.4f %14.4f\n", "majority vote", acc_mv, test_mv);
     printf("%-14s %12.4f %14.4f\n", "Dawid-Skene", acc_ds, test_ds);
+    printf("%-14s %12.4f %14.4f   (chose %s", "recommended", acc_rec, test_rec,
+           rec_used == HITL_AGGREGATE_DAWID_SKENE ? "Dawid-Skene"
+           : rec_used == HITL_AGGREGATE_ONE_COIN  ? "one coin"
+                                                   : "the majority vote");
+    if (rec_used == HITL_AGGREGATE_DAWID_SKENE)
+        printf(" with prior strength %g", rec_prior);
+    printf(")\n");
     printf("%-14s %12.4f %14.4f\n", "(true labels)", 1.0, test_truth);
     if (print_annotators(&cw, vs_majority) ||
         print_fleiss(&cw, ds->n_classes) ||
-        print_routing(m_ds, ds, sp))
+        print_routing(m_ds, ds, sp) ||
+        print_review(m_ds, cw.pool, ds, sp))
         goto fail;
     printf("\n");
     hitl_model_free(m_ds);
@@ -973,6 +1107,65 @@ fail:
     return -1;
 }
 
+/* ---- section: labels to re-check ------------------------------------------- */
+
+#define RECHECK_RATE 0.10  /* share of the labels flipped */
+#define RECHECK_SHOW 8     /* queue entries printed */
+
+static int section_recheck(const dataset *ds, uint64_t seed)
+{
+    hitl_pool *pool = NULL;
+    hitl_model *model = NULL;
+    hitl_recheck *rc = NULL;
+    size_t n = ds->n, count, at_m, all, m = 0;
+    int32_t *y = ds_calloc(n, sizeof *y);
+    uint8_t *flipped = ds_calloc(n, 1);
+    size_t *queue = ds_calloc(n, sizeof *queue);
+    double *score = ds_calloc(n, sizeof *score), noise = 0;
+    uint64_t rng = seed ^ 0xC1EA4;
+    int status = -1;
+    memcpy(y, ds->y, n * sizeof *y);
+    ds_flip_labels(y, flipped, n, ds->n_classes, RECHECK_RATE, 0, &rng);
+    for (size_t i = 0; i < n; i++)
+        m += flipped[i];
+    printf("== labels to re-check\n");
+    printf("every one of the %zu items labeled, %zu of the labels (%.0f%%) flipped to "
+           "another\nclass.  The re-check queue (hitl_recheck_query: confident learning "
+           "on 5-fold\ncross-fitted logistic regression) lists the labels that are "
+           "probably wrong,\nmost suspect first.\n\n", n, m, RECHECK_RATE * 100);
+    TRY(hitl_pool_create(&pool, ds->dim));
+    TRY(hitl_pool_add_borrowed(pool, ds->x, n, ds->dim, NULL));
+    for (size_t i = 0; i < n; i++)
+        TRY(hitl_pool_set_label(pool, i, y[i]));
+    if (make_model(&model, ds) != 0)
+        goto fail;
+    TRY(hitl_recheck_create(&rc));
+    TRY(hitl_recheck_query(&count, queue, NULL, score, rc, model, pool, n));
+    TRY(hitl_recheck_get_info(&noise, rc, HITL_RECHECK_INFO_NOISE_RATE));
+    ds_queue_hits(&at_m, &all, queue, count, flipped, m);
+    printf("queue: %zu items, %zu of them flipped (precision %.3f, recall %.3f); "
+           "estimated\nnoise rate %.3f (true %.3f).  A reviewer checking the first "
+           "%zu (the true\nnumber of wrong labels) finds %zu: precision %.3f, recall "
+           "%.3f.\n\n", count, all, count ? (double)all / (double)count : 1.0,
+           (double)all / (double)m, noise, (double)m / (double)n, m, at_m,
+           (double)at_m / (double)(count < m ? count : m), (double)at_m / (double)m);
+    printf("%4s  %6s  %5s  %4s  %15s\n", "rank", "item", "given", "true", "self-confidence");
+    for (size_t q = 0; q < count && q < RECHECK_SHOW; q++)
+        printf("%4zu  %6zu  %5d  %4d  %15.4f\n", q + 1, queue[q], (int)y[queue[q]],
+               (int)ds->y[queue[q]], score[q]);
+    printf("\n");
+    status = 0;
+fail:
+    hitl_recheck_free(rc);
+    hitl_model_free(model);
+    hitl_pool_free(pool);
+    free(y);
+    free(flipped);
+    free(queue);
+    free(score);
+    return status;
+}
+
 /* ---- section: annotator drift ------------------------------------------------ */
 
 #define DRIFT_ITEMS 600
@@ -1042,6 +1235,219 @@ fail:
     return -1;
 }
 
+/* ---- section: explanations and a bias audit ------------------------------- */
+
+#define AUDIT_NOISE 1.0    /* group 1's features are blurred by up to this */
+#define SPOT_CHECK  5      /* one accepted item in 5 is checked by a person */
+#define SHOW_TOP    3      /* features a reviewer is shown per class */
+
+/* The items of the section, shuffled; group 1's rows blurred (harder). */
+static void audit_items(float *x, int64_t *group, const dataset *ds, uint64_t *rng)
+{
+    size_t *order = ds_calloc(ds->n, sizeof *order);
+    for (size_t i = 0; i < ds->n; i++)
+        order[i] = i;
+    ds_shuffle(order, ds->n, rng);
+    for (size_t i = 0; i < ds->n; i++) {
+        group[i] = (int64_t)(ds_rng_next(rng) & 1);
+        for (size_t j = 0; j < ds->dim; j++) {
+            double v = ds->x[order[i] * ds->dim + j];
+            if (group[i]) {
+                v += AUDIT_NOISE * (2.0 * (double)(ds_rng_next(rng) >> 11) / 9007199254740992.0 - 1);
+                v = v < 0 ? 0 : v > MAX_VALUE ? MAX_VALUE : v;
+            }
+            x[i * ds->dim + j] = (float)v;
+        }
+        order[i] = (size_t)ds->y[order[i]];     /* now: the item's class */
+    }
+    for (size_t i = 0; i < ds->n; i++)
+        group[ds->n + i] = (int64_t)order[i];
+    free(order);
+}
+
+static void print_pushes(const char *what, int32_t cls, const int32_t *f, const float *v)
+{
+    printf("  %s %d:", what, (int)cls);
+    for (size_t k = 0; k < SHOW_TOP; k++)
+        printf(" block(%d,%d) %+.2f", (int)(f[k] / 8), (int)(f[k] % 8), (double)v[k]);
+    printf("\n");
+}
+
+/* What the console shows for one item, and the smallest change (L2, pixel
+ * counts within 0..16) that would have made the model say the truth. */
+static int show_example(const hitl_model *m, const float *x, size_t d, int32_t truth)
+{
+    float proba[64], contrib[2 * SHOW_TOP], rest[4], xn[256];
+    int32_t cls[2], feat[2 * SHOW_TOP];
+    float lo[256], hi[256];
+    double dist;
+    size_t moved = 0;
+    TRY(hitl_model_explain(NULL, proba, cls, feat, contrib, rest, m, x, 1, d, SHOW_TOP));
+    printf("one item sent to review (true class %d): the model says %d (%.2f), "
+           "runner-up %d (%.2f)\n", (int)truth, (int)cls[0], (double)proba[cls[0]],
+           (int)cls[1], (double)proba[cls[1]]);
+    print_pushes("toward", cls[0], feat, contrib);
+    print_pushes("toward", cls[1], feat + SHOW_TOP, contrib + SHOW_TOP);
+    for (size_t j = 0; j < d; j++) {
+        lo[j] = 0;
+        hi[j] = MAX_VALUE;
+    }
+    if (truth != cls[0]) {
+        TRY(hitl_model_counterfactual(xn, &dist, m, x, truth, HITL_NORM_L2, NULL, lo, hi,
+                                      1e-3));
+        float most = 0;
+        for (size_t j = 0; j < d; j++) {
+            moved += fabsf(xn[j] - x[j]) > 0.05f;
+            most = fabsf(xn[j] - x[j]) > most ? fabsf(xn[j] - x[j]) : most;
+        }
+        printf("  smallest change to make it %d: %.2f (L2, in pixel counts) over %zu of "
+               "%zu blocks, at most %.2f in one\n", (int)truth, dist, moved, d, (double)most);
+    }
+    printf("\n");
+    return 0;
+fail:
+    return -1;
+}
+
+/* The people's answers: every reviewed item and a spot check of the
+ * accepted ones, recorded with what the reviewer was shown. */
+static int review_routed(hitl_feedback *fb, const hitl_model *m, const float *x, size_t d,
+                         const int64_t *truth, size_t first, size_t n, const uint8_t *accept,
+                         const int32_t *label, const float *conf, size_t *example)
+{
+    *example = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        size_t item = first + i;
+        if (accept[i] && i % SPOT_CHECK)
+            continue;
+        int32_t cls[2], feat[2 * SHOW_TOP], y = (int32_t)truth[item];
+        float contrib[2 * SHOW_TOP];
+        TRY(hitl_model_explain(NULL, NULL, cls, feat, contrib, NULL, m, x + item * d, 1, d,
+                               SHOW_TOP));
+        TRY(hitl_feedback_record_shown(NULL, fb, y == label[i] ? HITL_EVENT_CONFIRM
+                                                               : HITL_EVENT_OVERRIDE,
+                                       item, ANNOTATOR, y, NAN, label[i], conf[i], feat,
+                                       contrib, SHOW_TOP, HITL_TIME_NOW, NULL));
+        if (*example == SIZE_MAX && !accept[i] && y != label[i])
+            *example = item;
+    }
+    return 0;
+fail:
+    return -1;
+}
+
+static void print_audit_row(const hitl_audit *a, int64_t g)
+{
+    static const hitl_audit_metric ms[] = { HITL_AUDIT_ACCEPTED, HITL_AUDIT_MODEL_ERROR,
+                                            HITL_AUDIT_CAUGHT, HITL_AUDIT_OVERRIDE };
+    double v, lo, hi;
+    size_t n;
+    hitl_audit_figure(&v, NULL, NULL, &n, a, 0, g, HITL_AUDIT_SEEN);
+    printf("%-6s %5zu", g ? "blurry" : "clean", n);
+    for (size_t k = 0; k < 4; k++) {
+        hitl_audit_figure(&v, &lo, &hi, &n, a, 0, g, ms[k]);
+        printf("   %.2f [%.2f, %.2f]", v, lo, hi);
+    }
+    printf("\n");
+}
+
+static int print_audit(const hitl_audit *a)
+{
+    static const struct { hitl_audit_metric m; const char *name; } gaps[] = {
+        { HITL_AUDIT_ACCEPTED, "auto-accepted" }, { HITL_AUDIT_MODEL_ERROR, "model error" },
+        { HITL_AUDIT_CAUGHT, "errors caught" }, { HITL_AUDIT_OVERRIDE, "overridden" } };
+    printf("group  items   auto-accepted        model error (rev.)   errors caught"
+           "        overridden\n");
+    print_audit_row(a, 0);
+    print_audit_row(a, 1);
+    printf("\nlargest gaps (two-proportion z tests, Holm-corrected, alpha 0.05):\n");
+    for (size_t k = 0; k < 4; k++) {
+        int64_t ga, gb;
+        double diff, p;
+        int flagged;
+        if (hitl_audit_gap(&ga, &gb, &diff, &p, &flagged, a, 0, gaps[k].m) != HITL_OK)
+            continue;
+        printf("  %-14s %+.2f  p %.2g  %s\n", gaps[k].name, diff, p,
+               flagged ? "FLAGGED" : "within chance");
+    }
+    int flagged;
+    double p;
+    TRY(hitl_audit_caught_flag(&flagged, &p, a, 0, 1));
+    printf("  equal opportunity: the blurry group's errors caught less often than the "
+           "clean group's? %s (p %.2g)\n\n", flagged ? "yes, FLAGGED" : "no", p);
+    return 0;
+fail:
+    return -1;
+}
+
+static int section_audit(const dataset *ds, uint64_t seed)
+{
+    size_t n = ds->n, d = ds->dim, n_train = n * 2 / 5, n_cal = n / 5;
+    size_t first = n_train + n_cal, n_route = n - first, example, accepted;
+    uint64_t rng = seed ^ 0xA0D17;
+    float *x = ds_calloc(n * d, sizeof *x), *conf = ds_calloc(n_route, sizeof *conf);
+    int64_t *group = ds_calloc(2 * n, sizeof *group), *truth = group + n;
+    uint64_t *ids = ds_calloc(n_route, sizeof *ids);
+    uint8_t *accept = ds_calloc(n_route, 1);
+    int32_t *label = ds_calloc(n_route, sizeof *label);
+    hitl_pool *pool = NULL;
+    hitl_model *m = NULL;
+    hitl_router *r = NULL;
+    hitl_feedback *fb = NULL;
+    hitl_audit *a = NULL;
+    int status = -1;
+    printf("== explanations and a bias audit\n");
+    printf("each item gets a group at random; the 'blurry' group's features get "
+           "noise of up\nto +-%.0f (of 0..16: harder items).  The model learns from %zu "
+           "items, the router is\ncalibrated on %zu (target precision 0.9), routes "
+           "%zu; a person reviews what it\nsends and spot-checks one accepted item in "
+           "%d, shown the guess, its confidence\nand the %d features pushing hardest "
+           "(recorded with the answer).  The audit:\n\n", AUDIT_NOISE, n_train, n_cal,
+           n_route, SPOT_CHECK, SHOW_TOP);
+    audit_items(x, group, ds, &rng);
+    TRY(hitl_pool_create(&pool, d));
+    TRY(hitl_pool_add_borrowed(pool, x, n, d, NULL));
+    for (size_t i = 0; i < n_train; i++)
+        TRY(hitl_pool_set_label(pool, i, (int32_t)truth[i]));
+    TRY(hitl_model_create_logreg(&m, d, ds->n_classes));
+    TRY(hitl_model_fit(m, pool));
+    for (size_t i = n_train; i < first; i++)
+        TRY(hitl_pool_set_label(pool, i, (int32_t)truth[i]));
+    TRY(hitl_router_create(&r, ds->n_classes));
+    TRY(hitl_router_set_param(r, HITL_PARAM_ROUTE_TARGET, 0.9));
+    TRY(hitl_router_calibrate_pool(r, m, pool, n_train, n_cal));
+    TRY(hitl_router_route_pool(&accepted, accept, label, conf, r, m, pool, first, n_route));
+    TRY(hitl_feedback_create(&fb, pool));
+    if (review_routed(fb, m, x, d, truth, first, n_route, accept, label, conf,
+                      &example) != 0)
+        goto fail;
+    for (size_t i = 0; i < n_route; i++)
+        ids[i] = first + i;
+    TRY(hitl_audit_create(&a, 1));
+    TRY(hitl_audit_set_groups(a, 0, ids, group + first, n_route));
+    TRY(hitl_audit_set_decisions(a, ids, accept, label, n_route));
+    TRY(hitl_audit_run(a, fb, 0, UINT64_MAX));
+    if (print_audit(a) != 0)
+        goto fail;
+    if (example != SIZE_MAX &&
+        show_example(m, x + example * d, d, (int32_t)truth[example]) != 0)
+        goto fail;
+    status = 0;
+fail:
+    hitl_audit_free(a);
+    hitl_feedback_free(fb);
+    hitl_router_free(r);
+    hitl_model_free(m);
+    hitl_pool_free(pool);
+    free(x);
+    free(conf);
+    free(group);
+    free(ids);
+    free(accept);
+    free(label);
+    return status;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static size_t parse_count(const char *opt, const char *arg, size_t max)
@@ -1081,7 +1487,14 @@ static int run_set(const char *path, size_t batch, size_t rounds, uint64_t seed)
     if (status == 0 && !text)
         status = section_reviewer(&ds, seed);
     if (status == 0 && !text)
+        status = section_recheck(&ds, seed);
+    if (status == 0 && !text)
         status = section_drift(&ds, seed);
+    if (status == 0 && !text)
+        status = demo_section_stream(&ds, sp.x_pool, sp.pool, sp.n_pool, sp.x_test,
+                                     sp.test, sp.n_test, seed);
+    if (status == 0 && !text)
+        status = section_audit(&ds, seed);
     free_split(&sp);
     ds_free(&ds);
     return status;

@@ -1,6 +1,8 @@
 /* Aggregation: reliability-weighted vote from gold, Dawid-Skene on simulated
  * annotators of known quality (recovers their confusion matrices, beats
- * majority vote), tie rules, consensus by posterior, the pool's weights. */
+ * majority vote), tie rules, consensus by posterior, the pool's weights;
+ * one coin and the prior against their formulas, the recommended
+ * aggregation against the vote. */
 #include "testutil.h"
 #include "internal.h"   /* pool->weight: the pool has no public weight getter */
 
@@ -361,7 +363,7 @@ START_TEST(dawid_skene_stray_label)
     ck_assert_ptr_nonnull(strstr(hitl_error_message(), "65536 classes"));
     double v;
     ck_assert_int_eq(hitl_feedback_get_param(&v, fb, HITL_PARAM_AGGREGATION), HITL_OK);
-    ck_assert_double_eq(v, HITL_AGGREGATE_MAJORITY);
+    ck_assert_double_eq(v, HITL_AGGREGATE_RECOMMENDED);   /* the default */
     expect_status(fb, 0, HITL_CONSENSUS_RESOLVED, 1);
     /* within the cap, inferred K is fine */
     hitl_feedback *small;
@@ -474,6 +476,256 @@ START_TEST(drift_false_alarm_rate)
 }
 END_TEST
 
+
+/* ---- one coin, the prior, the recommended aggregation ---------------------------- */
+
+static double finfo_of(const hitl_feedback *fb, hitl_feedback_info i)
+{
+    double v;
+    ck_assert_int_eq(hitl_feedback_get_info(&v, fb, i), HITL_OK);
+    return v;
+}
+
+/* Ten gold items of classes i % 3, answered by one annotator, right on the
+ * first seven: every class is known, so the fit is its first M-step and
+ * the estimates are the formulas of hitl.h, worked out here by hand. */
+static const int32_t coin_answer[10] = {0, 1, 2, 0, 1, 2, 0, 2, 0, 1};
+
+static hitl_feedback *gold_crowd(hitl_pool **pool, int method, double strength)
+{
+    hitl_feedback *fb;
+    *pool = make_pool(10);
+    ck_assert_int_eq(hitl_feedback_create(&fb, *pool), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_N_CLASSES, 3), HITL_OK);
+    for (uint64_t i = 0; i < 10; i++) {
+        ck_assert_int_eq(hitl_feedback_set_gold(NULL, fb, i, (int32_t)(i % 3), 0, 0), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_label(fb, i, 7, coin_answer[i]), HITL_OK);
+    }
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_DS_PRIOR, strength), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION, method), HITL_OK);
+    return fb;
+}
+
+START_TEST(one_coin_by_hand)
+{
+    hitl_pool *pool;
+    hitl_feedback *fb = gold_crowd(&pool, HITL_AGGREGATE_ONE_COIN, 0);
+    double m[9], p = (0.03 + 7) / (0.09 + 10);
+    ck_assert_int_eq(hitl_feedback_confusion(m, fb, 7, 3), HITL_OK);
+    for (int k = 0; k < 3; k++)
+        for (int l = 0; l < 3; l++)
+            ck_assert_double_eq_tol(m[k * 3 + l], k == l ? p : (1 - p) / 2, 1e-14);
+    ck_assert_double_eq(finfo_of(fb, HITL_FEEDBACK_AGGREGATION_USED), HITL_AGGREGATE_ONE_COIN);
+    ck_assert_double_eq(finfo_of(fb, HITL_FEEDBACK_PRIOR_USED), 0);
+    ck_assert_double_eq(finfo_of(fb, HITL_FEEDBACK_EM_CONVERGED), 1);
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+START_TEST(prior_by_hand)
+{
+    const double s = 4;
+    hitl_pool *pool;
+    hitl_feedback *fb = gold_crowd(&pool, HITL_AGGREGATE_DAWID_SKENE, s);
+    double n[3][3] = {{0}}, m[9];
+    for (int i = 0; i < 10; i++)
+        n[i % 3][coin_answer[i]]++;
+    double q = (0.03 + 7) / (0.09 + 10);   /* the one-coin accuracy: the prior's centre */
+    ck_assert_int_eq(hitl_feedback_confusion(m, fb, 7, 3), HITL_OK);
+    for (int k = 0; k < 3; k++) {
+        double row = n[k][0] + n[k][1] + n[k][2];
+        for (int l = 0; l < 3; l++) {
+            double c = k == l ? 0.01 + s * q : 0.01 + s * (1 - q) / 2;
+            ck_assert_double_eq_tol(m[k * 3 + l], (c + n[k][l]) / (0.03 + s + row), 1e-14);
+        }
+    }
+    ck_assert_double_eq(finfo_of(fb, HITL_FEEDBACK_PRIOR_USED), s);
+    /* the strength is a DAWID_SKENE setting: changing it refits */
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_DS_PRIOR, 0), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_confusion(m, fb, 7, 3), HITL_OK);
+    ck_assert_double_eq_tol(m[0], (0.01 + 3) / (0.03 + 4), 1e-14);
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+/* A strong prior makes the full matrices the one-coin matrices. */
+START_TEST(strong_prior_is_one_coin)
+{
+    hitl_pool *pool = make_pool(N_ITEMS + 10);
+    hitl_feedback *fb;
+    ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    sim *s = malloc(sizeof *s);
+    simulate(fb, s);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_ONE_COIN), HITL_OK);
+    double coin[N_ANNOT][K * K], m[K * K];
+    for (int a = 0; a < N_ANNOT; a++)
+        ck_assert_int_eq(hitl_feedback_confusion(coin[a], fb, (uint64_t)a + 100, K), HITL_OK);
+    double acc_coin = accuracy(fb, s);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_DS_PRIOR, 1e6), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_DAWID_SKENE), HITL_OK);
+    for (int a = 0; a < N_ANNOT; a++) {
+        ck_assert_int_eq(hitl_feedback_confusion(m, fb, (uint64_t)a + 100, K), HITL_OK);
+        for (int c = 0; c < K * K; c++)
+            ck_assert_double_eq_tol(m[c], coin[a][c], 2e-3);
+    }
+    ck_assert_double_eq_tol(accuracy(fb, s), acc_coin, 1e-2);   /* near ties may go either way */
+    free(s);
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+/* A crowd of known accuracies; acc < 0: answers always class -acc - 1. */
+static void crowd(hitl_feedback *fb, int32_t *truth, size_t n, int n_cls,
+                  const double *acc, size_t n_annot, uint64_t seed)
+{
+    rng_state = seed;
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_N_CLASSES, n_cls), HITL_OK);
+    for (size_t i = 0; i < n; i++) {
+        truth[i] = (int32_t)(next_u64() % (uint64_t)n_cls);
+        for (size_t j = 0; j < n_annot; j++) {
+            size_t a = (j + i) % n_annot;   /* the order decides the votes' ties */
+            int32_t l = acc[a] < 0 ? (int32_t)(-acc[a] - 1)
+                        : uniform() < acc[a] ? truth[i]
+                        : (int32_t)((truth[i] + 1 + (int32_t)(next_u64() % (uint64_t)(n_cls - 1))) % n_cls);
+            ck_assert_int_eq(hitl_feedback_label(fb, i, a, l), HITL_OK);
+        }
+    }
+}
+
+static double right_share(const hitl_feedback *fb, const int32_t *truth, size_t n)
+{
+    size_t right = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t lab;
+        ck_assert_int_eq(hitl_feedback_item(NULL, &lab, NULL, NULL, NULL, fb, i), HITL_OK);
+        right += lab == truth[i];
+    }
+    return (double)right / (double)n;
+}
+
+/* RECOMMENDED against the majority vote on fixed crowds: the case where full
+ * Dawid-Skene loses to the vote, a crowd with a spammer who always says 0
+ * (left out, the other two are voted on), a poor crowd, too few answers
+ * for any model, and two classes where three of seven annotators always
+ * say 0 (left out: the vote of the others). */
+START_TEST(recommended_not_worse_than_majority)
+{
+    static const double known[] = {0.95, 0.75, 0.55}, hammer[] = {0.8, 0.7, -1},
+                        poor[] = {0.45, 0.5, 0.4, 0.55, 0.5}, few[] = {0.9, 0.6, 0.7},
+                        constant[] = {0.7, -1, 0.65, -1, 0.7, -1, 0.6};
+    static const struct { const double *acc; size_t annot, n; int cls, model; } cases[] = {
+        {known, 3, 300, 10, 1}, {hammer, 3, 300, 10, 0}, {poor, 5, 400, 4, 1},
+        {few, 3, 9, 3, 0}, {constant, 7, 50, 2, 0}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        size_t n = cases[c].n;
+        hitl_pool *pool = make_pool(n);
+        hitl_feedback *fb;
+        int32_t *truth = malloc(n * sizeof *truth);
+        ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+        ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                                 HITL_AGGREGATE_MAJORITY), HITL_OK);
+        crowd(fb, truth, n, cases[c].cls, cases[c].acc, cases[c].annot, 77 + c);
+        double mv = right_share(fb, truth, n);
+        ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                                 HITL_AGGREGATE_RECOMMENDED), HITL_OK);
+        double rec = right_share(fb, truth, n), used = finfo_of(fb, HITL_FEEDBACK_AGGREGATION_USED);
+        ck_assert_msg(rec >= mv, "case %zu: recommended %.3f < majority %.3f", c, rec, mv);
+        ck_assert_msg((used != HITL_AGGREGATE_MAJORITY) == cases[c].model, "case %zu: used %g",
+                      c, used);
+        if (!cases[c].model) {
+            double m[9];
+            ck_assert(isnan(finfo_of(fb, HITL_FEEDBACK_PRIOR_USED)));
+            ck_assert_int_eq(hitl_feedback_confusion(m, fb, 0, 3), HITL_ESTATE);
+        }
+        hitl_feedback_free(fb);
+        hitl_pool_free(pool);
+        free(truth);
+    }
+}
+END_TEST
+
+/* Bad values are refused with a message naming them, and change nothing. */
+START_TEST(new_params_checked)
+{
+    hitl_pool *pool = make_pool(5);
+    hitl_feedback *fb;
+    ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_DS_PRIOR, 2.5), HITL_OK);
+    static const double bad_prior[] = {-1, 1e7, NAN, INFINITY};
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_DS_PRIOR, bad_prior[i]),
+                         HITL_EINVAL);
+        ck_assert_ptr_nonnull(strstr(hitl_error_message(), "HITL_PARAM_DS_PRIOR"));
+    }
+    static const double bad_method[] = {0, 6, 4.5, NAN};
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION, bad_method[i]),
+                         HITL_EINVAL);
+        ck_assert_ptr_nonnull(strstr(hitl_error_message(), "HITL_PARAM_AGGREGATION"));
+    }
+    double v;
+    ck_assert_int_eq(hitl_feedback_get_param(&v, fb, HITL_PARAM_DS_PRIOR), HITL_OK);
+    ck_assert_double_eq(v, 2.5);
+    ck_assert_int_eq(hitl_feedback_get_param(&v, fb, HITL_PARAM_AGGREGATION), HITL_OK);
+    ck_assert_double_eq(v, HITL_AGGREGATE_RECOMMENDED);   /* the default */
+    ck_assert_double_eq(finfo_of(fb, HITL_FEEDBACK_AGGREGATION_USED), HITL_AGGREGATE_MAJORITY);
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+/* Out of memory in every fit the new methods make: refused with ENOMEM,
+ * the method and every label as they were. */
+START_TEST(out_of_memory_fits)
+{
+    static const double hammer[] = {0.8, 0.7, -1};
+    oom_install();
+    hitl_pool *pool = make_pool(200);
+    hitl_feedback *fb;
+    int32_t truth[200], before[200];
+    ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    crowd(fb, truth, 200, 5, hammer, 3, 5);
+    static const int methods[] = {HITL_AGGREGATE_ONE_COIN, HITL_AGGREGATE_DAWID_SKENE,
+                                  HITL_AGGREGATE_RECOMMENDED, HITL_AGGREGATE_MAJORITY};
+    for (size_t m = 0; m < 4; m++) {
+        double was;
+        ck_assert_int_eq(hitl_feedback_get_param(&was, fb, HITL_PARAM_AGGREGATION), HITL_OK);
+        for (uint64_t i = 0; i < 200; i++)
+            ck_assert_int_eq(hitl_feedback_item(NULL, &before[i], NULL, NULL, NULL, fb, i),
+                             HITL_OK);
+        int rc;
+        long fail_at = 0;
+        do {
+            oom_arm(fail_at++);
+            rc = hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION, methods[m]);
+            oom_arm(-1);
+            if (rc != HITL_OK) {
+                double now;
+                ck_assert_int_eq(rc, HITL_ENOMEM);
+                ck_assert_int_eq(hitl_feedback_get_param(&now, fb, HITL_PARAM_AGGREGATION),
+                                 HITL_OK);
+                ck_assert_double_eq(now, was);
+                for (uint64_t i = 0; i < 200; i++) {
+                    int32_t lab;
+                    ck_assert_int_eq(hitl_feedback_item(NULL, &lab, NULL, NULL, NULL, fb, i),
+                                     HITL_OK);
+                    ck_assert_int_eq(lab, before[i]);
+                }
+            }
+        } while (rc != HITL_OK);
+        ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_DS_PRIOR, 3), HITL_OK);
+    }
+    hitl_feedback_free(fb);
+    hitl_pool_free(pool);
+    oom_uninstall();
+}
+END_TEST
+
 static Suite *aggregate_suite(void)
 {
     Suite *s = suite_create("aggregate");
@@ -486,6 +738,12 @@ static Suite *aggregate_suite(void)
     tcase_add_test(tc, dawid_skene_stray_label);
     tcase_add_test(tc, drift_flags_a_careless_annotator);
     tcase_add_test(tc, drift_false_alarm_rate);
+    tcase_add_test(tc, one_coin_by_hand);
+    tcase_add_test(tc, prior_by_hand);
+    tcase_add_test(tc, strong_prior_is_one_coin);
+    tcase_add_test(tc, recommended_not_worse_than_majority);
+    tcase_add_test(tc, new_params_checked);
+    tcase_add_test(tc, out_of_memory_fits);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -598,7 +598,7 @@ START_TEST(params)
     hitl_feedback *fb;
     ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
     struct { hitl_param p; double def, good, bad1, bad2; } t[] = {
-        {HITL_PARAM_AGGREGATION, 1, 2, 0, 1.5},
+        {HITL_PARAM_AGGREGATION, HITL_AGGREGATE_RECOMMENDED, 2, 0, 1.5},
         {HITL_PARAM_MIN_ANNOTATORS, 1, 3, 0, 2.5},
         {HITL_PARAM_MIN_AGREEMENT, 0, 0.5, -0.1, 1.1},
         {HITL_PARAM_MIN_CONFIDENCE, 0, 0.9, NAN, 2},
@@ -818,7 +818,7 @@ START_TEST(gold_and_annotators)
     ck_assert_int_eq(hitl_feedback_get_info(&v, fb, HITL_FEEDBACK_EM_OBJECTIVE), HITL_OK);
     ck_assert(isnan(v));
     ck_assert_int_eq(hitl_feedback_get_info(&v, fb, 0), HITL_EINVAL);
-    ck_assert_int_eq(hitl_feedback_get_info(&v, fb, 15), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_get_info(&v, fb, 17), HITL_EINVAL);
     ck_assert_int_eq(hitl_feedback_get_info(NULL, fb, 1), HITL_EINVAL);
     hitl_feedback_free(fb);
     hitl_pool_free(pool);
@@ -890,8 +890,10 @@ START_TEST(out_of_memory_events)
                 break;
             default:
                 rc = hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
-                                             i % 8 == 3 ? HITL_AGGREGATE_DAWID_SKENE
-                                                        : HITL_AGGREGATE_WEIGHTED);
+                                             i % 8 == 3    ? HITL_AGGREGATE_DAWID_SKENE
+                                             : i % 16 == 7 ? HITL_AGGREGATE_ONE_COIN
+                                             : i % 16 == 15 ? HITL_AGGREGATE_RECOMMENDED
+                                                           : HITL_AGGREGATE_WEIGHTED);
                 if (rc == HITL_OK)
                     rc = hitl_feedback_aggregate(fb);
                 break;

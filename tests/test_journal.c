@@ -177,6 +177,13 @@ static void same_event(const hitl_feedback *fb, const hitl_feedback *ref,
     SAME((re1 == NULL) == (re2 == NULL), "(re1 == NULL) == (re2 == NULL)");
     if (re1)
         SAME(strcmp(re1, re2) == 0, "re1 differs");
+    size_t n1, n2;
+    int32_t f1[HITL_SHOWN_MAX], f2[HITL_SHOWN_MAX];
+    float v1[HITL_SHOWN_MAX], v2[HITL_SHOWN_MAX];
+    OK(hitl_feedback_event_shown(&n1, f1, v1, HITL_SHOWN_MAX, fb, i));
+    OK(hitl_feedback_event_shown(&n2, f2, v2, HITL_SHOWN_MAX, ref, i));
+    SAME(n1 == n2 && memcmp(f1, f2, n1 * sizeof *f1) == 0 &&
+         memcmp(v1, v2, n1 * sizeof *v1) == 0, "explanation of event %" PRIu64 " differs", i);
     (void)r1;
     (void)r2;
 }
@@ -345,6 +352,9 @@ static hitl_feedback *write_journal(hitl_pool **pool, size_t n, unsigned every)
     *pool = make_pool();
     hitl_feedback *fb;
     ck_assert_int_eq(hitl_feedback_create(&fb, *pool), HITL_OK);
+    /* at the base parameters (MAJORITY) the file holds the events only */
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_MAJORITY), HITL_OK);
     ck_assert_int_eq(hitl_feedback_open_journal(fb, path, every), HITL_OK);
     for (uint64_t i = 0; i < n; i++)
         put_ok(fb, i);
@@ -433,15 +443,29 @@ static uint64_t prop_below(uint64_t n)
 /* Parameters and fit figures the handles must share too. */
 static void same_params(const hitl_feedback *a, const hitl_feedback *b)
 {
-    for (int p = HITL_PARAM_AGGREGATION; p <= HITL_PARAM_CONFIDENCE_WEIGHTS; p++) {
+    for (int p = HITL_PARAM_AGGREGATION; p <= HITL_PARAM_DS_PRIOR; p++) {
         double x, y;
         OK(hitl_feedback_get_param(&x, a, (hitl_param)p));
         OK(hitl_feedback_get_param(&y, b, (hitl_param)p));
         SAME(same_double(x, y), "parameter %d: %g vs %g", p, x, y);
     }
-    for (int i = HITL_FEEDBACK_EM_CLASSES; i <= HITL_FEEDBACK_EM_CONVERGED; i++)
-        SAME(same_double(finfo(a, (hitl_feedback_info)i),
-                                  finfo(b, (hitl_feedback_info)i)), "info %d differs", i);
+    static const hitl_feedback_info fit[] = {
+        HITL_FEEDBACK_EM_CLASSES, HITL_FEEDBACK_EM_ITERATIONS, HITL_FEEDBACK_EM_OBJECTIVE,
+        HITL_FEEDBACK_EM_CONVERGED, HITL_FEEDBACK_AGGREGATION_USED, HITL_FEEDBACK_PRIOR_USED};
+    for (size_t i = 0; i < sizeof fit / sizeof *fit; i++)
+        SAME(same_double(finfo(a, fit[i]), finfo(b, fit[i])), "info %d differs", (int)fit[i]);
+}
+
+/* Once in some runs: a crowd labels every item, enough answers for
+ * RECOMMENDED to fit a model (some items get a wrong label). */
+static int prop_crowd;
+static void crowd_step(hitl_feedback *fb, int K)
+{
+    prop_crowd = 0;
+    for (uint64_t item = 0; item < N_POOL; item++)
+        for (uint64_t who = 1; who <= 4; who++)
+            (void)hitl_feedback_label(fb, item, who,
+                                      (int32_t)((item + (prop_below(4) == 0)) % (uint64_t)K));
 }
 
 /* One random call on the live handle; a rejected call is part of the test
@@ -452,7 +476,7 @@ static void prop_step(hitl_feedback *fb, int K)
     int32_t label = (int32_t)prop_below((uint64_t)K);
     uint64_t id;
     OK(hitl_feedback_count(&n_ev, fb));
-    switch (prop_below(23)) {
+    switch (prop_below(26)) {
     case 0: case 1: case 2: case 3: case 4: case 5:
         (void)hitl_feedback_label(fb, item, who, label);
         break;
@@ -461,10 +485,17 @@ static void prop_step(hitl_feedback *fb, int K)
         break;
     case 7: {
         int32_t shown = (int32_t)prop_below((uint64_t)K);
-        (void)hitl_feedback_record(&id, fb, shown == label ? HITL_EVENT_CONFIRM
-                                                           : HITL_EVENT_OVERRIDE,
-                                   item, who, label, NAN, shown, 0.5 + 0.1 * (double)(label % 4),
-                                   HITL_TIME_NOW, "checked");
+        hitl_event_kind kind = shown == label ? HITL_EVENT_CONFIRM : HITL_EVENT_OVERRIDE;
+        int32_t feat[3] = { (int32_t)prop_below(50), 7, (int32_t)prop_below(1000) };
+        float contrib[3] = { 0.5f, -0.25f * (float)label, 1e-3f * (float)shown };
+        if (prop_below(2))   /* what the person was shown, explanation and all */
+            (void)hitl_feedback_record_shown(&id, fb, kind, item, who, label, NAN, shown, 0.6,
+                                             feat, contrib, 1 + prop_below(3), HITL_TIME_NOW,
+                                             prop_below(2) ? "checked" : NULL);
+        else
+            (void)hitl_feedback_record(&id, fb, kind, item, who, label, NAN, shown,
+                                       0.5 + 0.1 * (double)(label % 4), HITL_TIME_NOW,
+                                       "checked");
         break;
     }
     case 8:
@@ -479,7 +510,16 @@ static void prop_step(hitl_feedback *fb, int K)
         (void)hitl_feedback_aggregate(fb);
         break;
     case 12: case 13:
-        (void)hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION, 1 + (double)prop_below(3));
+        (void)hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION, 1 + (double)prop_below(5));
+        break;
+    case 23: {
+        static const double strength[] = {0, 0.5, 3, 40};
+        (void)hitl_feedback_set_param(fb, HITL_PARAM_DS_PRIOR, strength[prop_below(4)]);
+        break;
+    }
+    case 24:
+        if (prop_crowd)
+            crowd_step(fb, K);
         break;
     case 14:
         (void)hitl_feedback_set_param(fb, HITL_PARAM_MIN_ANNOTATORS, 1 + (double)prop_below(3));
@@ -563,7 +603,11 @@ START_TEST(replay_equals_live)
         hitl_pool *pool = make_pool();
         hitl_feedback *live;
         ck_assert_int_eq(hitl_feedback_create(&live, pool), HITL_OK);
-        (void)hitl_feedback_set_param(live, HITL_PARAM_AGGREGATION, 1 + (double)prop_below(3));
+        /* RECOMMENDED, the default, is left unset */
+        int method = 1 + (int)prop_below(5);
+        if (method != HITL_AGGREGATE_RECOMMENDED)
+            (void)hitl_feedback_set_param(live, HITL_PARAM_AGGREGATION, method);
+        prop_crowd = prop_below(4) == 0;
         /* some events before the journal, some after */
         size_t before = prop_below(15), steps = 40 + prop_below(80);
         for (size_t i = 0; i < before; i++)
@@ -593,6 +637,109 @@ START_TEST(replay_equals_live)
 }
 END_TEST
 
+/* ---- journals written while MAJORITY was the default -------------------------- */
+
+/* A copy of the fixture opened by a fresh handle, whose aggregation is the
+ * default (RECOMMENDED) unless `method` > 0 sets one first. */
+static hitl_feedback *open_fixture(hitl_pool **pool, const char *name, int method,
+                                   const char *to)
+{
+    char src[512];
+    size_t size;
+    snprintf(src, sizeof src, "%s/tests/fixtures/%s", HITL_SRCDIR, name);
+    unsigned char *bytes = slurp(src, &size);
+    spit(to, bytes, size);
+    free(bytes);
+    float rows[100] = {0};
+    ck_assert_int_eq(hitl_pool_create(pool, 1), HITL_OK);
+    ck_assert_int_eq(hitl_pool_add(*pool, rows, 100, 1, NULL), HITL_OK);
+    hitl_feedback *fb;
+    ck_assert_int_eq(hitl_feedback_create(&fb, *pool), HITL_OK);
+    if (method > 0)
+        ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION, method),
+                         HITL_OK);
+    int rc = hitl_feedback_open_journal(fb, to, 0);
+    ck_assert_msg(rc == HITL_OK, "%s: %s", name, hitl_error_message());
+    return fb;
+}
+
+static int32_t label_of(const hitl_feedback *fb, size_t index)
+{
+    int32_t label;
+    ck_assert_int_eq(hitl_feedback_item(NULL, &label, NULL, NULL, NULL, fb, index), HITL_OK);
+    return label;
+}
+
+/* The fixtures (tests/fixtures/README) were written by the library whose
+ * default was MAJORITY, without setting a method: a handle of today, whose
+ * default is RECOMMENDED, replays them to the majority vote they had, and
+ * RECOMMENDED would have given other labels. */
+static void replays_as_majority(const char *name)
+{
+    hitl_pool *p1, *p2;
+    char other[160];
+    snprintf(other, sizeof other, "%s/mv", dir);
+    hitl_feedback *now = open_fixture(&p1, name, 0, path),
+                  *mv = open_fixture(&p2, name, HITL_AGGREGATE_MAJORITY, other);
+    double method;
+    ck_assert_int_eq(hitl_feedback_get_param(&method, now, HITL_PARAM_AGGREGATION), HITL_OK);
+    ck_assert_double_eq(method, HITL_AGGREGATE_MAJORITY);
+    ck_assert_uint_eq(count(now), 300);
+    for (size_t i = 0; i < 100; i++) {
+        ck_assert_int_eq(label_of(now, i), label_of(mv, i));
+        /* a vote's confidence is its share of the labels */
+        double confidence, agreement;
+        ck_assert_int_eq(hitl_feedback_item(NULL, NULL, &confidence, &agreement, NULL, now,
+                                            i), HITL_OK);
+        ck_assert_double_eq_tol(confidence, agreement, 1e-12);
+    }
+    ck_assert_int_eq(hitl_feedback_close_journal(mv), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(mv, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_RECOMMENDED), HITL_OK);
+    size_t differ = 0;
+    for (size_t i = 0; i < 100; i++)
+        differ += label_of(now, i) != label_of(mv, i);
+    ck_assert_uint_gt(differ, 0);
+    hitl_feedback_free(now);
+    hitl_feedback_free(mv);
+    hitl_pool_free(p1);
+    hitl_pool_free(p2);
+    unlink(other);
+}
+
+START_TEST(old_journals_replay_as_majority)
+{
+    replays_as_majority("majority_v1.journal");
+    replays_as_majority("majority_v2.journal");
+}
+END_TEST
+
+/* From now on a journal records the default aggregation: reopened, even by
+ * a handle that chose another method first, it is RECOMMENDED's. */
+START_TEST(new_journal_records_default)
+{
+    hitl_pool *p1 = make_pool(), *p2 = make_pool();
+    hitl_feedback *f1, *f2;
+    ck_assert_int_eq(hitl_feedback_create(&f1, p1), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_open_journal(f1, path, 0), HITL_OK);
+    for (uint64_t i = 0; i < 20; i++)
+        put_ok(f1, i);
+    ck_assert_int_eq(hitl_feedback_close_journal(f1), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_create(&f2, p2), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(f2, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_WEIGHTED), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_open_journal(f2, path, 0), HITL_OK);
+    double method;
+    ck_assert_int_eq(hitl_feedback_get_param(&method, f2, HITL_PARAM_AGGREGATION), HITL_OK);
+    ck_assert_double_eq(method, HITL_AGGREGATE_RECOMMENDED);
+    same_state(f1, p1, f2, p2);
+    hitl_feedback_free(f1);
+    hitl_feedback_free(f2);
+    hitl_pool_free(p1);
+    hitl_pool_free(p2);
+}
+END_TEST
+
 /* The case found by hand: three annotators who disagree and an override,
  * under Dawid-Skene; the reopened journal gives every item the class the
  * live pool has, without another aggregation. */
@@ -615,6 +762,108 @@ START_TEST(replay_dawid_skene_override)
                                           NAN, HITL_TIME_NOW, "reviewer"), HITL_OK);
     ck_assert_int_eq(hitl_feedback_label(live, 5, 4, 3), HITL_OK);
     hitl_pool *p2;
+    replay_same(&p2, live, pool, 0);
+    hitl_feedback_free(live);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+
+static unsigned file_version(void)
+{
+    size_t n;
+    unsigned char *b = slurp(path, &n);
+    ck_assert_uint_ge(n, 16);
+    unsigned v = b[8];
+    free(b);
+    return v;
+}
+
+/* What a person was shown: a journal without explanations stays version 1
+ * and replays byte for byte unchanged; the first explanation makes it
+ * version 3 (by way of 2: the parameters first); everything replays. */
+START_TEST(shown_explanations)
+{
+    unlink(path);
+    hitl_pool *pool = make_pool();
+    hitl_feedback *live;
+    ck_assert_int_eq(hitl_feedback_create(&live, pool), HITL_OK);
+    /* the base aggregation: the journal holds no control record */
+    ck_assert_int_eq(hitl_feedback_set_param(live, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_MAJORITY), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_open_journal(live, path, 0), HITL_OK);
+    for (uint64_t i = 0; i < 25; i++)
+        put_ok(live, i);
+    ck_assert_uint_eq(file_version(), 1);
+    size_t n0;
+    unsigned char *old = slurp(path, &n0);
+    hitl_pool *p2;
+    hitl_feedback *again = replay_same(&p2, live, pool, 1);
+    hitl_feedback_free(live);
+    hitl_pool_free(pool);
+    live = again;
+    pool = p2;
+    size_t n1;
+    unsigned char *now = slurp(path, &n1);
+    ck_assert(n0 == n1 && memcmp(old, now, n0) == 0);   /* replay wrote nothing */
+    free(old);
+    free(now);
+
+    int32_t feat[3] = { 4, 0, 11 };
+    float contrib[3] = { 1.5f, -0.75f, 0.125f };
+    uint64_t id;
+    ck_assert_int_eq(hitl_feedback_set_param(live, HITL_PARAM_MIN_ANNOTATORS, 2), HITL_OK);
+    ck_assert_uint_eq(file_version(), 2);
+    ck_assert_int_eq(hitl_feedback_record_shown(&id, live, HITL_EVENT_OVERRIDE, 3, 2, 1, NAN,
+                                                0, 0.8, feat, contrib, 3, HITL_TIME_NOW,
+                                                "charge vs money back"), HITL_OK);
+    ck_assert_uint_eq(file_version(), 3);
+    size_t n;
+    int32_t f[HITL_SHOWN_MAX];
+    float v[HITL_SHOWN_MAX];
+    ck_assert_int_eq(hitl_feedback_event_shown(&n, f, v, 2, live, id), HITL_OK);
+    ck_assert(n == 3 && f[0] == 4 && f[1] == 0 && v[0] == 1.5f && v[1] == -0.75f);
+    ck_assert_int_eq(hitl_feedback_event_shown(&n, NULL, NULL, 0, live, 0), HITL_OK);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(hitl_feedback_event_shown(&n, f, v, 3, live, id + 1), HITL_ENOTFOUND);
+    /* refused: nothing recorded */
+    size_t before;
+    ck_assert_int_eq(hitl_feedback_count(&before, live), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_record_shown(NULL, live, HITL_EVENT_LABEL, 3, 2, 1, NAN, -1,
+                                                NAN, feat, contrib, 1, HITL_TIME_NOW, NULL),
+                     HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_record_shown(NULL, live, HITL_EVENT_LABEL, 3, 2, 1, NAN, 0,
+                                                NAN, feat, contrib, HITL_SHOWN_MAX + 1,
+                                                HITL_TIME_NOW, NULL), HITL_EINVAL);
+    ck_assert_int_eq(hitl_feedback_record_shown(NULL, live, HITL_EVENT_SKIP, 3, 2, -1, NAN, 0,
+                                                NAN, feat, contrib, 1, HITL_TIME_NOW, NULL),
+                     HITL_EINVAL);
+    contrib[1] = NAN;
+    ck_assert_int_eq(hitl_feedback_record_shown(NULL, live, HITL_EVENT_LABEL, 3, 2, 1, NAN, 0,
+                                                NAN, feat, contrib, 2, HITL_TIME_NOW, NULL),
+                     HITL_EINVAL);
+    feat[0] = -1;
+    contrib[1] = 0;
+    ck_assert_int_eq(hitl_feedback_record_shown(NULL, live, HITL_EVENT_LABEL, 3, 2, 1, NAN, 0,
+                                                NAN, feat, contrib, 1, HITL_TIME_NOW, NULL),
+                     HITL_EINVAL);
+    size_t after;
+    ck_assert_int_eq(hitl_feedback_count(&after, live), HITL_OK);
+    ck_assert_uint_eq(before, after);
+    replay_same(&p2, live, pool, 0);
+    hitl_feedback_free(live);
+    hitl_pool_free(pool);
+
+    /* held events with an explanation: a new journal is version 3 at once */
+    unlink(path);
+    pool = make_pool();
+    ck_assert_int_eq(hitl_feedback_create(&live, pool), HITL_OK);
+    feat[0] = 2;
+    ck_assert_int_eq(hitl_feedback_record_shown(NULL, live, HITL_EVENT_CONFIRM, 1, 2, -1, 0.9,
+                                                2, 0.7, feat, contrib, 2, HITL_TIME_NOW, NULL),
+                     HITL_OK);
+    ck_assert_int_eq(hitl_feedback_open_journal(live, path, 0), HITL_OK);
+    ck_assert_uint_eq(file_version(), 3);
     replay_same(&p2, live, pool, 0);
     hitl_feedback_free(live);
     hitl_pool_free(pool);
@@ -895,9 +1144,9 @@ START_TEST(headers)
         hitl_feedback_free(fb);
         hitl_pool_free(p);
     }
-    /* version 3 with a valid header checksum: unsupported */
+    /* version 4 with a valid header checksum: unsupported */
     memcpy(bad, orig, size);
-    bad[8] = 3;
+    bad[8] = 4;
     uint32_t c = ref_crc32(bad, 12);
     for (int b = 0; b < 4; b++)
         bad[12 + b] = (unsigned char)(c >> (8 * b));
@@ -905,8 +1154,11 @@ START_TEST(headers)
     hitl_pool *p = make_pool();
     hitl_feedback *fb;
     ck_assert_int_eq(hitl_feedback_create(&fb, p), HITL_OK);
+    /* (the fresh journals below then hold no control record, as orig) */
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_MAJORITY), HITL_OK);
     ck_assert_int_eq(hitl_feedback_open_journal(fb, path, 1), HITL_EFORMAT);
-    ck_assert_ptr_nonnull(strstr(hitl_error_message(), "version 3"));
+    ck_assert_ptr_nonnull(strstr(hitl_error_message(), "version 4"));
     /* a short file that is not a journal */
     spit(path, (const unsigned char *)"HELLO", 5);
     ck_assert_int_eq(hitl_feedback_open_journal(fb, path, 1), HITL_EFORMAT);
@@ -994,6 +1246,8 @@ START_TEST(fsync_policies)
     hitl_pool *pool = make_pool();
     hitl_feedback *fb;
     ck_assert_int_eq(hitl_feedback_create(&fb, pool), HITL_OK);
+    ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                             HITL_AGGREGATE_MAJORITY), HITL_OK);
     ck_assert_int_eq(hitl_feedback_open_journal(fb, path, 0), HITL_OK);
     for (uint64_t i = 0; i < 5; i++) {
         put_ok(fb, i);
@@ -1258,6 +1512,9 @@ START_TEST(fuzz)
         spit(path, buf, n);
         hitl_feedback *fb;
         ck_assert_int_eq(hitl_feedback_create(&fb, p), HITL_OK);
+        /* as the writer: a journal cut to its header then stays so */
+        ck_assert_int_eq(hitl_feedback_set_param(fb, HITL_PARAM_AGGREGATION,
+                                                 HITL_AGGREGATE_MAJORITY), HITL_OK);
         int rc = hitl_feedback_open_journal(fb, path, 0);
         if (rc == HITL_OK) {
             ok++;
@@ -1366,6 +1623,9 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, journal_mid_session);
     tcase_add_test(tc, replay_equals_live);
     tcase_add_test(tc, replay_dawid_skene_override);
+    tcase_add_test(tc, shown_explanations);
+    tcase_add_test(tc, old_journals_replay_as_majority);
+    tcase_add_test(tc, new_journal_records_default);
     tcase_add_test(tc, torn_tail_is_cut);
     tcase_add_test(tc, middle_damage_is_refused);
     tcase_add_test(tc, long_damage_is_bounded);

@@ -643,6 +643,126 @@ START_TEST(test_item_errors)
 }
 END_TEST
 
+/* ---- many items at once --------------------------------------------------------- */
+
+/* The bulk reads agree with the one-item calls, over copied and borrowed
+ * chunks and a range that starts inside a chunk. */
+START_TEST(test_bulk_read)
+{
+    hitl_pool *p = pool_to_break(1);
+    float *b = make_rows(5, 4, 3, 23);
+    ck_assert_int_eq(hitl_pool_add_borrowed(p, b, 5, 4, NULL), HITL_OK);
+    size_t n = p->n, first = 2, m = n - first;
+    uint64_t ids[28];
+    hitl_item_state st[28];
+    int32_t lab[28];
+    float w[28], rows[28 * 3];
+    ck_assert_int_eq(hitl_pool_items(ids, st, lab, p, first, m), HITL_OK);
+    ck_assert_int_eq(hitl_pool_weights(w, p, first, m), HITL_OK);
+    ck_assert_int_eq(hitl_pool_copy_rows(rows, p, first, m), HITL_OK);
+    for (size_t i = 0; i < m; i++) {
+        uint64_t id;
+        hitl_item_state s1;
+        int32_t l1;
+        float w1;
+        const float *row;
+        ck_assert_int_eq(hitl_pool_item(&id, &s1, &l1, p, first + i), HITL_OK);
+        ck_assert_int_eq(hitl_pool_weight(&w1, p, first + i), HITL_OK);
+        ck_assert_int_eq(hitl_pool_row(&row, p, first + i), HITL_OK);
+        ck_assert(ids[i] == id && st[i] == s1 && lab[i] == l1 && w[i] == w1);
+        ck_assert(memcmp(rows + i * 3, row, 3 * sizeof *row) == 0);
+    }
+    /* Any output may be left out; an empty range at the end is fine. */
+    ck_assert_int_eq(hitl_pool_items(NULL, NULL, lab, p, 0, n), HITL_OK);
+    ck_assert_int_eq(hitl_pool_items(NULL, NULL, NULL, p, n, 0), HITL_OK);
+    ck_assert_int_eq(hitl_pool_weights(NULL, p, n, 0), HITL_OK);
+    ck_assert_int_eq(hitl_pool_copy_rows(NULL, p, 3, 0), HITL_OK);
+    hitl_pool_free(p);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_bulk_write)
+{
+    hitl_pool *p = pool_to_break(0);
+    const size_t idx[4] = {0, 9, 4, 9};
+    const int32_t lab[4] = {3, 1, 0, 5};
+    const float w[4] = {2.0f, 0.5f, 7.0f, 4.0f};
+    size_t labeled;
+    ck_assert_int_eq(hitl_pool_set_labels(p, idx, lab, 4), HITL_OK);
+    ck_assert_int_eq(hitl_pool_set_weights(p, idx, w, 4), HITL_OK);
+    ck_assert_int_eq(p->label[0], 3);
+    ck_assert_int_eq(p->label[4], 0);     /* SKIPPED before */
+    ck_assert_int_eq(p->label[9], 5);     /* the last entry wins */
+    ck_assert(p->weight[9] == 4.0f && p->weight[4] == 7.0f);
+    ck_assert_int_eq(hitl_pool_count(&labeled, p, HITL_ITEM_LABELED), HITL_OK);
+    ck_assert_uint_eq(labeled, 4);        /* 1, 0, 4, 9 */
+    ck_assert_int_eq(hitl_pool_count(&labeled, p, HITL_ITEM_SKIPPED), HITL_OK);
+    ck_assert_uint_eq(labeled, 0);
+    ck_assert_int_eq(hitl_pool_set_labels(p, NULL, NULL, 0), HITL_OK);
+    ck_assert_int_eq(hitl_pool_set_weights(p, NULL, NULL, 0), HITL_OK);
+    hitl_pool_free(p);
+}
+END_TEST
+
+/* A bad entry anywhere in a batch, the last one included, changes nothing. */
+START_TEST(test_bulk_errors)
+{
+    hitl_pool *p = pool_to_break(_i);
+    size_t n = p->n, out[1];
+    ck_assert_int_eq(hitl_pool_set_classes(p, 4), HITL_OK);
+    snap *s = snap_take(p);
+    size_t idx[3] = {0, 2, 5};
+    int32_t lab[3] = {1, 2, 4};
+    float w[3] = {1.0f, 2.0f, NAN};
+    uint64_t ids[1];
+    float rows[3];
+
+    ck_assert_int_eq(hitl_pool_set_labels(p, idx, lab, 3), HITL_EINVAL);
+    msg_has("hitl_pool_set_labels: labels[2] = 4 (item 5) is not below the "
+            "pool's 4 classes");
+    lab[2] = -1;
+    ck_assert_int_eq(hitl_pool_set_labels(p, idx, lab, 3), HITL_EINVAL);
+    msg_has("labels[2] = -1 (item 5) is < 0");
+    lab[2] = 3;
+    idx[2] = n;
+    ck_assert_int_eq(hitl_pool_set_labels(p, idx, lab, 3), HITL_EINVAL);
+    msg_has("indices[2] = ");
+    ck_assert_int_eq(hitl_pool_set_weights(p, idx, w, 3), HITL_EINVAL);
+    idx[2] = 5;
+    ck_assert_int_eq(hitl_pool_set_weights(p, idx, w, 3), HITL_EINVAL);
+    msg_has("hitl_pool_set_weights: weights[2] = nan (item 5)");
+    w[2] = 0.0f;
+    ck_assert_int_eq(hitl_pool_set_weights(p, idx, w, 3), HITL_EINVAL);
+    ck_assert_int_eq(hitl_pool_set_labels(NULL, idx, lab, 3), HITL_EINVAL);
+    ck_assert_int_eq(hitl_pool_set_labels(p, NULL, lab, 3), HITL_EINVAL);
+    msg_has("hitl_pool_set_labels: indices is NULL with n = 3");
+    ck_assert_int_eq(hitl_pool_set_labels(p, idx, NULL, 3), HITL_EINVAL);
+    ck_assert_int_eq(hitl_pool_set_weights(p, idx, NULL, 1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_pool_set_weights(NULL, idx, w, 1), HITL_EINVAL);
+
+    ids[0] = 77;
+    ck_assert_int_eq(hitl_pool_items(ids, NULL, NULL, NULL, 0, 1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_pool_items(ids, NULL, NULL, p, n, 1), HITL_EINVAL);
+    msg_has("hitl_pool_items: items [");
+    ck_assert_int_eq(hitl_pool_items(ids, NULL, NULL, p, 1, SIZE_MAX),
+                     HITL_EINVAL);
+    ck_assert_int_eq(hitl_pool_items(ids, NULL, NULL, p, n + 1, 0), HITL_EINVAL);
+    ck_assert(ids[0] == 77);
+    ck_assert_int_eq(hitl_pool_weights(NULL, p, 0, 1), HITL_EINVAL);
+    msg_has("hitl_pool_weights: weights is NULL with n = 1");
+    ck_assert_int_eq(hitl_pool_weights(w, p, n - 1, 2), HITL_EINVAL);
+    ck_assert_int_eq(hitl_pool_weights(w, NULL, 0, 1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_pool_copy_rows(NULL, p, 0, 1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_pool_copy_rows(rows, p, SIZE_MAX, 1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_pool_copy_rows(rows, NULL, 0, 1), HITL_EINVAL);
+    snap_check(s, p);
+    ck_assert_int_eq(hitl_pool_count(out, p, HITL_ITEM_LABELED), HITL_OK);
+    ck_assert_uint_eq(out[0], 1);
+    hitl_pool_free(p);
+}
+END_TEST
+
 /* ---- out of memory ------------------------------------------------------------ */
 
 START_TEST(test_oom_create)
@@ -1139,6 +1259,8 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, test_chunks);
     tcase_add_test(tc, test_id_map_switch);
     tcase_add_test(tc, test_labels_states_weights);
+    tcase_add_test(tc, test_bulk_read);
+    tcase_add_test(tc, test_bulk_write);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
@@ -1148,6 +1270,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, test_index_id_taken);
     tcase_add_test(tc, test_nan_in_tail_room);
     tcase_add_loop_test(tc, test_item_errors, 0, 2);
+    tcase_add_loop_test(tc, test_bulk_errors, 0, 2);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("oom");

@@ -602,7 +602,7 @@ START_TEST(test_params)
     ck_assert_int_eq(hitl_router_get_info(&v, r, HITL_ROUTER_INFO_N), HITL_ESTATE);
     msg_has("no labeled set");
     ck_assert_int_eq(hitl_router_get_info(&v, r, (hitl_router_info)0), HITL_EINVAL);
-    ck_assert_int_eq(hitl_router_get_info(&v, r, (hitl_router_info)16), HITL_EINVAL);
+    ck_assert_int_eq(hitl_router_get_info(&v, r, (hitl_router_info)29), HITL_EINVAL);
     ck_assert_int_eq(hitl_router_get_info(NULL, r, HITL_ROUTER_INFO_N), HITL_EINVAL);
     /* create */
     hitl_router *x = (hitl_router *)&v;
@@ -720,21 +720,30 @@ END_TEST
  * failure is HITL_ENOMEM and leaves the router as it was. */
 typedef int (*router_call)(hitl_router *r, const void *ctx);
 
+typedef struct oom_ctx {
+    hitl_router *r;
+    router_call call;
+    const void *ctx;
+    snap before;
+} oom_ctx;
+
+static int oom_call(void *v)
+{
+    oom_ctx *o = v;
+    return o->call(o->r, o->ctx);
+}
+
+static void oom_unchanged(void *v)
+{
+    oom_ctx *o = v;
+    snap now = take(o->r);
+    same(&o->before, &now);
+}
+
 static void oom_keeps_router(hitl_router *r, router_call call, const void *ctx)
 {
-    snap before = take(r);
-    long fail_at = 0;
-    for (;; fail_at++) {
-        oom_arm(fail_at);
-        int rc = call(r, ctx);
-        oom_arm(-1);
-        if (rc == HITL_OK)
-            break;
-        ck_assert_int_eq(rc, HITL_ENOMEM);
-        snap now = take(r);
-        same(&before, &now);
-    }
-    ck_assert_int_gt(fail_at, 0);
+    oom_ctx o = { r, call, ctx, take(r) };
+    oom_until_ok(oom_call, oom_unchanged, &o);
 }
 
 typedef struct array_call {
@@ -1149,6 +1158,559 @@ START_TEST(test_pool_oom)
 }
 END_TEST
 
+
+/* ---- small samples: what calibration cannot certify, and says ------------------- */
+
+/* n two-class rows with confidence conf[i] for class 0, label 0 if right. */
+static void two_class(float *proba, int32_t *labels, const double *conf,
+                      const int *right, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        proba[2 * i] = (float)conf[i];
+        proba[2 * i + 1] = 1.0f - (float)conf[i];
+        labels[i] = right[i] ? 0 : 1;
+    }
+}
+
+/* Hand-worked Clopper-Pearson: with no error, k right items certify P at
+ * level L iff P^k <= 1 - L, so P = 0.99, L = 0.95 needs k = 299 (0.99^298
+ * = 0.0502, 0.99^299 = 0.0497); with one error among k, iff P^k + k (1-P)
+ * P^(k-1) <= 1 - L, the smallest such k found below by counting.  The
+ * lower bound of s = k is (1-L)^(1/k); of 1 of 2 it is 1 - sqrt(L). */
+START_TEST(test_small_sample_exact)
+{
+    enum { N = 301 };
+    static float proba[2 * N];
+    static int32_t labels[N];
+    static double conf[N];
+    static int right[N];
+    size_t k0 = 0, k1 = 0;
+    while (pow(0.99, (double)k0) > 0.05)
+        k0++;
+    while (pow(0.99, (double)k1) + k1 * 0.01 * pow(0.99, (double)k1 - 1) > 0.05)
+        k1++;
+    ck_assert_uint_eq(k0, 299);
+    ck_assert_uint_eq(k1, 473);
+    /* 200 right items: nothing certified, 99 more would be. */
+    for (size_t i = 0; i < 200; i++) {
+        conf[i] = 0.999 - 0.0001 * (double)i;
+        right[i] = 1;
+    }
+    two_class(proba, labels, conf, right, 200);
+    hitl_router *r = new_router(2);
+    ck_assert_int_eq(hitl_router_calibrate(r, proba, labels, 200), HITL_OK);
+    ck_assert(isinf(param(r, HITL_PARAM_ROUTE_THRESHOLD)));
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_TARGET_MET), 0);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_NEEDED), 299 - 200);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_POINT_ESTIMATE), 0);
+    /* The point-estimate fallback: the lowest confidence, said so. */
+    set(r, HITL_PARAM_ROUTE_FALLBACK, 1);
+    ck_assert_int_eq(hitl_router_calibrate(r, proba, labels, 200), HITL_OK);
+    ck_assert_double_eq(param(r, HITL_PARAM_ROUTE_THRESHOLD), proba[2 * 199]);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_POINT_ESTIMATE), 1);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_TARGET_MET), 0);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_N_ACCEPTED), 200);
+    ck_assert_double_eq_tol(info(r, HITL_ROUTER_INFO_PRECISION_LOWER),
+                            pow(0.05, 1.0 / 200), 1e-12);
+    set(r, HITL_PARAM_ROUTE_FALLBACK, 0);
+    /* An error on top of 300 right items: the whole set needs k1 - 301
+     * more, fewer than the 299 of accepting nothing. */
+    conf[0] = 0.9999;
+    right[0] = 0;
+    for (size_t i = 1; i < N; i++) {
+        conf[i] = 0.999 - 0.0001 * (double)i;
+        right[i] = 1;
+    }
+    two_class(proba, labels, conf, right, N);
+    ck_assert_int_eq(hitl_router_calibrate(r, proba, labels, N), HITL_OK);
+    ck_assert(isinf(param(r, HITL_PARAM_ROUTE_THRESHOLD)));
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_NEEDED), (double)(k1 - N));
+    /* Certified: nothing needed. */
+    ck_assert_int_eq(hitl_router_set_param(r, HITL_PARAM_ROUTE_TARGET, 0.9), HITL_OK);
+    ck_assert_int_eq(hitl_router_calibrate(r, proba, labels, N), HITL_OK);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_TARGET_MET), 1);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_NEEDED), 0);
+    /* Target 1 at level > 0 can never be certified. */
+    set(r, HITL_PARAM_ROUTE_TARGET, 1);
+    ck_assert_int_eq(hitl_router_calibrate(r, proba, labels, N), HITL_OK);
+    ck_assert(isinf(info(r, HITL_ROUTER_INFO_NEEDED)));
+    /* 1 right of 2 accepted: the bound is 1 - sqrt(L). */
+    double c2[2] = { 0.9, 0.8 };
+    int r2[2] = { 1, 0 };
+    two_class(proba, labels, c2, r2, 2);
+    set(r, HITL_PARAM_ROUTE_THRESHOLD, 0.5);
+    ck_assert_int_eq(hitl_router_evaluate(r, proba, labels, 2), HITL_OK);
+    ck_assert_double_eq_tol(info(r, HITL_ROUTER_INFO_PRECISION_LOWER),
+                            1 - sqrt(0.95), 1e-12);
+    hitl_router_free(r);
+}
+END_TEST
+
+/* A fitted T that makes the ECE on its own set worse is declined by the
+ * guard (T stays 1, the report says so) and kept without it.  Found among
+ * small random binary sets, where this happens. */
+START_TEST(test_temperature_guard)
+{
+    enum { N = 30 };
+    float proba[2 * N];
+    int32_t labels[N];
+    double conf[N];
+    int right[N];
+    rng_state = 11;
+    int found = 0;
+    for (int trial = 0; trial < 2000 && !found; trial++) {
+        for (size_t i = 0; i < N; i++) {
+            conf[i] = 0.5 + 0.5 * rng_unit();
+            right[i] = rng_unit() < 0.8;
+        }
+        two_class(proba, labels, conf, right, N);
+        hitl_router *r = new_router(2);
+        set(r, HITL_PARAM_ROUTE_TEMPERATURE_GUARD, 0);
+        ck_assert_int_eq(hitl_router_fit_temperature(r, proba, labels, N), HITL_OK);
+        double t = param(r, HITL_PARAM_ROUTE_TEMPERATURE);
+        double before = info(r, HITL_ROUTER_INFO_ECE_RAW);
+        double after = info(r, HITL_ROUTER_INFO_ECE_FITTED);
+        ck_assert_double_eq(info(r, HITL_ROUTER_INFO_TEMPERATURE_DECLINED), 0);
+        ck_assert_double_eq(info(r, HITL_ROUTER_INFO_TEMPERATURE_FITTED), t);
+        if (after > before) {
+            found = 1;
+            set(r, HITL_PARAM_ROUTE_TEMPERATURE, 1);
+            set(r, HITL_PARAM_ROUTE_TEMPERATURE_GUARD, 1);
+            ck_assert_int_eq(hitl_router_fit_temperature(r, proba, labels, N), HITL_OK);
+            ck_assert_double_eq(param(r, HITL_PARAM_ROUTE_TEMPERATURE), 1);
+            ck_assert_double_eq(info(r, HITL_ROUTER_INFO_TEMPERATURE_DECLINED), 1);
+            ck_assert_double_eq(info(r, HITL_ROUTER_INFO_TEMPERATURE_FITTED), t);
+            ck_assert_double_eq(info(r, HITL_ROUTER_INFO_ECE_FITTED), after);
+            ck_assert_double_eq(info(r, HITL_ROUTER_INFO_ECE), before);
+        }
+        hitl_router_free(r);
+    }
+    ck_assert_msg(found, "no set where scaling raised the ECE");
+}
+END_TEST
+
+/* ---- costs ---------------------------------------------------------------------- */
+
+/* The cost-minimising label equals the brute-force argmin of sum_y p_y
+ * C[y][c] on random rows and matrices; the report's costs add up. */
+START_TEST(test_cost_decision)
+{
+    enum { N = 400, K = 5 };
+    static float proba[N * K];
+    static int32_t labels[N], label[N];
+    static float conf[N];
+    double C[K * K];
+    rng_state = 21;
+    for (size_t i = 0; i < N; i++) {
+        double z = 0, e[K];
+        for (size_t c = 0; c < K; c++)
+            z += e[c] = exp(3 * rng_unit());
+        for (size_t c = 0; c < K; c++)
+            proba[i * K + c] = (float)(e[c] / z);
+        labels[i] = (int32_t)(rng_next() % K);
+    }
+    for (size_t j = 0; j < K * K; j++)
+        C[j] = j % (K + 1) == 0 ? 0 : 10 * rng_unit();
+    hitl_router *r = new_router(K);
+    ck_assert_int_eq(hitl_router_set_costs(r, C, K, K), HITL_OK);
+    set(r, HITL_PARAM_ROUTE_DECISION, HITL_ROUTE_DECIDE_COST);
+    set(r, HITL_PARAM_ROUTE_SCORE, HITL_ROUTE_SCORE_COST);
+    set(r, HITL_PARAM_ROUTE_THRESHOLD, 0.8);
+    ck_assert_int_eq(hitl_router_route(NULL, NULL, label, conf, r, proba, N), HITL_OK);
+    double cmax = 0, total = 0;
+    for (size_t j = 0; j < K * K; j++)
+        cmax = fmax(cmax, C[j]);
+    for (size_t i = 0; i < N; i++) {
+        double q[K], z = 0, best = INFINITY, e[K];
+        for (size_t c = 0; c < K; c++)
+            z += q[c] = proba[i * K + c];
+        for (size_t c = 0; c < K; c++) {
+            e[c] = 0;
+            for (size_t y = 0; y < K; y++)
+                e[c] += q[y] / z * C[y * K + c];
+            best = fmin(best, e[c]);
+        }
+        ck_assert_msg(e[label[i]] <= best + 1e-9, "row %zu: cost %g > %g", i,
+                      e[label[i]], best);
+        ck_assert_double_eq_tol(conf[i], 1 - e[label[i]] / cmax, 1e-5);
+        total += C[labels[i] * K + label[i]];
+    }
+    ck_assert_int_eq(hitl_router_evaluate(r, proba, labels, N), HITL_OK);
+    ck_assert_double_eq_tol(info(r, HITL_ROUTER_INFO_COST), total, 1e-9 * total);
+    double acc = info(r, HITL_ROUTER_INFO_COST_ACCEPTED);
+    ck_assert_double_eq_tol(info(r, HITL_ROUTER_INFO_COST_CAUGHT),
+                            (total - acc) / total, 1e-12);
+    double back[K * K];
+    ck_assert_int_eq(hitl_router_get_costs(back, r), HITL_OK);
+    ck_assert_mem_eq(back, C, sizeof C);
+    /* Bad matrices leave the costs as they were. */
+    double bad[K * K];
+    memcpy(bad, C, sizeof C);
+    bad[7] = -1;
+    ck_assert_int_eq(hitl_router_set_costs(r, bad, K, K), HITL_EINVAL);
+    msg_has("costs[1][2] is -1");
+    bad[7] = NAN;
+    ck_assert_int_eq(hitl_router_set_costs(r, bad, K, K), HITL_ENUMERIC);
+    msg_has("costs[1][2]");
+    bad[7] = INFINITY;
+    ck_assert_int_eq(hitl_router_set_costs(r, bad, K, K), HITL_ENUMERIC);
+    ck_assert_int_eq(hitl_router_set_costs(r, C, K, K + 1), HITL_EINVAL);
+    msg_has("5 x 6");
+    ck_assert_int_eq(hitl_router_set_costs(r, C, K - 1, K - 1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_router_set_costs(NULL, C, K, K), HITL_EINVAL);
+    ck_assert_int_eq(hitl_router_get_costs(NULL, r), HITL_EINVAL);
+    ck_assert_int_eq(hitl_router_get_costs(back, r), HITL_OK);
+    ck_assert_mem_eq(back, C, sizeof C);
+    /* NULL: back to 0/1. */
+    ck_assert_int_eq(hitl_router_set_costs(r, NULL, 0, 0), HITL_OK);
+    ck_assert_int_eq(hitl_router_get_costs(back, r), HITL_OK);
+    for (size_t y = 0; y < K; y++)
+        for (size_t c = 0; c < K; c++)
+            ck_assert_double_eq(back[y * K + c], y != c);
+    hitl_router_free(r);
+}
+END_TEST
+
+/* ---- capacity and budget: each mode's guarantee on data with known truth ---- */
+
+/* Calibrated synthetic rows: class 0 has probability c, and the truth is
+ * drawn from it, so expected and realised error rates agree in the mean. */
+static void truthful(float *proba, int32_t *labels, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double c = 0.5 + 0.5 * rng_unit();
+        proba[2 * i] = (float)c;
+        proba[2 * i + 1] = 1.0f - (float)c;
+        labels[i] = rng_unit() < proba[2 * i] ? 0 : 1;
+    }
+}
+
+/* A two-class router in `mode` with one parameter set, routing n truthful
+ * rows drawn from seed: *taken accepted. */
+static hitl_router *mode_run(size_t *taken, uint8_t *accept, float *conf,
+                             float *proba, int32_t *labels, size_t n,
+                             uint64_t seed, int mode, hitl_param p, double v)
+{
+    rng_state = seed;
+    truthful(proba, labels, n);
+    hitl_router *r = new_router(2);
+    set(r, HITL_PARAM_ROUTE_MODE, mode);
+    set(r, p, v);
+    ck_assert_int_eq(hitl_router_route(taken, accept, NULL, conf, r, proba, n), HITL_OK);
+    return r;
+}
+
+START_TEST(test_capacity_mode)
+{
+    enum { N = 2000 };
+    static float proba[2 * N], conf[N];
+    static int32_t labels[N];
+    static uint8_t accept[N];
+    size_t taken = 0;
+    /* Threshold +Inf: exactly the capacity, the least confident. */
+    hitl_router *r = mode_run(&taken, accept, conf, proba, labels, N, 31,
+                              HITL_ROUTE_CAPACITY, HITL_PARAM_ROUTE_CAPACITY, 0.25);
+    ck_assert_uint_eq(taken, N - N / 4);
+    float hi_review = 0, lo_accept = 1;
+    for (size_t i = 0; i < N; i++) {
+        if (accept[i])
+            lo_accept = fminf(lo_accept, conf[i]);
+        else
+            hi_review = fmaxf(hi_review, conf[i]);
+    }
+    ck_assert(hi_review <= lo_accept);
+    ck_assert_int_eq(hitl_router_evaluate(r, proba, labels, N), HITL_OK);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_REVIEW_RATE), 0.25);
+    /* Reviewing the least confident quarter catches more than a quarter
+     * of the errors (the truth follows the confidence). */
+    ck_assert(info(r, HITL_ROUTER_INFO_ERRORS_CAUGHT) > 0.4);
+    /* At most n items per batch. */
+    set(r, HITL_PARAM_ROUTE_CAPACITY_ITEMS, 100);
+    ck_assert_int_eq(hitl_router_route(&taken, NULL, NULL, NULL, r, proba, N), HITL_OK);
+    ck_assert_uint_eq(taken, N - 100);
+    /* A calibrated threshold that needs less than the capacity is kept:
+     * the same decisions as the precision mode. */
+    set(r, HITL_PARAM_ROUTE_CAPACITY_ITEMS, 1e6);
+    set(r, HITL_PARAM_ROUTE_CAPACITY, 1);
+    set(r, HITL_PARAM_ROUTE_TARGET, 0.9);
+    ck_assert_int_eq(hitl_router_calibrate(r, proba, labels, N), HITL_OK);
+    size_t in_capacity = 0, in_precision = 0;
+    ck_assert_int_eq(hitl_router_route(&in_capacity, NULL, NULL, NULL, r, proba, N), HITL_OK);
+    set(r, HITL_PARAM_ROUTE_MODE, HITL_ROUTE_PRECISION);
+    ck_assert_int_eq(hitl_router_route(&in_precision, NULL, NULL, NULL, r, proba, N), HITL_OK);
+    ck_assert_uint_eq(in_capacity, in_precision);
+    ck_assert_uint_gt(in_precision, 0);
+    /* Out of range. */
+    ck_assert_int_eq(hitl_router_set_param(r, HITL_PARAM_ROUTE_CAPACITY, 1.01), HITL_EINVAL);
+    msg_has("capacity 1.01");
+    ck_assert_int_eq(hitl_router_set_param(r, HITL_PARAM_ROUTE_CAPACITY, -0.1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_router_set_param(r, HITL_PARAM_ROUTE_CAPACITY_ITEMS, -1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_router_set_param(r, HITL_PARAM_ROUTE_CAPACITY_ITEMS, 2.5), HITL_EINVAL);
+    ck_assert_int_eq(hitl_router_set_param(r, HITL_PARAM_ROUTE_MODE, 3), HITL_EINVAL);
+    ck_assert_int_eq(hitl_router_set_param(r, HITL_PARAM_ROUTE_COST_BUDGET, -1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_router_set_param(r, HITL_PARAM_ROUTE_COST_BUDGET, INFINITY), HITL_EINVAL);
+    ck_assert_int_eq(hitl_router_set_param(r, HITL_PARAM_ROUTE_SCORE, 3), HITL_EINVAL);
+    ck_assert_int_eq(hitl_router_set_param(r, HITL_PARAM_ROUTE_DETECTOR_FOLDS, 1), HITL_EINVAL);
+    ck_assert_double_eq(param(r, HITL_PARAM_ROUTE_CAPACITY), 1);
+    hitl_router_free(r);
+}
+END_TEST
+
+START_TEST(test_budget_mode)
+{
+    enum { N = 20000 };
+    static float proba[2 * N], conf[N];
+    static int32_t labels[N];
+    static uint8_t accept[N];
+    size_t taken = 0;
+    hitl_router *r = mode_run(&taken, accept, conf, proba, labels, N, 41,
+                              HITL_ROUTE_BUDGET, HITL_PARAM_ROUTE_COST_BUDGET, 0.05);
+    /* The guarantee: mean expected cost of the accepted <= budget, and the
+     * cheapest item left out would break it. */
+    double sum = 0, cheapest_out = INFINITY;
+    for (size_t i = 0; i < N; i++) {
+        double e = 1 - conf[i];
+        if (accept[i])
+            sum += e;
+        else
+            cheapest_out = fmin(cheapest_out, e);
+    }
+    ck_assert_uint_gt(taken, 0);
+    ck_assert(sum / (double)taken <= 0.05 + 1e-6);
+    ck_assert((sum + cheapest_out) / (double)(taken + 1) > 0.05 - 1e-6);
+    /* With calibrated probabilities the realised error rate of the accepted
+     * items is near the budget (known truth). */
+    ck_assert_int_eq(hitl_router_evaluate(r, proba, labels, N), HITL_OK);
+    double err = 1 - info(r, HITL_ROUTER_INFO_PRECISION);
+    ck_assert_double_eq_tol(info(r, HITL_ROUTER_INFO_EXPECTED_COST_ACCEPTED),
+                            sum / (double)taken, 1e-6);
+    ck_assert_msg(err < 0.05 + 0.01, "error rate %g over budget 0.05", err);
+    hitl_router_free(r);
+}
+END_TEST
+
+/* ---- the learned error detector ------------------------------------------------- */
+
+/* Three overlapping Gaussian blobs in 2-D; items 0..599 train the model,
+ * 600..999 are the reviewed items. */
+enum { DET_TRAIN = 600, DET_N = 1000 };
+
+static void blobs(hitl_pool **pool, hitl_model **model, int32_t *truth)
+{
+    static float x[2 * DET_N];
+    rng_state = 51;
+    for (size_t i = 0; i < DET_N; i++) {
+        truth[i] = (int32_t)(i % 3);
+        double u = rng_unit() + 1e-12, v = rng_unit();
+        double g = sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+        double h = sqrt(-2 * log(u)) * sin(6.283185307179586 * v);
+        x[2 * i] = (float)(1.2 * truth[i] + g);
+        x[2 * i + 1] = (float)((truth[i] == 1 ? 1.0 : 0.0) + h);
+    }
+    ck_assert_int_eq(hitl_pool_create(pool, 2), HITL_OK);
+    ck_assert_int_eq(hitl_pool_add(*pool, x, DET_N, 2, NULL), HITL_OK);
+    for (size_t i = 0; i < DET_TRAIN; i++)
+        ck_assert_int_eq(hitl_pool_set_label(*pool, i, truth[i]), HITL_OK);
+    ck_assert_int_eq(hitl_model_create_logreg(model, 2, 3), HITL_OK);
+    ck_assert_int_eq(hitl_model_fit(*model, *pool), HITL_OK);
+    for (size_t i = DET_TRAIN; i < DET_N; i++)
+        ck_assert_int_eq(hitl_pool_set_label(*pool, i, truth[i]), HITL_OK);
+}
+
+/* Cross-fitting: a reviewed item is scored by the one fold model that
+ * never saw it, so changing that item's own label (right <-> wrong) and
+ * refitting leaves its score bit for bit the same, while the scores of
+ * items in other folds move. */
+START_TEST(test_detector_cross_fitted)
+{
+    static int32_t truth[DET_N], label[DET_N - DET_TRAIN];
+    static float before[DET_N - DET_TRAIN], after[DET_N - DET_TRAIN];
+    hitl_pool *pool;
+    hitl_model *model;
+    blobs(&pool, &model, truth);
+    hitl_router *r = new_router(3);
+    set(r, HITL_PARAM_ROUTE_SCORE, HITL_ROUTE_SCORE_DETECTOR);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_ACTIVE), 0);
+    ck_assert_int_eq(hitl_router_fit_detector(r, model, pool, DET_TRAIN,
+                                              DET_N - DET_TRAIN), HITL_OK);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_ACTIVE), 1);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_ITEMS), DET_N - DET_TRAIN);
+    double wrong = info(r, HITL_ROUTER_INFO_DETECTOR_ERRORS);
+    ck_assert(wrong >= 20);
+    ck_assert_int_eq(hitl_router_route_pool(NULL, NULL, label, before, r, model,
+                                            pool, DET_TRAIN, DET_N - DET_TRAIN),
+                     HITL_OK);
+    size_t j = 17;
+    int32_t flip = label[j] == truth[DET_TRAIN + j] ? (label[j] + 1) % 3 : label[j];
+    ck_assert_int_eq(hitl_pool_set_label(pool, DET_TRAIN + j, flip), HITL_OK);
+    ck_assert_int_eq(hitl_router_fit_detector(r, model, pool, DET_TRAIN,
+                                              DET_N - DET_TRAIN), HITL_OK);
+    ck_assert_int_eq(hitl_router_route_pool(NULL, NULL, NULL, after, r, model,
+                                            pool, DET_TRAIN, DET_N - DET_TRAIN),
+                     HITL_OK);
+    ck_assert(before[j] == after[j]);
+    size_t moved = 0;
+    for (size_t i = 0; i < DET_N - DET_TRAIN; i++)
+        moved += before[i] != after[i];
+    ck_assert_msg(moved > (DET_N - DET_TRAIN) / 2, "only %zu scores moved", moved);
+    /* The detector ranks errors higher than the confidence alone would
+     * not be required here; it must at least score evaluation sets. */
+    ck_assert_int_eq(hitl_router_evaluate_pool(r, model, pool, DET_TRAIN,
+                                               DET_N - DET_TRAIN), HITL_OK);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_USED), 1);
+    /* Array forms have no rows for the detector's features. */
+    float p[3] = { 0.2f, 0.3f, 0.5f };
+    ck_assert_int_eq(hitl_router_route(NULL, NULL, NULL, NULL, r, p, 1), HITL_EINVAL);
+    msg_has("feature rows");
+    /* Too few reviewed items: no detector, the confidence instead. */
+    set(r, HITL_PARAM_ROUTE_DETECTOR_MIN, 1000);
+    ck_assert_int_eq(hitl_router_fit_detector(r, model, pool, DET_TRAIN,
+                                              DET_N - DET_TRAIN), HITL_OK);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_ACTIVE), 0);
+    float c;
+    ck_assert_int_eq(hitl_router_route(NULL, NULL, NULL, &c, r, p, 1), HITL_OK);
+    ck_assert_float_eq(c, 0.5f);
+    ck_assert_int_eq(hitl_router_fit_detector(NULL, model, pool, 0, 1), HITL_EINVAL);
+    ck_assert_int_eq(hitl_router_fit_detector(r, model, pool, DET_N, 1), HITL_EINVAL);
+    hitl_router_free(r);
+    hitl_model_free(model);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+/* With a committee, its doubt about the model's label is one more feature:
+ * scores change, need the committee wherever they are computed, and the
+ * committee's classes must match. */
+START_TEST(test_detector_committee)
+{
+    static int32_t truth[DET_N];
+    static float plain[DET_N - DET_TRAIN], with[DET_N - DET_TRAIN];
+    hitl_pool *pool, *train;
+    hitl_model *model;
+    hitl_committee *com, *wrong;
+    blobs(&pool, &model, truth);
+    ck_assert_int_eq(hitl_pool_create(&train, 2), HITL_OK);
+    for (size_t i = 0; i < DET_TRAIN; i++) {
+        const float *row;
+        ck_assert_int_eq(hitl_pool_row(&row, pool, i), HITL_OK);
+        ck_assert_int_eq(hitl_pool_add(train, row, 1, 2, NULL), HITL_OK);
+        ck_assert_int_eq(hitl_pool_set_label(train, i, truth[i]), HITL_OK);
+    }
+    ck_assert_int_eq(hitl_committee_create(&com, 2, 3), HITL_OK);
+    ck_assert_int_eq(hitl_committee_create(&wrong, 2, 4), HITL_OK);
+    for (int m = 0; m < 3; m++)
+        ck_assert_int_eq(hitl_committee_add_logreg(com, 1.0), HITL_OK);
+    ck_assert_int_eq(hitl_committee_fit(com, train), HITL_OK);
+    hitl_router *r = new_router(3);
+    set(r, HITL_PARAM_ROUTE_SCORE, HITL_ROUTE_SCORE_DETECTOR);
+    ck_assert_int_eq(hitl_router_fit_detector(r, model, pool, DET_TRAIN,
+                                              DET_N - DET_TRAIN), HITL_OK);
+    ck_assert_int_eq(hitl_router_route_pool(NULL, NULL, NULL, plain, r, model, pool,
+                                            DET_TRAIN, DET_N - DET_TRAIN), HITL_OK);
+    ck_assert_int_eq(hitl_router_set_committee(r, wrong), HITL_EINVAL);
+    msg_has("4 classes");
+    ck_assert_int_eq(hitl_router_set_committee(NULL, com), HITL_EINVAL);
+    ck_assert_int_eq(hitl_router_set_committee(r, com), HITL_OK);
+    ck_assert_int_eq(hitl_router_fit_detector(r, model, pool, DET_TRAIN,
+                                              DET_N - DET_TRAIN), HITL_OK);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_ACTIVE), 1);
+    ck_assert_int_eq(hitl_router_route_pool(NULL, NULL, NULL, with, r, model, pool,
+                                            DET_TRAIN, DET_N - DET_TRAIN), HITL_OK);
+    size_t moved = 0;
+    for (size_t i = 0; i < DET_N - DET_TRAIN; i++)
+        moved += plain[i] != with[i];
+    ck_assert_uint_gt(moved, (DET_N - DET_TRAIN) / 2);
+    ck_assert_int_eq(hitl_router_evaluate_pool(r, model, pool, DET_TRAIN,
+                                               DET_N - DET_TRAIN), HITL_OK);
+    ck_assert_int_eq(hitl_router_set_committee(r, NULL), HITL_OK);
+    ck_assert_int_eq(hitl_router_route_pool(NULL, NULL, NULL, with, r, model, pool,
+                                            DET_TRAIN, DET_N - DET_TRAIN), HITL_EINVAL);
+    msg_has("committee");
+    ck_assert_int_eq(hitl_router_evaluate_pool(r, model, pool, DET_TRAIN,
+                                               DET_N - DET_TRAIN), HITL_EINVAL);
+    hitl_router_free(r);
+    hitl_committee_free(com);
+    hitl_committee_free(wrong);
+    hitl_model_free(model);
+    hitl_pool_free(train);
+    hitl_pool_free(pool);
+}
+END_TEST
+
+/* Out of memory in the new paths: costs, a capacity batch, the detector's
+ * fit and its scoring; every failure is HITL_ENOMEM with the router as it
+ * was. */
+static int call_costs(hitl_router *r, const void *ctx)
+{
+    return hitl_router_set_costs(r, ctx, 3, 3);
+}
+
+/* Fit the detector under every allocation failure until it succeeds; the
+ * router keeps its detector (active or not) on each failure. */
+static void oom_fit_detector(hitl_router *r, const hitl_model *model,
+                             const hitl_pool *pool, double active)
+{
+    for (long fail_at = 0;; fail_at++) {
+        oom_arm(fail_at);
+        int rc = hitl_router_fit_detector(r, model, pool, DET_TRAIN,
+                                          DET_N - DET_TRAIN);
+        oom_arm(-1);
+        if (rc == HITL_OK)
+            break;
+        ck_assert_int_eq(rc, HITL_ENOMEM);
+        ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_ACTIVE), active);
+    }
+}
+
+START_TEST(test_oom_modes)
+{
+    static int32_t truth[DET_N];
+    static const double C[9] = { 0, 1, 5, 1, 0, 1, 5, 1, 0 };
+    hitl_pool *pool;
+    hitl_model *model;
+    oom_install();
+    blobs(&pool, &model, truth);
+    hitl_router *r = new_router(3);
+    oom_keeps_router(r, call_costs, C);
+    set(r, HITL_PARAM_ROUTE_MODE, HITL_ROUTE_CAPACITY);
+    set(r, HITL_PARAM_ROUTE_CAPACITY, 0.3);
+    set(r, HITL_PARAM_ROUTE_DECISION, HITL_ROUTE_DECIDE_COST);
+    pool_call ev = { hitl_router_evaluate_pool, model, pool, DET_TRAIN,
+                     DET_N - DET_TRAIN };
+    oom_keeps_router(r, call_pool, &ev);
+    oom_fit_detector(r, model, pool, 0);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_ACTIVE), 1);
+    set(r, HITL_PARAM_ROUTE_SCORE, HITL_ROUTE_SCORE_DETECTOR);
+    oom_keeps_router(r, call_pool, &ev);
+    ck_assert_double_eq(info(r, HITL_ROUTER_INFO_DETECTOR_USED), 1);
+    /* With a committee: its consensus is one more allocation per call. */
+    hitl_committee *com;
+    ck_assert_int_eq(hitl_committee_create(&com, 2, 3), HITL_OK);
+    ck_assert_int_eq(hitl_committee_add_logreg(com, 1.0), HITL_OK);
+    ck_assert_int_eq(hitl_committee_add_logreg(com, 2.0), HITL_OK);
+    ck_assert_int_eq(hitl_committee_fit(com, pool), HITL_OK);
+    ck_assert_int_eq(hitl_router_set_committee(r, com), HITL_OK);
+    oom_fit_detector(r, model, pool, 1);
+    oom_keeps_router(r, call_pool, &ev);
+    for (long fail_at = 0;; fail_at++) {
+        size_t taken = 12345;
+        oom_arm(fail_at);
+        int rc = hitl_router_route_pool(&taken, NULL, NULL, NULL, r, model, pool,
+                                        DET_TRAIN, DET_N - DET_TRAIN);
+        oom_arm(-1);
+        if (rc == HITL_OK)
+            break;
+        ck_assert_int_eq(rc, HITL_ENOMEM);
+        ck_assert_uint_eq(taken, 12345);
+    }
+    hitl_router_free(r);
+    hitl_committee_free(com);
+    hitl_model_free(model);
+    hitl_pool_free(pool);
+    oom_uninstall();
+}
+END_TEST
+
 static Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -1163,6 +1725,17 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_temperature_optimal);
     tcase_add_test(tc, test_route_tempered);
     tcase_add_test(tc, test_ece_nll);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("modes");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_small_sample_exact);
+    tcase_add_test(tc, test_temperature_guard);
+    tcase_add_test(tc, test_cost_decision);
+    tcase_add_test(tc, test_capacity_mode);
+    tcase_add_test(tc, test_budget_mode);
+    tcase_add_test(tc, test_detector_cross_fitted);
+    tcase_add_test(tc, test_detector_committee);
+    tcase_add_test(tc, test_oom_modes);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, test_params);

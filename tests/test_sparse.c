@@ -366,6 +366,32 @@ START_TEST(test_custom_csr)
 }
 END_TEST
 
+/* What reads dense rows of a pool: hitl_pool_copy_rows writes a sparse
+ * pool's rows dense; cross-fitting (the re-check queue) and the routing
+ * error detector refuse a sparse pool, naming it. */
+START_TEST(test_dense_readers)
+{
+    data *d = make_data();
+    hitl_pool *pd, *ps;
+    make_pools(&pd, &ps, d);
+    static float a[20 * DIM], b[20 * DIM];
+    ck_assert_int_eq(hitl_pool_copy_rows(a, pd, N / 2 - 10, 20), HITL_OK);
+    ck_assert_int_eq(hitl_pool_copy_rows(b, ps, N / 2 - 10, 20), HITL_OK);
+    ck_assert_int_eq(memcmp(a, b, sizeof a), 0);
+    hitl_model *ms = fitted(ps);
+    hitl_recheck *rc = NULL;
+    ck_assert_int_eq(hitl_recheck_create(&rc), HITL_OK);
+    static float proba[N * K];
+    ck_assert_int_eq(hitl_recheck_cross_fit(proba, rc, ms, ps), HITL_EINVAL);
+    ck_assert_ptr_nonnull(strstr(hitl_error_message(), "sparse"));
+    hitl_recheck_free(rc);
+    hitl_model_free(ms);
+    hitl_pool_free(pd);
+    hitl_pool_free(ps);
+    free(d);
+}
+END_TEST
+
 /* The CSR kernel on every instruction set against a double reference, for
  * several class counts (one panel, two, a ragged last one). */
 START_TEST(test_kernel_csr)
@@ -469,6 +495,7 @@ static Suite *sparse_suite(void)
     tcase_add_test(tc, test_diversity_same);
     tcase_add_test(tc, test_custom_csr);
     tcase_add_test(tc, test_kernel_csr);
+    tcase_add_test(tc, test_dense_readers);
     tcase_add_test(tc, test_oom_sparse_fit);
     suite_add_tcase(s, tc);
     return s;

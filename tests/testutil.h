@@ -45,6 +45,25 @@ static inline void oom_uninstall(void)
     ck_assert_int_eq(hitl_set_allocator(NULL, NULL, NULL, NULL), HITL_OK);
 }
 
+/* Fail allocation 0, 1, ... of call(ctx) until it succeeds: every failure
+ * must be HITL_ENOMEM, after which unchanged(ctx) asserts that nothing
+ * observable changed.  Asserts that the call allocates at all. */
+static inline void oom_until_ok(int (*call)(void *ctx), void (*unchanged)(void *ctx),
+                                void *ctx)
+{
+    long fail_at = 0;
+    for (;; fail_at++) {
+        oom_arm(fail_at);
+        int rc = call(ctx);
+        oom_arm(-1);
+        if (rc == HITL_OK)
+            break;
+        ck_assert_int_eq(rc, HITL_ENOMEM);
+        unchanged(ctx);
+    }
+    ck_assert_int_gt(fail_at, 0);
+}
+
 /* CRC-32 as zlib computes it (IEEE 802.3, reflected, initial value and final
  * xor ~0), bit by bit: a reference for checksummed formats that shares no
  * code with the zlib the library calls. */

@@ -102,6 +102,10 @@ typedef struct hitl__topk {
 int hitl__topk_init(hitl__topk *t, size_t k);
 void hitl__topk_free(hitl__topk *t);
 void hitl__topk_push(hitl__topk *t, double key, size_t index);
+/* Restore the heap order after entries were stored directly into key and
+ * index (t->n <= t->k of them), e.g. by a caller that appends while there
+ * is room and sorts itself when nothing was dropped. */
+void hitl__topk_heapify(hitl__topk *t);
 /* Merge src into dst (both bounded by the same k). */
 void hitl__topk_merge(hitl__topk *dst, const hitl__topk *src);
 /* Sort the kept entries best first, in place. */

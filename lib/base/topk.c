@@ -79,6 +79,12 @@ void hitl__topk_push(hitl__topk *t, double key, size_t index)
     }
 }
 
+void hitl__topk_heapify(hitl__topk *t)
+{
+    for (size_t at = t->n / 2; at-- > 0;)
+        sift_down(t, at, t->n);
+}
+
 void hitl__topk_merge(hitl__topk *dst, const hitl__topk *src)
 {
     for (size_t i = 0; i < src->n; i++)

@@ -119,4 +119,13 @@ int hitl__check_classes(const char *fn, size_t n_classes);
 int hitl__check_labels(const char *fn, const char *name, const int32_t *label,
                        size_t n, size_t n_classes);
 
+/* Rows of class probabilities (n x k, row-major): HITL_OK when every value
+ * is finite and >= 0 and every row sums to 1 within HITL__PROBA_SLACK;
+ * else HITL_ENUMERIC (NaN/Inf) or HITL_EINVAL naming row and class
+ * ("proba[3][1] is -0.5, not a probability", "proba row 2 sums to 2.9,
+ * not 1").  _row checks one row, named `row` in messages. */
+#define HITL__PROBA_SLACK 1e-3
+int hitl__check_proba_row(const char *fn, const float *p, size_t k, size_t row);
+int hitl__check_proba(const char *fn, const float *proba, size_t n, size_t k);
+
 #endif /* HITL_DATA_H */

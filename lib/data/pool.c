@@ -931,3 +931,125 @@ void hitl__pool_marks_free(hitl__pool_marks *m)
     hitl__free(m->weight);
     *m = (hitl__pool_marks){ 0 };
 }
+
+/* ---- many items at once ------------------------------------------------------ */
+
+/* The shared argument check of the calls that read items first .. first+n-1
+ * into `out` (named out_name), which may be NULL only when out_name is. */
+static int check_range(const char *fn, const hitl_pool *pool, size_t first,
+                       size_t n, const void *out, const char *out_name)
+{
+    if (!pool)
+        return hitl__fail_in(HITL_EINVAL, fn, "pool is NULL");
+    if (first > pool->n || n > pool->n - first)
+        return hitl__fail_in(HITL_EINVAL, fn,
+                             "items [%zu, %zu + %zu) leave the pool of %zu",
+                             first, first, n, pool->n);
+    if (out_name && !out && n > 0)
+        return hitl__fail_in(HITL_EINVAL, fn, "%s is NULL with n = %zu",
+                             out_name, n);
+    return HITL_OK;
+}
+
+int hitl_pool_items(uint64_t *ids, hitl_item_state *states, int32_t *labels,
+                    const hitl_pool *pool, size_t first, size_t n)
+{
+    int st = check_range(__func__, pool, first, n, NULL, NULL);
+    if (st != HITL_OK || n == 0)    /* n == 0: the arrays may be NULL */
+        return st;
+    if (ids)
+        memcpy(ids, pool->ids + first, n * sizeof *ids);
+    if (labels)
+        memcpy(labels, pool->label + first, n * sizeof *labels);
+    for (size_t i = 0; states && i < n; i++)
+        states[i] = (hitl_item_state)pool->state[first + i];
+    return HITL_OK;
+}
+
+int hitl_pool_weights(float *weights, const hitl_pool *pool, size_t first,
+                      size_t n)
+{
+    int st = check_range(__func__, pool, first, n, weights, "weights");
+    if (st != HITL_OK || n == 0)
+        return st;
+    memcpy(weights, pool->weight + first, n * sizeof *weights);
+    return HITL_OK;
+}
+
+int hitl_pool_copy_rows(float *rows, const hitl_pool *pool, size_t first,
+                        size_t n)
+{
+    int st = check_range(__func__, pool, first, n, rows, "rows");
+    if (st != HITL_OK)
+        return st;
+    for (size_t i = 0; i < n && !pool->sparse; i++)
+        memcpy(rows + i * pool->dim, hitl__pool_row(pool, first + i),
+               pool->dim * sizeof *rows);
+    for (size_t i = 0; i < n && pool->sparse; i++) {   /* the caller asked for dense */
+        const int32_t *idx;
+        const float *val;
+        size_t nnz;
+        float *row = rows + i * pool->dim;
+        hitl__pool_csr_row(&idx, &val, &nnz, pool, first + i);
+        memset(row, 0, pool->dim * sizeof *row);
+        for (size_t q = 0; q < nnz; q++)
+            row[idx[q]] = val[q];
+    }
+    return HITL_OK;
+}
+
+/* Check every (index, value) pair of a bulk write before the first change,
+ * so that one bad entry leaves the pool as it was. */
+static int check_batch(const char *fn, const hitl_pool *pool,
+                       const size_t *indices, const void *values, size_t n)
+{
+    if (!pool)
+        return hitl__fail_in(HITL_EINVAL, fn, "pool is NULL");
+    if (n > 0 && (!indices || !values))
+        return hitl__fail_in(HITL_EINVAL, fn, "%s is NULL with n = %zu",
+                             indices ? "the value array" : "indices", n);
+    for (size_t i = 0; i < n; i++)
+        if (indices[i] >= pool->n)
+            return hitl__fail_in(HITL_EINVAL, fn,
+                                 "indices[%zu] = %zu >= pool size %zu", i,
+                                 indices[i], pool->n);
+    return HITL_OK;
+}
+
+int hitl_pool_set_labels(hitl_pool *pool, const size_t *indices,
+                         const int32_t *labels, size_t n)
+{
+    int st = check_batch(__func__, pool, indices, labels, n);
+    if (st != HITL_OK)
+        return st;
+    for (size_t i = 0; i < n; i++) {
+        if (labels[i] < 0)
+            return hitl__fail(HITL_EINVAL,
+                              "labels[%zu] = %" PRId32 " (item %zu) is < 0",
+                              i, labels[i], indices[i]);
+        if (pool->classes && (size_t)labels[i] >= pool->classes)
+            return hitl__fail(HITL_EINVAL,
+                              "labels[%zu] = %" PRId32 " (item %zu) is not below "
+                              "the pool's %zu classes", i, labels[i],
+                              indices[i], pool->classes);
+    }
+    for (size_t i = 0; i < n; i++)
+        move_item(pool, indices[i], HITL_ITEM_LABELED, labels[i]);
+    return HITL_OK;
+}
+
+int hitl_pool_set_weights(hitl_pool *pool, const size_t *indices,
+                          const float *weights, size_t n)
+{
+    int st = check_batch(__func__, pool, indices, weights, n);
+    if (st != HITL_OK)
+        return st;
+    for (size_t i = 0; i < n; i++)
+        if (!(weights[i] > 0) || !isfinite(weights[i]))
+            return hitl__fail(HITL_EINVAL,
+                              "weights[%zu] = %g (item %zu) is not finite and > 0",
+                              i, (double)weights[i], indices[i]);
+    for (size_t i = 0; i < n; i++)
+        pool->weight[indices[i]] = weights[i];
+    return HITL_OK;
+}

@@ -238,4 +238,16 @@ int hitl__source_check(const hitl__source *src, const hitl_pool *pool, const cha
 int hitl__source_run(const hitl__source *src, const hitl_pool *pool, int want,
                      hitl__ensemble_fn consume, void **states, const char *fn);
 
+/* ---- crossfit.c: out-of-sample probabilities by k-fold cross-fitting ------ */
+
+/* proba (n_lab x K, row r = pool item lab[r]) = the class probabilities of
+ * each labeled item from a fresh copy of model fitted on the other folds of
+ * a stratified split into `folds` folds (seeded), folds fitted on up to
+ * `threads` threads (0: one per CPU; custom models one at a time).  The
+ * caller has checked model, pool, labels (< K) and 2 <= folds <= n_lab.
+ * On failure proba may be partly written. */
+int hitl__cross_fit(float *proba, const hitl_model *model, const hitl_pool *pool,
+                    const size_t *lab, size_t n_lab, size_t folds, uint64_t seed,
+                    size_t threads, const char *fn);
+
 #endif /* HITL_LEARN_H */

@@ -35,7 +35,7 @@ static int by_event(const void *pa, const void *pb)
 
 /* z with P(Z > z) = alpha for a standard normal Z (0 < alpha < 1/2), by
  * bisection on the upper tail 0.5 erfc(z / sqrt 2). */
-static double upper_quantile(double alpha)
+double hitl__normal_upper(double alpha)
 {
     double lo = 0, hi = 40;
     for (int i = 0; i < 200; i++) {
@@ -87,7 +87,7 @@ int hitl__fb_drift(hitl__drift *d, const hitl_feedback *fb, size_t a, const char
         d->before = pb;
         d->after = pa;
         d->z = se > 0 ? (pb - pa) / se : pb > pa ? INFINITY : 0;
-        d->flag = d->z > upper_quantile(fb->par.drift_alpha);
+        d->flag = d->z > hitl__normal_upper(fb->par.drift_alpha);
         d->at = (double)ans[nb].event;
     }
     hitl__free(ans);

@@ -6,7 +6,9 @@
  * bytes then the reason:  u64 event id, u8 kind, u64 item, u64 annotator,
  * u64 target, i64 time (us), i32 label, i32 shown label, f64 confidence,
  * f64 shown confidence (NaN: none), u16 reason length, reason bytes (no
- * NUL).  What follows from the log (retracted_by, the prev chain, every
+ * NUL).  Version 3 adds, to an answer that was shown an explanation, u8
+ * n_shown (1 .. HITL_SHOWN_MAX) and n_shown x (u32 feature, f32
+ * contribution); other events are as in version 1.  What follows from the log (retracted_by, the prev chain, every
  * aggregate) is not stored: replay derives it. */
 #include "people/people.h"
 
@@ -102,6 +104,22 @@ int hitl__fb_check_event(const hitl__fb_event *e, const char *fn)
                              "a %s event carries no confidence or "
                              "pre-annotation", k == HITL_EVENT_GOLD ? "GOLD"
                                                                   : "RETRACT");
+    if (e->n_shown > HITL_SHOWN_MAX)
+        return hitl__fail_in(HITL_EINVAL, fn, "n_shown %u exceeds HITL_SHOWN_MAX (%d)",
+                             (unsigned)e->n_shown, HITL_SHOWN_MAX);
+    if (e->n_shown && (k == HITL_EVENT_SKIP || !hitl__is_answer(k) || e->shown_label < 0))
+        return hitl__fail_in(HITL_EINVAL, fn, "an explanation is shown with a "
+                             "pre-annotation (shown_label >= 0) of an answer only");
+    for (size_t i = 0; i < e->n_shown; i++) {
+        const unsigned char *q = e->shown + 8 * i;
+        uint32_t f = (uint32_t)hitl__get_le(&q, 4), bits = (uint32_t)hitl__get_le(&q, 4);
+        float v;
+        memcpy(&v, &bits, sizeof v);
+        if (f > INT32_MAX || !isfinite(v))
+            return hitl__fail_in(HITL_EINVAL, fn, "shown feature %zu: %" PRIu32
+                                 " (must be <= INT32_MAX) with contribution %g "
+                                 "(must be finite)", i, f, (double)v);
+    }
     if (k == HITL_EVENT_OVERRIDE && e->label == e->shown_label)
         return hitl__fail_in(HITL_EINVAL, fn,
                              "OVERRIDE label %" PRId32
@@ -135,9 +153,12 @@ int hitl__fb_check_event(const hitl__fb_event *e, const char *fn)
 
 /* Format 1: events only.  Format 2: events and control records; a file is
  * created as format 1 and rewritten as 2 before its first control record,
- * so journals without one stay readable by libraries that read format 1. */
+ * so journals without one stay readable by libraries that read format 1.
+ * Format 3: also explanations shown with answers; a file becomes 3 (and 2
+ * first) before the first event that has one. */
 const hitl__record_format hitl__journal_format = {
-    .name = "journal", .magic = "HITLJRNL", .version = 1, .oldest = 1, .newest = 2,
+    .name = "journal", .magic = "HITLJRNL", .version = 1, .oldest = 1,
+    .newest = HITL__JOURNAL_SHOWN,
     .min_payload = HITL__EVENT_FIXED, .max_payload = HITL__EVENT_MAX,
 };
 
@@ -158,6 +179,11 @@ size_t hitl__event_encode(unsigned char *buf, const hitl__fb_event *e, uint64_t 
     if (e->reason_len)
         memcpy(p, e->reason, e->reason_len);
     p += e->reason_len;
+    if (e->n_shown) {
+        p = hitl__put_le(p, e->n_shown, 1);
+        memcpy(p, e->shown, 8 * (size_t)e->n_shown);
+        p += 8 * (size_t)e->n_shown;
+    }
     return (size_t)(p - buf);
 }
 
@@ -182,6 +208,8 @@ size_t hitl__role_encode(unsigned char *buf, uint64_t annotator, int32_t level,
 
 int hitl__control_check(const hitl__fb_event *e, const char *fn)
 {
+    if (e->n_shown)
+        return hitl__fail_in(HITL_EINVAL, fn, "a control record with an explanation");
     if (e->kind == HITL__CTRL_ROLE && e->item == 0 && e->target == HITL_NO_EVENT &&
         e->label >= 0 && e->label <= HITL_AUTHORITY_MAX && e->shown_label == -1 &&
         isnan(e->confidence) && isnan(e->shown_confidence) && e->reason_len == 0)
@@ -193,7 +221,7 @@ int hitl__control_check(const hitl__fb_event *e, const char *fn)
         isnan(e->confidence))
         return HITL_OK;
     if (e->kind == HITL__CTRL_PARAM && fields_plain && e->item >= HITL_PARAM_AGGREGATION &&
-        e->item <= HITL_PARAM_CONFIDENCE_WEIGHTS)
+        e->item <= HITL_PARAM_DS_PRIOR)
         return HITL_OK;                  /* the value is checked as it is set */
     return hitl__fail_in(HITL_EINVAL, fn, "a control record (kind %d) with fields out of "
                          "place", (int)e->kind);
@@ -217,5 +245,13 @@ int hitl__event_decode(hitl__fb_event *e, uint64_t *id, const unsigned char *p, 
     e->reason_len = (uint16_t)hitl__get_le(&p, 2);
     e->reason = (char *)p;
     e->retracted_by = e->prev = HITL_NO_EVENT;
-    return HITL__EVENT_FIXED + (size_t)e->reason_len == n ? 0 : -1;
+    size_t used = HITL__EVENT_FIXED + (size_t)e->reason_len;
+    if (used == n)
+        return 0;
+    if (used > n)
+        return -1;
+    p += e->reason_len;
+    e->n_shown = (uint8_t)hitl__get_le(&p, 1);
+    e->shown = (unsigned char *)p;
+    return e->n_shown > 0 && used + 1 + 8 * (size_t)e->n_shown == n ? 0 : -1;
 }

@@ -19,9 +19,20 @@
 
 void hitl__fb_params_default(hitl__fb_params *p)
 {
-    *p = (hitl__fb_params){ .method = HITL_AGGREGATE_MAJORITY, .min_annotators = 1,
+    *p = (hitl__fb_params){ .method = HITL_AGGREGATE_RECOMMENDED, .min_annotators = 1,
                             .em_max_iter = 100, .em_tol = 1e-6, .confidence_weights = 1,
-                            .drift_window = 50, .drift_alpha = 0.01 };
+                            .drift_window = 50, .drift_alpha = 0.01, .ds_prior = 0 };
+}
+
+/* Journals written while MAJORITY was the default aggregation record only
+ * the parameters that differ from these; journals written since record
+ * against the same base, so the aggregation always (see hitl.h, "The
+ * journal").  A change of the handle's defaults then changes no replay. */
+void hitl__fb_params_base(hitl__fb_params *p)
+{
+    hitl__fb_params_default(p);
+    p->method = HITL_AGGREGATE_MAJORITY;
+    p->method_chosen = 1;
 }
 
 int hitl_feedback_create(hitl_feedback **out, hitl_pool *pool)
@@ -42,8 +53,10 @@ int hitl_feedback_create(hitl_feedback **out, hitl_pool *pool)
 
 void hitl__fb_reset(hitl_feedback *fb)
 {
-    for (size_t e = 0; e < fb->n_ev; e++)
+    for (size_t e = 0; e < fb->n_ev; e++) {
         hitl__free(fb->ev[e].reason);
+        hitl__free(fb->ev[e].shown);
+    }
     for (size_t i = 0; i < fb->n_items; i++)
         hitl__free(fb->items[i].votes);
     for (size_t a = 0; a < fb->n_annots; a++)
@@ -99,6 +112,7 @@ typedef struct stage {
     hitl__fb_ref *refs;         /* a new annotator's ref array */
     size_t cap_refs;
     char *reason;               /* the event's own copy */
+    unsigned char *shown;       /* likewise, its explanation */
 } stage;
 
 static size_t find_vote(const hitl__fb_item *it, size_t annot)
@@ -121,6 +135,12 @@ static int reserve_event(hitl_feedback *fb, stage *s, const hitl__fb_event *e)
             return -1;
         memcpy(s->reason, e->reason, e->reason_len);
         s->reason[e->reason_len] = '\0';
+    }
+    if (e->n_shown) {
+        s->shown = hitl__malloc(8 * (size_t)e->n_shown);
+        if (!s->shown)
+            return -1;
+        memcpy(s->shown, e->shown, 8 * (size_t)e->n_shown);
     }
     if (e->kind == HITL_EVENT_RETRACT)
         return 0;
@@ -171,6 +191,7 @@ static void unstage(stage *s)
     hitl__free(s->votes);
     hitl__free(s->refs);
     hitl__free(s->reason);
+    hitl__free(s->shown);
 }
 
 /* ---- committing ----------------------------------------------------------------- */
@@ -182,6 +203,8 @@ static hitl__fb_event *push_event(hitl_feedback *fb, const hitl__fb_event *e,
     hitl__fb_event *dst = &fb->ev[fb->n_ev];
     *dst = *e;
     dst->reason = s->reason;
+    dst->shown = s->shown;
+    s->shown = NULL;
     dst->retracted_by = dst->prev = NO_EVENT;
     dst->item_prev = it->last_event;
     it->last_event = fb->n_ev++;
@@ -352,7 +375,7 @@ static int any_role(const hitl_feedback *fb)
 /* The order in which a snapshot restores the parameters: those a fit reads
  * before the method that fits. */
 static const hitl_param SNAPSHOT[] = {
-    HITL_PARAM_EM_MAX_ITER, HITL_PARAM_EM_TOL, HITL_PARAM_N_CLASSES,
+    HITL_PARAM_EM_MAX_ITER, HITL_PARAM_EM_TOL, HITL_PARAM_N_CLASSES, HITL_PARAM_DS_PRIOR,
     HITL_PARAM_MIN_ANNOTATORS, HITL_PARAM_MIN_AGREEMENT, HITL_PARAM_MIN_CONFIDENCE,
     HITL_PARAM_CONFIDENCE_WEIGHTS, HITL_PARAM_DRIFT_WINDOW, HITL_PARAM_DRIFT_ALPHA,
     HITL_PARAM_AGGREGATION,
@@ -371,15 +394,15 @@ int hitl__fb_journal_params(hitl_feedback *fb, int upgrade, const char *fn)
 {
     hitl__records *j = &fb->journal;
     hitl__fb_params def;
-    hitl__fb_params_default(&def);
+    hitl__fb_params_base(&def);
     double now[N_SNAPSHOT], was[N_SNAPSHOT];
     snapshot_values(now, &fb->par);
     snapshot_values(was, &def);
     int any = memcmp(now, was, sizeof now) != 0 || any_role(fb), rc = HITL_OK;
-    if (!any && (!upgrade || j->version >= hitl__journal_format.newest))
+    if (!any && (!upgrade || j->version >= HITL__JOURNAL_CONTROLS))
         return HITL_OK;
-    if (j->version < hitl__journal_format.newest)
-        rc = hitl__records_set_version(j, hitl__journal_format.newest, fn);
+    if (j->version < HITL__JOURNAL_CONTROLS)
+        rc = hitl__records_set_version(j, HITL__JOURNAL_CONTROLS, fn);
     /* roles first: a fit the parameters call for sees them, as it did live */
     for (size_t r = 0; rc == HITL_OK && r < fb->n_roles; r++)
         if (fb->roles[r].level != 0)
@@ -391,13 +414,25 @@ int hitl__fb_journal_params(hitl_feedback *fb, int upgrade, const char *fn)
     return rc;
 }
 
+int hitl__fb_journal_shown(hitl_feedback *fb, const char *fn)
+{
+    hitl__records *j = &fb->journal;
+    int rc = HITL_OK;
+    if (j->version < HITL__JOURNAL_CONTROLS)
+        rc = hitl__fb_journal_params(fb, 1, fn);
+    if (rc == HITL_OK && j->version < HITL__JOURNAL_SHOWN)
+        rc = hitl__records_set_version(j, HITL__JOURNAL_SHOWN, fn);
+    return rc;
+}
+
 /* A control record at the journal's end.  The first one of a format-1 file
- * makes it format 2, whose replay starts from the default parameters: the
- * parameters that differ from them are written first. */
+ * makes it format 2, whose replay starts from the base parameters
+ * (hitl__fb_params_base): the parameters that differ from them are written
+ * first. */
 static int append_control(hitl_feedback *fb, int kind, uint64_t key, double value,
                           const char *fn)
 {
-    if (fb->journal.version < hitl__journal_format.newest) {
+    if (fb->journal.version < HITL__JOURNAL_CONTROLS) {
         int rc = hitl__fb_journal_params(fb, 1, fn);
         if (rc != HITL_OK)
             return rc;
@@ -421,6 +456,8 @@ static int record_pending(hitl_feedback *fb, const char *fn)
 static int journal_append(hitl_feedback *fb, const hitl__fb_event *e, const char *fn)
 {
     int rc = record_pending(fb, fn);
+    if (rc == HITL_OK && e->n_shown)
+        rc = hitl__fb_journal_shown(fb, fn);
     if (rc != HITL_OK)
         return rc;
     unsigned char frame[HITL__RECORD_OVERHEAD + HITL__EVENT_MAX];
@@ -498,6 +535,42 @@ int hitl_feedback_record(uint64_t *event_id, hitl_feedback *fb,
         .item = item_id, .annotator = annotator, .target = NO_EVENT,
         .confidence = confidence, .shown_confidence = shown_confidence,
         .label = label, .shown_label = shown_label, .kind = (uint8_t)kind};
+    return record(fb, &e, timestamp, reason, event_id, __func__);
+}
+
+int hitl_feedback_record_shown(uint64_t *event_id, hitl_feedback *fb,
+                               hitl_event_kind kind, uint64_t item_id, uint64_t annotator,
+                               int32_t label, double confidence, int32_t shown_label,
+                               double shown_confidence, const int32_t *shown_features,
+                               const float *shown_contrib, size_t n_shown,
+                               int64_t timestamp, const char *reason)
+{
+    if (n_shown > HITL_SHOWN_MAX)
+        return hitl__fail(HITL_EINVAL, "n_shown %zu exceeds HITL_SHOWN_MAX (%d)", n_shown,
+                          HITL_SHOWN_MAX);
+    if (n_shown && (!shown_features || !shown_contrib))
+        return hitl__fail(HITL_EINVAL, "%s is NULL",
+                          !shown_features ? "shown_features" : "shown_contrib");
+    if (!hitl__is_answer((int)kind) || kind == HITL_EVENT_SKIP)
+        return hitl__fail(HITL_EINVAL, "kind %d is not LABEL, OVERRIDE or CONFIRM",
+                          (int)kind);
+    unsigned char shown[8 * HITL_SHOWN_MAX], *q = shown;
+    for (size_t i = 0; i < n_shown; i++) {
+        uint32_t bits;
+        if (shown_features[i] < 0)
+            return hitl__fail(HITL_EINVAL, "shown_features[%zu] is %" PRId32 " (< 0)", i,
+                              shown_features[i]);
+        memcpy(&bits, &shown_contrib[i], sizeof bits);
+        q = hitl__put_le(q, (uint32_t)shown_features[i], 4);
+        q = hitl__put_le(q, bits, 4);
+    }
+    if (kind == HITL_EVENT_CONFIRM && label == -1)
+        label = shown_label;
+    hitl__fb_event e = {
+        .item = item_id, .annotator = annotator, .target = NO_EVENT,
+        .confidence = confidence, .shown_confidence = shown_confidence,
+        .label = label, .shown_label = shown_label, .kind = (uint8_t)kind,
+        .shown = shown, .n_shown = (uint8_t)n_shown};
     return record(fb, &e, timestamp, reason, event_id, __func__);
 }
 
@@ -595,6 +668,27 @@ int hitl_feedback_event(hitl_event_kind *kind, uint64_t *item_id,
     return HITL_OK;
 }
 
+int hitl_feedback_event_shown(size_t *n_shown, int32_t *features, float *contrib,
+                              size_t capacity, const hitl_feedback *fb, uint64_t event_id)
+{
+    if (!n_shown)
+        return hitl__fail(HITL_EINVAL, "n_shown is NULL");
+    CHECK_EVENT(fb, event_id);
+    const hitl__fb_event *e = &fb->ev[event_id];
+    const unsigned char *q = e->shown;
+    for (size_t i = 0; i < e->n_shown; i++) {
+        uint32_t f = (uint32_t)hitl__get_le(&q, 4), bits = (uint32_t)hitl__get_le(&q, 4);
+        if (i >= capacity)
+            continue;
+        if (features)
+            features[i] = (int32_t)f;
+        if (contrib)
+            memcpy(&contrib[i], &bits, sizeof bits);
+    }
+    *n_shown = e->n_shown;
+    return HITL_OK;
+}
+
 int hitl_feedback_event_links(uint64_t *target, uint64_t *retracted_by,
                               const hitl_feedback *fb, uint64_t event_id)
 {
@@ -655,9 +749,9 @@ static int check_param(const hitl_feedback *fb, hitl_param param, double value,
 {
     switch (param) {
     case HITL_PARAM_AGGREGATION:
-        if (!integral(value, HITL_AGGREGATE_MAJORITY, HITL_AGGREGATE_DAWID_SKENE))
+        if (!integral(value, HITL_AGGREGATE_MAJORITY, HITL_AGGREGATE_RECOMMENDED))
             return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_AGGREGATION %g is not a "
-                                 "hitl_aggregation (1, 2 or 3)", value);
+                                 "hitl_aggregation (an integer in [1, 5])", value);
         return HITL_OK;
     case HITL_PARAM_N_CLASSES:
         if (value != 0 && !integral(value, 2, HITL__MAX_LABEL + 1))
@@ -700,6 +794,11 @@ static int check_param(const hitl_feedback *fb, hitl_param param, double value,
             return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_DRIFT_WINDOW %g is not an "
                                  "integer in [2, 1e6]", value);
         return HITL_OK;
+    case HITL_PARAM_DS_PRIOR:
+        if (!(value >= 0 && value <= HITL__DS_PRIOR_MAX))
+            return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_DS_PRIOR %g is not in [0, %g]",
+                                 value, HITL__DS_PRIOR_MAX);
+        return HITL_OK;
     case HITL_PARAM_DRIFT_ALPHA:
         if (!(value > 0 && value <= 0.5))
             return hitl__fail_in(HITL_EINVAL, fn, "HITL_PARAM_DRIFT_ALPHA %g is not in "
@@ -714,7 +813,7 @@ static int check_param(const hitl_feedback *fb, hitl_param param, double value,
 static void assign(hitl__fb_params *p, hitl_param param, double value)
 {
     switch (param) {
-    case HITL_PARAM_AGGREGATION:        p->method = (int)value; break;
+    case HITL_PARAM_AGGREGATION:        p->method = (int)value; p->method_chosen = 1; break;
     case HITL_PARAM_N_CLASSES:          p->n_classes = (size_t)value; break;
     case HITL_PARAM_MIN_ANNOTATORS:     p->min_annotators = (size_t)value; break;
     case HITL_PARAM_MIN_AGREEMENT:      p->min_agreement = value; break;
@@ -723,6 +822,7 @@ static void assign(hitl__fb_params *p, hitl_param param, double value)
     case HITL_PARAM_EM_MAX_ITER:        p->em_max_iter = (size_t)value; break;
     case HITL_PARAM_DRIFT_WINDOW:       p->drift_window = (size_t)value; break;
     case HITL_PARAM_DRIFT_ALPHA:        p->drift_alpha = value; break;
+    case HITL_PARAM_DS_PRIOR:           p->ds_prior = value; break;
     default:                            p->em_tol = value; break;
     }
 }
@@ -734,7 +834,11 @@ static int effect(const hitl__fb_params *next, hitl_param param)
 {
     switch (param) {
     case HITL_PARAM_AGGREGATION: return 2;
-    case HITL_PARAM_N_CLASSES: return next->method == HITL_AGGREGATE_DAWID_SKENE ? 2 : 0;
+    case HITL_PARAM_N_CLASSES: return hitl__fb_is_model(next->method) ? 2 : 0;
+    /* RECOMMENDED picks its own strength */
+    case HITL_PARAM_DS_PRIOR:
+        return next->method == HITL_AGGREGATE_DAWID_SKENE ||
+               next->method == HITL_AGGREGATE_ONE_COIN ? 2 : 0;
     case HITL_PARAM_EM_MAX_ITER:
     case HITL_PARAM_EM_TOL:
     case HITL_PARAM_DRIFT_WINDOW:      /* drift is worked out when asked for */
@@ -856,6 +960,7 @@ int hitl_feedback_get_param(double *value, const hitl_feedback *fb,
     case HITL_PARAM_CONFIDENCE_WEIGHTS: *value = fb->par.confidence_weights; break;
     case HITL_PARAM_DRIFT_WINDOW:       *value = (double)fb->par.drift_window; break;
     case HITL_PARAM_DRIFT_ALPHA:        *value = fb->par.drift_alpha; break;
+    case HITL_PARAM_DS_PRIOR:           *value = fb->par.ds_prior; break;
     default:
         return hitl__fail(HITL_EINVAL,
                           "parameter %d is not a feedback parameter (40x)",
@@ -1136,6 +1241,13 @@ int hitl_feedback_get_info(double *value, const hitl_feedback *fb,
     case HITL_FEEDBACK_JOURNAL_REPLAYED: *value = (double)j->replayed; break;
     case HITL_FEEDBACK_JOURNAL_DROPPED:  *value = (double)j->dropped; break;
     case HITL_FEEDBACK_JOURNAL_UNSYNCED: *value = (double)j->unsynced; break;
+    case HITL_FEEDBACK_AGGREGATION_USED:
+        /* before RECOMMENDED's first choice the items are voted on */
+        *value = hitl__fb_is_model(fb->par.method) && fb->ds.kind ? fb->ds.kind
+                 : fb->par.method == HITL_AGGREGATE_RECOMMENDED ? HITL_AGGREGATE_MAJORITY
+                                                                : fb->par.method;
+        break;
+    case HITL_FEEDBACK_PRIOR_USED:     *value = fb->ds.K ? fb->ds.strength : NAN; break;
     default:
         return hitl__fail(HITL_EINVAL, "unknown feedback info %d", (int)info);
     }

@@ -52,6 +52,10 @@ static int apply_record(void *ctx, const unsigned char *payload, size_t n)
                              fb->n_ev);
     if (hitl__is_control(e.kind))
         return apply_control(rp, &e);
+    if (e.n_shown && fb->journal.version < HITL__JOURNAL_SHOWN)
+        return hitl__fail_in(HITL_EFORMAT, rp->fn, "event %" PRIu64 " has an explanation, "
+                             "which a version %" PRIu32 " journal cannot hold", id,
+                             fb->journal.version);
     int rc = hitl__fb_check_event(&e, rp->fn);
     return rc != HITL_OK ? rc : hitl__fb_apply(fb, &e, NULL, rp->fn);
 }
@@ -136,11 +140,15 @@ static int open_existing(hitl_feedback *fb, uint64_t size, const char *fn)
     int rc = save_before(&b, fb, fn);
     if (rc != HITL_OK)
         return rc;
-    /* format 2 records every parameter that differs from its default, and
-       every role */
-    if (j->version >= hitl__journal_format.newest) {
-        hitl__fb_params_default(&fb->par);
+    /* format 2 records every parameter that differs from the base (the
+       defaults with MAJORITY), and every role; format 1 replays under the
+       handle's parameters, with MAJORITY, the default it was written
+       under, unless the handle chose a method */
+    if (j->version >= HITL__JOURNAL_CONTROLS) {
+        hitl__fb_params_base(&fb->par);
         take_roles(&b, fb);
+    } else if (!fb->par.method_chosen) {
+        fb->par.method = HITL_AGGREGATE_MAJORITY;
     }
     replay rp = { fb, 0, 0, fn };
     fb->replaying = 1;
@@ -197,8 +205,17 @@ static int cut_torn_only(hitl_feedback *fb, uint64_t size, const char *path,
     return hitl__records_cut(&fb->journal, size, HITL__RECORD_HEADER, fn);
 }
 
+static int any_shown(const hitl_feedback *fb)
+{
+    for (size_t i = 0; i < fb->n_ev; i++)
+        if (fb->ev[i].n_shown)
+            return 1;
+    return 0;
+}
+
 /* A journal without records (a new file: its header first) gets the
- * parameters that differ from their defaults and the handle's events; the
+ * parameters that differ from the base (hitl__fb_params_base) and the
+ * handle's events; the
  * handle then re-aggregates, as a replay of these records will.  Every
  * failure leaves the handle as it was and the file without records. */
 static int write_held(hitl_feedback *fb, const char *path, int create, uint64_t size,
@@ -206,12 +223,16 @@ static int write_held(hitl_feedback *fb, const char *path, int create, uint64_t 
 {
     hitl__records *j = &fb->journal;
     hitl__fb_ds ds = {0};
-    /* a Dawid-Skene fit is redone even without events: the one the handle
-       has may predate its EM settings, which a replay would fit with */
-    int again = fb->n_ev || fb->par.method == HITL_AGGREGATE_DAWID_SKENE;
+    /* a model's fit is redone even without events: the one the handle has
+       may predate its EM settings, which a replay would fit with */
+    int again = fb->n_ev || hitl__fb_is_model(fb->par.method);
     int rc = again ? hitl__fb_prepare(&ds, &fb->par, fb, fn) : HITL_OK;
     if (rc == HITL_OK && create)
         rc = hitl__records_create(j, path, size, 0, put_event, fb, fn);
+    /* version 3 before the events that need it; the parameters follow the
+       events, as below */
+    if (rc == HITL_OK && any_shown(fb))
+        rc = hitl__records_set_version(j, HITL__JOURNAL_SHOWN, fn);
     if (rc == HITL_OK && fb->n_ev)
         rc = hitl__records_write(j, 0, fb->n_ev, put_event, fb, fn);
     /* after the events, so that their ids come first (a replay then sets
@@ -224,10 +245,12 @@ static int write_held(hitl_feedback *fb, const char *path, int create, uint64_t 
         hitl__fb_ds_free(&ds);
         return rc;
     }
+    /* no record of this aggregation is needed: a model method differs
+       from the base's MAJORITY, so its record, written last, makes the
+       replay fit as this does */
     if (again) {
         hitl__fb_params same = fb->par;
         hitl__fb_commit(fb, &same, &ds);
-        fb->unrecorded_aggregate = fb->par.method != HITL_AGGREGATE_MAJORITY;
     }
     return HITL_OK;
 }

@@ -35,8 +35,11 @@ typedef struct hitl__fb_event {
     double confidence, shown_confidence;   /* NaN: none */
     int32_t label, shown_label;            /* -1: none */
     char *reason;           /* owned, NUL-terminated, or NULL */
+    unsigned char *shown;   /* owned: the explanation shown, n_shown x (u32
+                               feature, f32 contribution) little-endian */
     uint16_t reason_len;
     uint8_t kind;           /* hitl_event_kind */
+    uint8_t n_shown;        /* <= HITL_SHOWN_MAX */
 } hitl__fb_event;
 
 /* One annotator's standing on one item. */
@@ -98,6 +101,12 @@ typedef struct hitl__fb_ds {
     size_t iterations;
     double objective;       /* log posterior at the returned estimates */
     int converged;
+    int kind;               /* hitl_aggregation fitted: DAWID_SKENE or ONE_COIN
+                               (whose matrices are tied), or MAJORITY when
+                               RECOMMENDED chose a vote (K == 0) */
+    double strength;        /* of the prior on the matrices (HITL_PARAM_DS_PRIOR) */
+    unsigned char *ignore;  /* A, or NULL: 1 for an annotator whose answers
+                               RECOMMENDED leaves out (constant answers) */
 } hitl__fb_ds;
 
 /* An annotator's authority level (hitl_feedback_set_role); annotators
@@ -115,6 +124,9 @@ typedef struct hitl__fb_params {
     int confidence_weights;
     size_t drift_window;    /* HITL_PARAM_DRIFT_WINDOW */
     double drift_alpha;     /* HITL_PARAM_DRIFT_ALPHA */
+    double ds_prior;        /* HITL_PARAM_DS_PRIOR */
+    int method_chosen;      /* the method was set (on the handle or by a
+                               journal), not the default */
 } hitl__fb_params;
 
 struct hitl_feedback {
@@ -156,13 +168,19 @@ int hitl__fb_check_event(const hitl__fb_event *e, const char *fn);
 /* The journal's file format (base/records.c does the rest). */
 extern const hitl__record_format hitl__journal_format;
 /* The record form of event `id` in the journal: a payload of
- * HITL__EVENT_FIXED bytes plus the reason, at most HITL__EVENT_MAX. */
+ * HITL__EVENT_FIXED bytes plus the reason, then (version 3, only when the
+ * event has one) u8 n_shown and the explanation's 8 n_shown bytes; at most
+ * HITL__EVENT_MAX. */
 #define HITL__EVENT_FIXED 67
-#define HITL__EVENT_MAX (HITL__EVENT_FIXED + HITL_REASON_MAX)
+#define HITL__EVENT_MAX (HITL__EVENT_FIXED + HITL_REASON_MAX + 1 + 8 * HITL_SHOWN_MAX)
+/* Journal versions: 2 adds control records, 3 the explanation shown with
+ * an answer (both on top of the one before). */
+#define HITL__JOURNAL_CONTROLS 2
+#define HITL__JOURNAL_SHOWN 3
 /* Write the payload to buf (HITL__EVENT_MAX bytes); returns its size. */
 size_t hitl__event_encode(unsigned char *buf, const hitl__fb_event *e, uint64_t id);
-/* Read a payload of n bytes; e->reason points into it.  Returns 0, or -1 if
- * the sizes disagree. */
+/* Read a payload of n bytes; e->reason and e->shown point into it.
+ * Returns 0, or -1 if the sizes disagree. */
 int hitl__event_decode(hitl__fb_event *e, uint64_t *id, const unsigned char *p, size_t n);
 /* Control records of the journal (format 2): not events, but the points
  * where the live handle changed a parameter or a role or re-aggregated, so
@@ -209,6 +227,9 @@ typedef struct hitl__drift {
 /* The figures of annotator slot a.  HITL_OK or HITL_ENOMEM (O(their
  * answers) scratch). */
 int hitl__fb_drift(hitl__drift *d, const hitl_feedback *fb, size_t a, const char *fn);
+/* z with P(Z > z) = alpha for a standard normal Z (0 < alpha < 1/2); the
+ * bias audit's tests and intervals use it too. */
+double hitl__normal_upper(double alpha);
 
 /* ---- feedback.c --------------------------------------------------------------------- */
 
@@ -220,11 +241,17 @@ int hitl__fb_drift(hitl__drift *d, const hitl_feedback *fb, size_t a, const char
 int hitl__fb_apply(hitl_feedback *fb, const hitl__fb_event *e, uint64_t *id,
                    const char *fn);
 void hitl__fb_params_default(hitl__fb_params *p);
+/* Where a format-2 replay starts: the defaults with MAJORITY. */
+void hitl__fb_params_base(hitl__fb_params *p);
 /* Write a control record for every parameter that differs from its
  * default, making the open journal format 2 first (whose replay starts from
  * the defaults).  With none differing, nothing is written, and the file is
  * made format 2 only when `upgrade` asks for it. */
 int hitl__fb_journal_params(hitl_feedback *fb, int upgrade, const char *fn);
+/* Make the open journal version 3 (by way of 2: its parameters and roles
+ * written first, as hitl__fb_journal_params with upgrade does) before an
+ * event with an explanation is appended. */
+int hitl__fb_journal_shown(hitl_feedback *fb, const char *fn);
 /* Set a parameter (live, then journaled; or from a journal's control
  * record) and aggregate as hitl_feedback_aggregate does: the one path for
  * both, so that replay does what the live handle did. */
@@ -252,7 +279,33 @@ void hitl__fb_refresh(hitl_feedback *fb);
  * Returns HITL_OK, HITL_ENOMEM, or HITL_ESTATE when K would be inferred
  * (HITL_PARAM_N_CLASSES 0) above HITL__DS_INFERRED_MAX; sets the message. */
 #define HITL__DS_INFERRED_MAX 1024
-int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, const char *fn);
+int hitl__fb_ds_fit(hitl__fb_ds *out, const hitl_feedback *fb, int kind, double strength,
+                    const char *fn);
+/* The rule of HITL_AGGREGATE_RECOMMENDED (stated in hitl.h): a model needs
+ * HITL__REC_PER_ITEM labels per item and HITL__REC_PER_ANNOT answers per
+ * annotator on average, the full matrices HITL__REC_PER_ROW K; the
+ * candidates (shared coin, one coin, full matrices with prior strength
+ * HITL__REC_STRENGTH K) are scored by the
+ * log-likelihood of held-out answers, less HITL__REC_MARGIN nats per step
+ * of complexity; the best whose fit overrules at most HITL__REC_OVERRULE of
+ * the clear majorities wins. */
+#define HITL__REC_PER_ITEM 2.0
+#define HITL__REC_PER_ANNOT 10.0
+#define HITL__REC_STRENGTH 0.5
+#define HITL__REC_OVERRULE 0.25
+#define HITL__REC_MARGIN 3.0
+#define HITL__REC_PER_ROW 1.0
+/* A constant annotator (left out by RECOMMENDED): at least
+ * HITL__REC_CONST_MIN answers, at least HITL__REC_CONST_SHARE of them one
+ * class c, on items where the clear majority of the annotators who do not
+ * answer so is not c at least HITL__REC_CONST_OTHER of the time (of at
+ * least HITL__REC_CONST_MIN / 2 items with one). */
+#define HITL__REC_CONST_MIN 10
+#define HITL__REC_CONST_SHARE 0.95
+#define HITL__REC_CONST_OTHER 0.2
+#define HITL__DS_PRIOR_MAX 1e6
+/* 1 for the methods that fit a model of the annotators. */
+int hitl__fb_is_model(int method);
 void hitl__fb_ds_free(hitl__fb_ds *ds);
 /* Install a fit: free the old one, take *ds, set annotators' accuracies. */
 void hitl__fb_ds_install(hitl_feedback *fb, hitl__fb_ds *ds);

@@ -1,8 +1,9 @@
-/* Routing by confidence (human on the loop): a model's top-class
- * confidence, optionally temperature-scaled, decides whether an item is
- * accepted automatically or goes to a person.  The threshold is calibrated on
- * labeled data to a target precision of the accepted items; the rules and
- * figures are stated in include/hitl.h. */
+/* Routing (human on the loop): an item's score (the model's temperature-
+ * scaled confidence, its cost-scaled expected cost, or the learned
+ * detector's probability that the model is right) decides whether it is
+ * accepted automatically or goes to a person: by a threshold calibrated to a
+ * target precision, or within a reviewer capacity or a cost budget.  The
+ * rules and figures are stated in include/hitl.h. */
 #include "route/route.h"
 
 #include <float.h>
@@ -14,8 +15,8 @@
 #define MAX_BINS 1000
 #define T_MIN 0.01          /* temperature search interval */
 #define T_MAX 100.0
-#define ROW_SUM_SLACK 1e-3  /* a probability row must sum to 1 within this */
 #define GATHER_ROWS 256     /* labeled pool rows predicted per call */
+#define MAX_ITEMS 9007199254740992.0   /* 2^53: "no limit" of a count */
 
 /* Figures of the last labeled set (see hitl_router_info). */
 typedef struct report {
@@ -23,12 +24,24 @@ typedef struct report {
     double precision_lower, nll_raw, nll, ece_raw, ece;
     int target_met;
     size_t fit_iterations;
+    double cost, cost_accepted, expected_accepted, needed;
+    int point_estimate, declined, detector_used;
+    double t_fitted, ece_fitted;
 } report;
 
 struct hitl_router {
     size_t n_classes;
     double threshold, temperature, target, level;
     size_t ece_bins;
+    int mode, score, decision, fallback, guard;
+    double capacity, capacity_items, budget;
+    size_t det_min, det_folds, det_neighbours;
+    double det_events;
+    double *costs;          /* k x k, NULL: 0 on the diagonal, 1 elsewhere */
+    double cost_max;        /* the largest entry (1 for 0/1) */
+    hitl__detector *det;    /* NULL until fitted on enough items */
+    const hitl_committee *committee;   /* borrowed, for the detector */
+    size_t det_items, det_wrong;
     int has_report;
     report rep;
 };
@@ -77,110 +90,140 @@ static double router_beta(const hitl_router *r)
     return r->temperature == 1.0 ? 1.0 : 1.0 / r->temperature;
 }
 
-/* Rows must be probabilities: finite, >= 0, summing to 1 within slack. */
-static int check_rows(const char *fn, const float *proba, size_t n, size_t k)
+
+/* ---- one item's decision ------------------------------------------------------- */
+
+typedef struct decision {
+    int32_t label;
+    double score;   /* higher is safer to accept, in [0, 1] */
+    double cost;    /* expected cost of accepting label */
+} decision;
+
+static int detector_on(const hitl_router *r)
 {
-    for (size_t i = 0; i < n; i++) {
-        const float *p = proba + i * k;
-        double sum = 0;
-        for (size_t c = 0; c < k; c++) {
-            if (!isfinite(p[c]) || p[c] < 0)
-                return hitl__fail_in(isfinite(p[c]) ? HITL_EINVAL : HITL_ENUMERIC,
-                                     fn, "proba[%zu][%zu] is %g, not a probability",
-                                     i, c, (double)p[c]);
-            sum += p[c];
-        }
-        if (fabs(sum - 1.0) > ROW_SUM_SLACK)
-            return hitl__fail_in(HITL_EINVAL, fn,
-                                 "proba row %zu sums to %.6g, not 1", i, sum);
-    }
-    return HITL_OK;
+    return r->score == HITL_ROUTE_SCORE_DETECTOR && r->det != NULL;
 }
 
-/* ---- the exact binomial bound ----------------------------------------------- */
-
-/* Regularized incomplete beta I_x(a, b) by its continued fraction (modified
- * Lentz), using I_x(a,b) = 1 - I_{1-x}(b,a) where the fraction converges
- * slowly.  Converges in O(sqrt(max(a, b))) terms. */
-static double betainc(double a, double b, double x)
+/* q (k doubles) = the tempered probabilities of a row. */
+static void tempered(double *q, const float *p, size_t k, double beta)
 {
-    if (x <= 0)
-        return 0;
-    if (x >= 1)
-        return 1;
-    if (x > (a + 1) / (a + b + 2))
-        return 1 - betainc(b, a, 1 - x);
-    double lfront = lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) +
-                    b * log1p(-x);
-    const double tiny = 1e-300, eps = 1e-15;
-    double f = 1, c = 1, d = 1 - (a + b) * x / (a + 1);
-    d = fabs(d) < tiny ? tiny : d;
-    d = 1 / d;
-    f = d;
-    for (int m = 1; m <= 100000; m++) {
-        for (int odd = 0; odd < 2; odd++) {
-            double num = odd ? -(a + m) * (a + b + m) * x /
-                                   ((a + 2 * m) * (a + 2 * m + 1))
-                             : m * (b - m) * x /
-                                   ((a + 2 * m - 1) * (a + 2 * m));
-            d = 1 + num * d;
-            d = fabs(d) < tiny ? tiny : d;
-            c = 1 + num / c;
-            c = fabs(c) < tiny ? tiny : c;
-            d = 1 / d;
-            f *= c * d;
-            if (odd && fabs(c * d - 1) < eps)
-                return exp(lfront) * f / a;
-        }
-    }
-    return exp(lfront) * f / a;
+    double lmax = safe_log(p[row_argmax(p, k)]), z = 0;
+    for (size_t c = 0; c < k; c++)
+        z += q[c] = exp(beta * (safe_log(p[c]) - lmax));
+    for (size_t c = 0; c < k; c++)
+        q[c] /= z;
 }
 
-/* P(X >= s) for X ~ Binomial(k, p). */
-static double binom_sf(size_t s, size_t k, double p)
+/* The label, score and expected cost of a row (q: k doubles of scratch).
+ * The common case, 0/1 costs and the most probable class, needs no q: its
+ * expected cost is 1 - conf. */
+static decision decide(const hitl_router *r, const float *p, double beta,
+                       double *q)
 {
-    if (s == 0)
-        return 1;
-    if (s > k)
-        return 0;
-    return betainc((double)s, (double)(k - s + 1), p);
-}
-
-/* The acceptance rule of calibrate: s correct among k accepted meets the
- * target if s/k >= target and, with level > 0, P(Bin(k, target) >= s) <=
- * 1 - level (the one-sided Clopper-Pearson lower bound is >= target). */
-static int meets(size_t s, size_t k, double target, double level)
-{
-    if (k == 0 || (double)s / (double)k < target)
-        return 0;
-    return level == 0 || binom_sf(s, k, target) <= 1 - level;
-}
-
-/* One-sided Clopper-Pearson lower bound on a proportion, s of k, at the
- * given level: the L with P(Bin(k, L) >= s) = 1 - level, by bisection. */
-static double lower_bound(size_t s, size_t k, double level)
-{
-    if (k == 0)
-        return 1;   /* the vacuous precision, see HITL_ROUTER_INFO_PRECISION */
-    double est = (double)s / (double)k;
-    if (level == 0 || s == 0)
-        return level == 0 ? est : 0;
-    double lo = 0, hi = est;
-    for (int it = 0; it < 200 && hi - lo > 1e-13; it++) {
-        double mid = 0.5 * (lo + hi);
-        if (binom_sf(s, k, mid) > 1 - level)
-            hi = mid;
+    size_t k = r->n_classes;
+    int32_t top = row_argmax(p, k);
+    double conf = row_conf(NULL, p, k, top, beta, -1);
+    decision d = { top, conf, 1 - conf };
+    if (r->costs || r->decision == HITL_ROUTE_DECIDE_COST) {
+        tempered(q, p, k, beta);
+        if (r->decision == HITL_ROUTE_DECIDE_COST)
+            d.label = (int32_t)hitl__costs_decide(&d.cost, r->costs, k, q);
         else
-            lo = mid;
+            d.cost = hitl__costs_expected(r->costs, k, q, (size_t)top);
+        if (d.label != top)
+            d.score = q[d.label];
     }
-    return lo;
+    if (r->score == HITL_ROUTE_SCORE_COST)
+        d.score = r->cost_max > 0 ? 1 - d.cost / r->cost_max : 1;
+    if (d.score < 0)
+        d.score = 0;
+    return d;
 }
 
-/* ---- a labeled set: per-item confidence and correctness, NLL, ECE ---------- */
+/* The detector's score replaces d's when it is on: 1 - P(wrong). */
+static void detect(decision *d, const hitl_router *r, const float *p,
+                   const float *x, const float *cons, const uint64_t *id,
+                   double *scratch)
+{
+    double wrong;
+    hitl__detector_score(&wrong, r->det, p, x, cons, id != NULL, id ? *id : 0,
+                         scratch);
+    d->score = 1 - wrong;
+}
+
+/* Scratch of one worker: q, then the detector's. */
+static double *scratch_new(const hitl_router *r)
+{
+    size_t m = r->n_classes + (r->det ? hitl__detector_scratch(r->det) : 0);
+    return hitl__calloc(m, sizeof(double));
+}
+
+/* ---- the batch rule: which items of a batch are accepted --------------------- */
+
+typedef struct ranked {
+    double key;
+    size_t i;
+} ranked;
+
+static int ranked_cmp(const void *pa, const void *pb)
+{
+    const ranked *a = pa, *b = pb;
+    if (a->key != b->key)
+        return (a->key > b->key) - (a->key < b->key);
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+/* accept[i] for n items with scores and expected costs, by the router's
+ * mode; v is scratch of n entries (allocated beforehand, so that deciding
+ * cannot fail once outputs are written).  Returns the number accepted. */
+static size_t select_batch(uint8_t *accept, const hitl_router *r,
+                           const double *score, const double *cost, size_t n,
+                           ranked *v)
+{
+    size_t taken = 0;
+    if (r->mode == HITL_ROUTE_PRECISION) {
+        for (size_t i = 0; i < n; i++)
+            taken += accept[i] = score[i] >= r->threshold;
+        return taken;
+    }
+    int capacity = r->mode == HITL_ROUTE_CAPACITY;
+    for (size_t i = 0; i < n; i++)
+        v[i] = (ranked){ capacity ? score[i] : cost[i], i };
+    qsort(v, n, sizeof *v, ranked_cmp);
+    if (capacity) {
+        /* Below the threshold, riskiest (lowest score) first, until the
+         * capacity is spent; the rest is accepted. */
+        double share = floor(r->capacity * (double)n + 1e-9);
+        double cap = share < r->capacity_items ? share : r->capacity_items;
+        size_t reviewed = 0;
+        for (size_t j = 0; j < n; j++) {
+            int review = v[j].key < r->threshold && (double)reviewed < cap;
+            reviewed += review;
+            accept[v[j].i] = (uint8_t)!review;
+        }
+        taken = n - reviewed;
+    } else {
+        /* Cheapest first while the mean expected cost stays <= budget; the
+         * running mean of an ascending sequence never falls, so this is the
+         * longest such prefix. */
+        double sum = 0;
+        for (size_t j = 0; j < n; j++) {
+            sum += v[j].key;
+            int yes = sum <= r->budget * (double)(j + 1);
+            taken += yes;
+            accept[v[j].i] = (uint8_t)yes;
+        }
+    }
+    return taken;
+}
+
+/* ---- a labeled set: per-item decisions and correctness, NLL, ECE ------------- */
 
 typedef struct labeled {
     size_t n;
-    double *conf;       /* tempered top-class confidence */
+    double *conf;       /* the routing score */
+    double *cost;       /* expected cost of accepting */
+    double *paid;       /* realised cost C[y][label] */
     uint8_t *correct;   /* predicted label == true label */
     size_t n_errors;
     double nll_raw, nll;
@@ -190,6 +233,8 @@ typedef struct labeled {
 static void labeled_free(labeled *s)
 {
     hitl__free(s->conf);
+    hitl__free(s->cost);
+    hitl__free(s->paid);
     hitl__free(s->correct);
 }
 
@@ -214,61 +259,110 @@ static void bin_add(double *bins, size_t n_bins, double conf, int ok)
     s[2] += ok;
 }
 
-/* Evaluate n validated rows with true labels under the router's
- * temperature. */
-static int labeled_eval(labeled *s, const char *fn, const hitl_router *r,
-                        const float *proba, const int32_t *labels, size_t n)
+/* Where the rows of a labeled set came from: the pool items index[i], for
+ * the detector's features; NULL for the array forms. */
+typedef struct origin {
+    const hitl_pool *pool;
+    const size_t *index;
+    const float *cons;     /* committee consensus of items first.., or NULL */
+    size_t first;
+} origin;
+
+static int labeled_alloc(labeled *s, const char *fn, size_t n, double **bins,
+                         size_t nb, double **q, const hitl_router *r)
 {
-    size_t k = r->n_classes, nb = r->ece_bins;
-    double beta = router_beta(r);
     *s = (labeled){ .n = n };
     s->conf = hitl__calloc(n, sizeof *s->conf);
+    s->cost = hitl__calloc(n, sizeof *s->cost);
+    s->paid = hitl__calloc(n, sizeof *s->paid);
     s->correct = hitl__calloc(n, sizeof *s->correct);
-    double *bins = hitl__calloc(6 * nb, sizeof *bins);
-    if (!s->conf || !s->correct || !bins) {
-        labeled_free(s);
-        hitl__free(bins);
-        return hitl__fail_in(HITL_ENOMEM, fn, "no memory for %zu items", n);
-    }
+    *bins = hitl__calloc(6 * nb, sizeof **bins);
+    *q = scratch_new(r);
+    if (s->conf && s->cost && s->paid && s->correct && *bins && *q)
+        return HITL_OK;
+    labeled_free(s);
+    hitl__free(*bins);
+    hitl__free(*q);
+    return hitl__fail_in(HITL_ENOMEM, fn, "no memory for %zu items", n);
+}
+
+/* Evaluate n validated rows with true labels under the router's
+ * temperature (NLL and ECE always of the tempered confidence). */
+static int labeled_eval(labeled *s, const char *fn, const hitl_router *r,
+                        const float *proba, const int32_t *labels, size_t n,
+                        const origin *from)
+{
+    size_t k = r->n_classes, nb = r->ece_bins;
+    double beta = router_beta(r), *bins, *q;
+    int rc = labeled_alloc(s, fn, n, &bins, nb, &q, r);
+    if (rc)
+        return rc;
     for (size_t i = 0; i < n; i++) {
         const float *p = proba + i * k;
         int32_t top = row_argmax(p, k);
-        int ok = top == labels[i];
         double l_raw = 0, l = 0;
         double c_raw = row_conf(&l_raw, p, k, top, 1.0, labels[i]);
         double c = beta == 1.0 ? c_raw : row_conf(&l, p, k, top, beta, labels[i]);
         if (beta == 1.0)
             l = l_raw;
-        s->conf[i] = c;
+        decision d = decide(r, p, beta, q);
+        if (detector_on(r)) {
+            size_t at = from->index[i];
+            detect(&d, r, p, hitl__pool_row(from->pool, at),
+                   from->cons ? from->cons + (at - from->first) * k : NULL,
+                   &from->pool->ids[at], q + k);
+        }
+        int ok = d.label == labels[i];
+        s->conf[i] = d.score;
+        s->cost[i] = d.cost;
+        s->paid[i] = r->costs ? r->costs[labels[i] * k + (size_t)d.label] : !ok;
         s->correct[i] = (uint8_t)ok;
         s->n_errors += !ok;
         s->nll_raw += l_raw;
         s->nll += l;
-        bin_add(bins, nb, c_raw, ok);
-        bin_add(bins + 3 * nb, nb, c, ok);
+        bin_add(bins, nb, c_raw, top == labels[i]);
+        bin_add(bins + 3 * nb, nb, c, top == labels[i]);
     }
     s->nll_raw /= (double)n;
     s->nll /= (double)n;
     s->ece_raw = ece_of(bins, nb, n);
     s->ece = ece_of(bins + 3 * nb, nb, n);
     hitl__free(bins);
+    hitl__free(q);
     return HITL_OK;
 }
 
-/* The report of a labeled set at threshold t. */
-static report report_at(const hitl_router *r, const labeled *s, double t)
+/* The report of a labeled set under the router's rule. */
+static int report_of(report *rep, const char *fn, const hitl_router *r,
+                     const labeled *s)
 {
-    report rep = { .n = s->n, .n_errors = s->n_errors, .nll_raw = s->nll_raw,
-                   .nll = s->nll, .ece_raw = s->ece_raw, .ece = s->ece };
-    for (size_t i = 0; i < s->n; i++)
-        if (s->conf[i] >= t) {
-            rep.n_accepted++;
-            rep.n_errors_accepted += !s->correct[i];
+    *rep = (report){ .n = s->n, .n_errors = s->n_errors, .nll_raw = s->nll_raw,
+                     .nll = s->nll, .ece_raw = s->ece_raw, .ece = s->ece,
+                     .detector_used = detector_on(r) };
+    uint8_t *accept = hitl__calloc(s->n, sizeof *accept);
+    ranked *v = hitl__calloc(s->n, sizeof *v);
+    if (!accept || !v) {
+        hitl__free(accept);
+        hitl__free(v);
+        return hitl__fail_in(HITL_ENOMEM, fn, "no memory for %zu items", s->n);
+    }
+    select_batch(accept, r, s->conf, s->cost, s->n, v);
+    hitl__free(v);
+    for (size_t i = 0; i < s->n; i++) {
+        rep->cost += s->paid[i];
+        if (accept[i]) {
+            rep->n_accepted++;
+            rep->n_errors_accepted += !s->correct[i];
+            rep->cost_accepted += s->paid[i];
+            rep->expected_accepted += s->cost[i];
         }
-    size_t good = rep.n_accepted - rep.n_errors_accepted;
-    rep.precision_lower = lower_bound(good, rep.n_accepted, r->level);
-    rep.target_met = meets(good, rep.n_accepted, r->target, r->level);
-    return rep;
+    }
+    hitl__free(accept);
+    size_t good = rep->n_accepted - rep->n_errors_accepted;
+    rep->precision_lower = hitl__cp_lower(good, rep->n_accepted, r->level);
+    rep->target_met = hitl__cp_meets(good, rep->n_accepted, r->target, r->level);
+    rep->needed = hitl__cp_needed(good, rep->n_accepted, r->target, r->level);
+    return HITL_OK;
 }
 
 /* ---- handle -------------------------------------------------------------------- */
@@ -283,12 +377,13 @@ int hitl_router_create(hitl_router **out, size_t n_classes)
     hitl_router *r = hitl__calloc(1, sizeof *r);
     if (!r)
         return hitl__fail(HITL_ENOMEM, "no memory for a router");
-    r->n_classes = n_classes;
-    r->threshold = INFINITY;
-    r->temperature = 1.0;
-    r->target = 0.99;
-    r->level = 0.95;
-    r->ece_bins = 15;
+    *r = (hitl_router){ .n_classes = n_classes, .threshold = INFINITY,
+                        .temperature = 1.0, .target = 0.99, .level = 0.95,
+                        .ece_bins = 15, .guard = 1, .capacity = 1,
+                        .capacity_items = MAX_ITEMS, .budget = 0.01,
+                        .det_min = 200, .det_folds = 5, .det_neighbours = 10,
+                        .det_events = 10,
+                        .cost_max = 1 };
     hitl__handle_acquire();
     *out = r;
     return HITL_OK;
@@ -298,8 +393,61 @@ void hitl_router_free(hitl_router *router)
 {
     if (!router)
         return;
+    hitl__free(router->costs);
+    hitl__detector_free(router->det);
     hitl__free(router);
     hitl__handle_release();
+}
+
+/* value must be an integer in [lo, hi]. */
+static int int_in(const char *what, double value, double lo, double hi)
+{
+    if (!(value >= lo && value <= hi) || value != floor(value))
+        return hitl__fail_in(HITL_EINVAL, "hitl_router_set_param",
+                             "%s %g is not an integer in [%g, %g]", what,
+                             value, lo, hi);
+    return HITL_OK;
+}
+
+/* The integer and enum parameters: their field and range. */
+static int set_int(hitl_router *r, hitl_param param, double value)
+{
+    static const struct { hitl_param p; const char *name; double lo, hi; } tab[] = {
+        { HITL_PARAM_ROUTE_ECE_BINS, "ECE bins", 1, MAX_BINS },
+        { HITL_PARAM_ROUTE_MODE, "mode", 0, 2 },
+        { HITL_PARAM_ROUTE_SCORE, "score", 0, 2 },
+        { HITL_PARAM_ROUTE_DECISION, "decision", 0, 1 },
+        { HITL_PARAM_ROUTE_FALLBACK, "fallback", 0, 1 },
+        { HITL_PARAM_ROUTE_TEMPERATURE_GUARD, "temperature guard", 0, 1 },
+        { HITL_PARAM_ROUTE_CAPACITY_ITEMS, "capacity items", 0, MAX_ITEMS },
+        { HITL_PARAM_ROUTE_DETECTOR_MIN, "detector minimum", 2, MAX_ITEMS },
+        { HITL_PARAM_ROUTE_DETECTOR_FOLDS, "detector folds", 2, 20 },
+        { HITL_PARAM_ROUTE_DETECTOR_NEIGHBOURS, "detector neighbours", 1, 100 },
+        { HITL_PARAM_ROUTE_DETECTOR_EVENTS, "detector errors per feature", 0, 1000 },
+    };
+    for (size_t t = 0; t < sizeof tab / sizeof tab[0]; t++) {
+        if (tab[t].p != param)
+            continue;
+        int rc = int_in(tab[t].name, value, tab[t].lo, tab[t].hi);
+        if (rc)
+            return rc;
+        switch (param) {
+        case HITL_PARAM_ROUTE_ECE_BINS: r->ece_bins = (size_t)value; break;
+        case HITL_PARAM_ROUTE_MODE: r->mode = (int)value; break;
+        case HITL_PARAM_ROUTE_SCORE: r->score = (int)value; break;
+        case HITL_PARAM_ROUTE_DECISION: r->decision = (int)value; break;
+        case HITL_PARAM_ROUTE_FALLBACK: r->fallback = (int)value; break;
+        case HITL_PARAM_ROUTE_TEMPERATURE_GUARD: r->guard = (int)value; break;
+        case HITL_PARAM_ROUTE_CAPACITY_ITEMS: r->capacity_items = value; break;
+        case HITL_PARAM_ROUTE_DETECTOR_MIN: r->det_min = (size_t)value; break;
+        case HITL_PARAM_ROUTE_DETECTOR_FOLDS: r->det_folds = (size_t)value; break;
+        case HITL_PARAM_ROUTE_DETECTOR_EVENTS: r->det_events = value; break;
+        default: r->det_neighbours = (size_t)value; break;
+        }
+        return HITL_OK;
+    }
+    return hitl__fail_in(HITL_EINVAL, "hitl_router_set_param",
+                         "parameter %d is not a router parameter", (int)param);
 }
 
 int hitl_router_set_param(hitl_router *router, hitl_param param, double value)
@@ -331,15 +479,20 @@ int hitl_router_set_param(hitl_router *router, hitl_param param, double value)
                               value);
         router->temperature = value;
         return HITL_OK;
-    case HITL_PARAM_ROUTE_ECE_BINS:
-        if (!(value >= 1 && value <= MAX_BINS) || value != floor(value))
-            return hitl__fail(HITL_EINVAL, "ECE bins %g is not an integer in "
-                              "[1, %d]", value, MAX_BINS);
-        router->ece_bins = (size_t)value;
+    case HITL_PARAM_ROUTE_CAPACITY:
+        if (!(value >= 0 && value <= 1))
+            return hitl__fail(HITL_EINVAL, "capacity %g is not a share of the "
+                              "items in [0, 1] (%g%%)", value, 100 * value);
+        router->capacity = value;
+        return HITL_OK;
+    case HITL_PARAM_ROUTE_COST_BUDGET:
+        if (!(value >= 0 && isfinite(value)))
+            return hitl__fail(HITL_EINVAL, "cost budget %g is not finite and "
+                              ">= 0", value);
+        router->budget = value;
         return HITL_OK;
     default:
-        return hitl__fail(HITL_EINVAL, "parameter %d is not a router parameter",
-                          (int)param);
+        return set_int(router, param, value);
     }
 }
 
@@ -348,12 +501,27 @@ int hitl_router_get_param(double *value, const hitl_router *router,
 {
     if (!value || !router)
         return hitl__fail(HITL_EINVAL, "%s is NULL", !value ? "value" : "router");
+    const hitl_router *r = router;
     switch (param) {
-    case HITL_PARAM_ROUTE_THRESHOLD:   *value = router->threshold; break;
-    case HITL_PARAM_ROUTE_TARGET:      *value = router->target; break;
-    case HITL_PARAM_ROUTE_LEVEL:       *value = router->level; break;
-    case HITL_PARAM_ROUTE_TEMPERATURE: *value = router->temperature; break;
-    case HITL_PARAM_ROUTE_ECE_BINS:    *value = (double)router->ece_bins; break;
+    case HITL_PARAM_ROUTE_THRESHOLD:   *value = r->threshold; break;
+    case HITL_PARAM_ROUTE_TARGET:      *value = r->target; break;
+    case HITL_PARAM_ROUTE_LEVEL:       *value = r->level; break;
+    case HITL_PARAM_ROUTE_TEMPERATURE: *value = r->temperature; break;
+    case HITL_PARAM_ROUTE_ECE_BINS:    *value = (double)r->ece_bins; break;
+    case HITL_PARAM_ROUTE_MODE:        *value = r->mode; break;
+    case HITL_PARAM_ROUTE_CAPACITY:    *value = r->capacity; break;
+    case HITL_PARAM_ROUTE_CAPACITY_ITEMS: *value = r->capacity_items; break;
+    case HITL_PARAM_ROUTE_COST_BUDGET: *value = r->budget; break;
+    case HITL_PARAM_ROUTE_SCORE:       *value = r->score; break;
+    case HITL_PARAM_ROUTE_DECISION:    *value = r->decision; break;
+    case HITL_PARAM_ROUTE_FALLBACK:    *value = r->fallback; break;
+    case HITL_PARAM_ROUTE_TEMPERATURE_GUARD: *value = r->guard; break;
+    case HITL_PARAM_ROUTE_DETECTOR_MIN: *value = (double)r->det_min; break;
+    case HITL_PARAM_ROUTE_DETECTOR_FOLDS: *value = (double)r->det_folds; break;
+    case HITL_PARAM_ROUTE_DETECTOR_NEIGHBOURS:
+        *value = (double)r->det_neighbours;
+        break;
+    case HITL_PARAM_ROUTE_DETECTOR_EVENTS: *value = r->det_events; break;
     default:
         return hitl__fail(HITL_EINVAL, "parameter %d is not a router parameter",
                           (int)param);
@@ -361,13 +529,32 @@ int hitl_router_get_param(double *value, const hitl_router *router,
     return HITL_OK;
 }
 
+/* Figures that exist without a labeled set. */
+static int info_detector(double *value, const hitl_router *r,
+                         hitl_router_info info)
+{
+    switch (info) {
+    case HITL_ROUTER_INFO_DETECTOR_ITEMS: *value = (double)r->det_items; break;
+    case HITL_ROUTER_INFO_DETECTOR_ERRORS: *value = (double)r->det_wrong; break;
+    default: *value = r->det != NULL; break;
+    }
+    return HITL_OK;
+}
+
+static double share(double part, double whole)
+{
+    return whole > 0 ? part / whole : 1.0;
+}
+
 int hitl_router_get_info(double *value, const hitl_router *router,
                          hitl_router_info info)
 {
     if (!value || !router)
         return hitl__fail(HITL_EINVAL, "%s is NULL", !value ? "value" : "router");
-    if (info < HITL_ROUTER_INFO_N || info > HITL_ROUTER_INFO_FIT_ITERATIONS)
+    if (info < HITL_ROUTER_INFO_N || info > HITL_ROUTER_INFO_DETECTOR_ERRORS)
         return hitl__fail(HITL_EINVAL, "unknown router info %d", (int)info);
+    if (info >= HITL_ROUTER_INFO_DETECTOR_ACTIVE)
+        return info_detector(value, router, info);
     if (!router->has_report)
         return hitl__fail(HITL_ESTATE, "no labeled set yet: call "
                           "hitl_router_calibrate, _evaluate or _fit_temperature");
@@ -384,11 +571,11 @@ int hitl_router_get_info(double *value, const hitl_router *router,
         *value = (double)(p->n - p->n_accepted) / (double)p->n;
         break;
     case HITL_ROUTER_INFO_ERRORS_CAUGHT:
-        *value = p->n_errors ? (double)(p->n_errors - p->n_errors_accepted) /
-                               (double)p->n_errors : 1.0;
+        *value = share((double)(p->n_errors - p->n_errors_accepted),
+                       (double)p->n_errors);
         break;
     case HITL_ROUTER_INFO_PRECISION:
-        *value = p->n_accepted ? (double)good / (double)p->n_accepted : 1.0;
+        *value = share((double)good, (double)p->n_accepted);
         break;
     case HITL_ROUTER_INFO_PRECISION_LOWER: *value = p->precision_lower; break;
     case HITL_ROUTER_INFO_ACCURACY:
@@ -402,7 +589,74 @@ int hitl_router_get_info(double *value, const hitl_router *router,
     case HITL_ROUTER_INFO_FIT_ITERATIONS:
         *value = (double)p->fit_iterations;
         break;
+    case HITL_ROUTER_INFO_NEEDED:       *value = p->needed; break;
+    case HITL_ROUTER_INFO_POINT_ESTIMATE: *value = p->point_estimate; break;
+    case HITL_ROUTER_INFO_TEMPERATURE_FITTED: *value = p->t_fitted; break;
+    case HITL_ROUTER_INFO_ECE_FITTED:   *value = p->ece_fitted; break;
+    case HITL_ROUTER_INFO_TEMPERATURE_DECLINED: *value = p->declined; break;
+    case HITL_ROUTER_INFO_COST:         *value = p->cost; break;
+    case HITL_ROUTER_INFO_COST_ACCEPTED: *value = p->cost_accepted; break;
+    case HITL_ROUTER_INFO_COST_CAUGHT:
+        *value = share(p->cost - p->cost_accepted, p->cost);
+        break;
+    case HITL_ROUTER_INFO_EXPECTED_COST_ACCEPTED:
+        *value = p->n_accepted ? p->expected_accepted / (double)p->n_accepted : 0;
+        break;
+    default:   /* HITL_ROUTER_INFO_DETECTOR_USED */
+        *value = p->detector_used;
+        break;
     }
+    return HITL_OK;
+}
+
+int hitl_router_set_costs(hitl_router *router, const double *costs,
+                          size_t rows, size_t cols)
+{
+    if (!router)
+        return hitl__fail(HITL_EINVAL, "router is NULL");
+    if (!costs) {
+        hitl__free(router->costs);
+        router->costs = NULL;
+        router->cost_max = 1;
+        return HITL_OK;
+    }
+    size_t k = router->n_classes;
+    int rc = hitl__costs_check(__func__, costs, rows, cols, k);
+    if (rc)
+        return rc;
+    double *c = hitl__malloc(k * k * sizeof *c);
+    if (!c)
+        return hitl__fail(HITL_ENOMEM, "no memory for %zu x %zu costs", k, k);
+    memcpy(c, costs, k * k * sizeof *c);
+    double mx = 0;
+    for (size_t i = 0; i < k * k; i++)
+        mx = c[i] > mx ? c[i] : mx;
+    hitl__free(router->costs);
+    router->costs = c;
+    router->cost_max = mx;
+    return HITL_OK;
+}
+
+int hitl_router_set_committee(hitl_router *router,
+                              const hitl_committee *committee)
+{
+    if (!router)
+        return hitl__fail(HITL_EINVAL, "router is NULL");
+    if (committee && hitl__committee_classes(committee) != router->n_classes)
+        return hitl__fail(HITL_EINVAL, "committee has %zu classes, router %zu",
+                          hitl__committee_classes(committee), router->n_classes);
+    router->committee = committee;
+    return HITL_OK;
+}
+
+int hitl_router_get_costs(double *costs, const hitl_router *router)
+{
+    if (!costs || !router)
+        return hitl__fail(HITL_EINVAL, "%s is NULL", !costs ? "costs" : "router");
+    size_t k = router->n_classes;
+    for (size_t y = 0; y < k; y++)
+        for (size_t c = 0; c < k; c++)
+            costs[y * k + c] = router->costs ? router->costs[y * k + c] : y != c;
     return HITL_OK;
 }
 
@@ -422,40 +676,68 @@ static int check_set(const char *fn, const hitl_router *r, const float *proba,
     if (rc)
         return rc;
     rc = hitl__check_labels(fn, "labels", labels, n, r->n_classes);
-    return rc ? rc : check_rows(fn, proba, n, r->n_classes);
+    return rc ? rc : hitl__check_proba(fn, proba, n, r->n_classes);
 }
 
-/* Sort (confidence, correct) pairs by confidence, highest first. */
-typedef struct scored {
-    double conf;
-    uint8_t correct;
-} scored;
-
-static int scored_cmp(const void *pa, const void *pb)
+/* The array forms have no feature rows, which the detector needs. */
+static int check_rows_known(const char *fn, const hitl_router *r,
+                            const origin *from)
 {
-    const scored *a = pa, *b = pb;
-    return (a->conf < b->conf) - (a->conf > b->conf);
+    if (detector_on(r) && !from)
+        return hitl__fail_in(HITL_EINVAL, fn, "the detector score needs the "
+                             "items' feature rows: use the _pool form, or "
+                             "another HITL_PARAM_ROUTE_SCORE");
+    return HITL_OK;
 }
 
-/* The smallest observed confidence t such that the items with confidence
- * >= t meet the target (see meets()); +inf when none does. */
-static int choose_threshold(double *t, const char *fn, const hitl_router *r,
-                            const labeled *s)
+/* What calibration found at one level: the smallest observed score whose
+ * accepted items meet the target (+inf when none does), and the fewest more
+ * correct accepted items any observed threshold would need. */
+typedef struct found {
+    double threshold, needed;
+} found;
+
+/* Thresholds are scanned highest first; ties enter together.  Only a
+ * prefix whose next item is an error (or the whole set) can need the
+ * fewest more items among those with its count of errors. */
+static found scan(const ranked *v, const uint8_t *correct, size_t n,
+                  double target, double level)
 {
-    scored *v = hitl__calloc(s->n, sizeof *v);
+    found f = { INFINITY, hitl__cp_needed(0, 0, target, level) };
+    size_t k = 0, good = 0;
+    while (k < n) {
+        double c = v[k].key;
+        while (k < n && v[k].key == c)
+            good += correct[v[k++].i];
+        if (hitl__cp_meets(good, k, target, level)) {
+            f.threshold = -c;
+            f.needed = 0;
+        } else if (f.needed > 0 && (k == n || !correct[v[k].i])) {
+            double m = hitl__cp_needed(good, k, target, level);
+            f.needed = m < f.needed ? m : f.needed;
+        }
+    }
+    return f;
+}
+
+/* Calibrate next: the certified threshold, else (with the fallback) the
+ * point-estimate one. */
+static int choose_threshold(hitl_router *next, const char *fn, const labeled *s)
+{
+    ranked *v = hitl__calloc(s->n, sizeof *v);
     if (!v)
         return hitl__fail_in(HITL_ENOMEM, fn, "no memory for %zu items", s->n);
-    for (size_t i = 0; i < s->n; i++)
-        v[i] = (scored){ s->conf[i], s->correct[i] };
-    qsort(v, s->n, sizeof *v, scored_cmp);
-    *t = INFINITY;
-    size_t k = 0, good = 0;
-    while (k < s->n) {
-        double c = v[k].conf;
-        while (k < s->n && v[k].conf == c)     /* ties enter together */
-            good += v[k++].correct;
-        if (meets(good, k, r->target, r->level))
-            *t = c;
+    for (size_t i = 0; i < s->n; i++)   /* highest score first */
+        v[i] = (ranked){ -s->conf[i], i };
+    qsort(v, s->n, sizeof *v, ranked_cmp);
+    found f = scan(v, s->correct, s->n, next->target, next->level);
+    next->rep.needed = f.needed;
+    next->rep.point_estimate = 0;
+    next->threshold = f.threshold;
+    if (isinf(f.threshold) && next->fallback && next->level > 0) {
+        found point = scan(v, s->correct, s->n, next->target, 0);
+        next->threshold = point.threshold;
+        next->rep.point_estimate = !isinf(point.threshold);
     }
     hitl__free(v);
     return HITL_OK;
@@ -538,30 +820,65 @@ static int fit_beta(double *beta, size_t *evals, const char *fn,
     return rc;
 }
 
+/* Fit T on a labeled set; with the guard, a T whose ECE on this very set
+ * is worse than T = 1's is declined (T stays 1), and the report says so. */
+static int fit_temperature(hitl_router *next, size_t *iters, const char *fn,
+                           const float *proba, const int32_t *labels, size_t n,
+                           const origin *from)
+{
+    double beta = 1.0;
+    int rc = fit_beta(&beta, iters, fn, proba, labels, n, next->n_classes);
+    if (rc)
+        return rc;
+    next->temperature = 1 / beta;
+    labeled s;
+    if ((rc = labeled_eval(&s, fn, next, proba, labels, n, from)))
+        return rc;
+    next->rep.t_fitted = next->temperature;
+    next->rep.ece_fitted = s.ece;
+    next->rep.declined = next->guard && s.ece > s.ece_raw;
+    if (next->rep.declined)
+        next->temperature = 1.0;
+    labeled_free(&s);
+    return HITL_OK;
+}
+
 /* Validate, then evaluate / calibrate / fit on one labeled set; the router
  * changes only when everything succeeded. */
 static int use_set(hitl_router *r, const char *fn, int what,
-                   const float *proba, const int32_t *labels, size_t n)
+                   const float *proba, const int32_t *labels, size_t n,
+                   const origin *from)
 {
     int rc = check_set(fn, r, proba, labels, n);
+    if (!rc)
+        rc = check_rows_known(fn, r, from);
     if (rc)
         return rc;
     hitl_router next = *r;
+    next.rep = (report){ .t_fitted = r->temperature };
     size_t iters = 0;
-    if (what == DO_FIT_TEMPERATURE) {
-        double beta = 1.0;
-        if ((rc = fit_beta(&beta, &iters, fn, proba, labels, n, r->n_classes)))
-            return rc;
-        next.temperature = 1 / beta;
-    }
-    labeled s;
-    if ((rc = labeled_eval(&s, fn, &next, proba, labels, n)))
+    if (what == DO_FIT_TEMPERATURE &&
+        (rc = fit_temperature(&next, &iters, fn, proba, labels, n, from)))
         return rc;
+    labeled s;
+    if ((rc = labeled_eval(&s, fn, &next, proba, labels, n, from)))
+        return rc;
+    if (what != DO_FIT_TEMPERATURE)
+        next.rep.ece_fitted = s.ece;
     if (what == DO_CALIBRATE)
-        rc = choose_threshold(&next.threshold, fn, &next, &s);
+        rc = choose_threshold(&next, fn, &s);
+    report extra = next.rep;
+    if (rc == HITL_OK)
+        rc = report_of(&next.rep, fn, &next, &s);
     if (rc == HITL_OK) {
-        next.rep = report_at(&next, &s, next.threshold);
         next.rep.fit_iterations = iters;
+        next.rep.t_fitted = extra.t_fitted;
+        next.rep.ece_fitted = extra.ece_fitted;
+        next.rep.declined = extra.declined;
+        if (what == DO_CALIBRATE) {
+            next.rep.needed = extra.needed;
+            next.rep.point_estimate = extra.point_estimate;
+        }
         next.has_report = 1;
         *r = next;
     }
@@ -572,43 +889,105 @@ static int use_set(hitl_router *r, const char *fn, int what,
 int hitl_router_evaluate(hitl_router *router, const float *proba,
                          const int32_t *labels, size_t n)
 {
-    return use_set(router, __func__, DO_EVALUATE, proba, labels, n);
+    return use_set(router, __func__, DO_EVALUATE, proba, labels, n, NULL);
 }
 
 int hitl_router_calibrate(hitl_router *router, const float *proba,
                           const int32_t *labels, size_t n)
 {
-    return use_set(router, __func__, DO_CALIBRATE, proba, labels, n);
+    return use_set(router, __func__, DO_CALIBRATE, proba, labels, n, NULL);
 }
 
 int hitl_router_fit_temperature(hitl_router *router, const float *proba,
                                 const int32_t *labels, size_t n)
 {
-    return use_set(router, __func__, DO_FIT_TEMPERATURE, proba, labels, n);
+    return use_set(router, __func__, DO_FIT_TEMPERATURE, proba, labels, n, NULL);
 }
 
 /* ---- routing ------------------------------------------------------------------- */
 
-/* Route n validated rows; outputs start at the given pointers (any may be
- * NULL).  Returns the number accepted. */
+/* Where a batch's decisions go: any output may be NULL; score and cost
+ * (doubles) are kept for the batch modes, else accept is decided here. */
+typedef struct sink {
+    uint8_t *accept;
+    int32_t *label;
+    float *confidence;
+    double *score, *cost;
+} sink;
+
+/* Decide n validated rows (pool items first.. when from is set); outputs
+ * start at the given pointers.  Returns the number accepted by the
+ * threshold (meaningful in precision mode). */
 static size_t route_rows(const hitl_router *r, const float *proba, size_t n,
-                         uint8_t *accept, int32_t *label, float *confidence)
+                         const hitl_pool *pool, size_t first, const float *cons,
+                         const sink *o, double *q)
 {
     size_t k = r->n_classes, taken = 0;
     double beta = router_beta(r);
     for (size_t i = 0; i < n; i++) {
         const float *p = proba + i * k;
-        int32_t top = row_argmax(p, k);
-        double c = row_conf(NULL, p, k, top, beta, -1);
-        int yes = c >= r->threshold;
+        decision d = decide(r, p, beta, q);
+        if (detector_on(r))
+            detect(&d, r, p, hitl__pool_row(pool, first + i),
+                   cons ? cons + i * k : NULL, &pool->ids[first + i], q + k);
+        int yes = d.score >= r->threshold;
         taken += yes;
-        if (accept)
-            accept[i] = (uint8_t)yes;
-        if (label)
-            label[i] = top;
-        if (confidence)
-            confidence[i] = (float)c;
+        if (o->accept)
+            o->accept[i] = (uint8_t)yes;
+        if (o->label)
+            o->label[i] = d.label;
+        if (o->confidence)
+            o->confidence[i] = (float)d.score;
+        if (o->score) {
+            o->score[i] = d.score;
+            o->cost[i] = d.cost;
+        }
     }
+    return taken;
+}
+
+/* A batch: the scores and costs of every item, then select_batch. */
+typedef struct batch {
+    double *score, *cost;
+    uint8_t *accept;
+    ranked *v;
+} batch;
+
+static void batch_free(batch *b, uint8_t *accept)
+{
+    hitl__free(b->score);
+    hitl__free(b->cost);
+    hitl__free(b->v);
+    if (b->accept != accept)
+        hitl__free(b->accept);
+}
+
+static int batch_new(batch *b, const char *fn, const hitl_router *r, size_t n,
+                     uint8_t *accept)
+{
+    *b = (batch){ NULL, NULL, accept, NULL };
+    if (r->mode == HITL_ROUTE_PRECISION)
+        return HITL_OK;
+    size_t m = n ? n : 1;
+    b->score = hitl__calloc(m, sizeof *b->score);
+    b->cost = hitl__calloc(m, sizeof *b->cost);
+    b->v = hitl__calloc(m, sizeof *b->v);
+    if (!accept)
+        b->accept = hitl__calloc(m, 1);
+    if (b->score && b->cost && b->v && b->accept)
+        return HITL_OK;
+    batch_free(b, accept);
+    return hitl__fail_in(HITL_ENOMEM, fn, "no memory for a batch of %zu items", n);
+}
+
+/* Apply the batch rule (if any) to n decided items (0 after a failure);
+ * returns the number accepted. */
+static size_t batch_end(batch *b, const hitl_router *r, size_t n, size_t taken,
+                        uint8_t *accept)
+{
+    if (b->score)
+        taken = select_batch(b->accept, r, b->score, b->cost, n, b->v);
+    batch_free(b, accept);
     return taken;
 }
 
@@ -621,10 +1000,24 @@ int hitl_router_route(size_t *n_accepted, uint8_t *accept, int32_t *label,
     int rc = hitl__check_rows(__func__, n, router->n_classes, router->n_classes,
                               sizeof(float));
     if (rc == HITL_OK)
-        rc = check_rows(__func__, proba, n, router->n_classes);
+        rc = hitl__check_proba(__func__, proba, n, router->n_classes);
+    if (rc == HITL_OK)
+        rc = check_rows_known(__func__, router, NULL);
     if (rc)
         return rc;
-    size_t taken = route_rows(router, proba, n, accept, label, confidence);
+    batch b;
+    double *q = scratch_new(router);
+    if (!q)
+        return hitl__fail(HITL_ENOMEM, "no memory for %zu classes",
+                          router->n_classes);
+    if ((rc = batch_new(&b, __func__, router, n, accept))) {
+        hitl__free(q);
+        return rc;
+    }
+    sink o = { b.accept, label, confidence, b.score, b.cost };
+    size_t taken = route_rows(router, proba, n, NULL, 0, NULL, &o, q);
+    taken = batch_end(&b, router, n, taken, accept);
+    hitl__free(q);
     if (n_accepted)
         *n_accepted = taken;
     return HITL_OK;
@@ -645,6 +1038,9 @@ static int check_model_pool(const char *fn, const hitl_router *r,
     if (m->dim != pool->dim)
         return hitl__fail_in(HITL_EINVAL, fn, "model dim %zu != pool dim %zu",
                              m->dim, pool->dim);
+    if (pool->sparse && r->score == HITL_ROUTE_SCORE_DETECTOR)
+        return hitl__fail_in(HITL_EINVAL, fn, "the error detector (HITL_ROUTE_SCORE_DETECTOR) "
+                             "reads dense rows; this pool is sparse");
     if (first > pool->n || n > pool->n - first)
         return hitl__fail_in(HITL_EINVAL, fn,
                              "items [%zu, %zu + %zu) leave the pool of %zu",
@@ -652,14 +1048,29 @@ static int check_model_pool(const char *fn, const hitl_router *r,
     return HITL_OK;
 }
 
-/* Probabilities and labels of the LABELED items in [first, first+n): rows
- * are gathered GATHER_ROWS at a time and predicted with hitl_model_predict,
- * so custom models work too. */
-static int gather_labeled(float **proba, int32_t **labels, size_t *count,
-                          const char *fn, const hitl_router *r,
+/* The LABELED items of [first, first+n): their probabilities, labels and
+ * pool indices. */
+typedef struct gathered {
+    float *proba;
+    int32_t *labels;
+    size_t *index;
+    size_t count;
+} gathered;
+
+static void gathered_free(gathered *g)
+{
+    hitl__free(g->proba);
+    hitl__free(g->labels);
+    hitl__free(g->index);
+}
+
+/* Rows are gathered GATHER_ROWS at a time and predicted with
+ * hitl_model_predict, so custom models work too. */
+static int gather_labeled(gathered *g, const char *fn, const hitl_router *r,
                           const hitl_model *m, const hitl_pool *pool,
                           size_t first, size_t n)
 {
+    *g = (gathered){ 0 };
     int rc = check_model_pool(fn, r, m, pool, first, n);
     if (rc)
         return rc;
@@ -679,59 +1090,89 @@ static int gather_labeled(float **proba, int32_t **labels, size_t *count,
     if (hitl__mul_size(&cells, nl, k) || cells > SIZE_MAX / sizeof(float))
         return hitl__fail_in(HITL_ENOMEM, fn, "%zu x %zu probabilities do not fit",
                              nl, k);
-    float *p = hitl__malloc(cells * sizeof *p);
-    int32_t *y = hitl__malloc(nl * sizeof *y);
+    g->proba = hitl__malloc(cells * sizeof *g->proba);
+    g->labels = hitl__malloc(nl * sizeof *g->labels);
+    g->index = hitl__malloc(nl * sizeof *g->index);
     /* Sparse rows are predicted an item at a time from the pool (gathering
      * them as dense rows could take dim x GATHER_ROWS floats of 2^24 dims). */
     float *x = pool->sparse ? NULL : hitl__calloc(GATHER_ROWS, dim * sizeof *x);
-    if (!p || !y || (!x && !pool->sparse)) {
+    if (!g->proba || !g->labels || !g->index || (!x && !pool->sparse)) {
         rc = hitl__fail_in(HITL_ENOMEM, fn, "no memory for %zu labeled items", nl);
         goto out;
     }
     size_t done = 0, in_block = 0;
     for (size_t i = first; pool->sparse && i < first + n && rc == HITL_OK; i++)
         if (pool->state[i] == HITL_ITEM_LABELED) {
-            rc = hitl_model_predict_pool(p + done * k, m, pool, i, 1);
-            y[done++] = pool->label[i];
+            rc = hitl_model_predict_pool(g->proba + done * k, m, pool, i, 1);
+            g->index[done] = i;
+            g->labels[done++] = pool->label[i];
         }
     for (size_t i = first; !pool->sparse && i < first + n && rc == HITL_OK; i++) {
         if (pool->state[i] == HITL_ITEM_LABELED) {
             memcpy(x + in_block * dim, hitl__pool_row(pool, i), dim * sizeof *x);
-            y[done + in_block++] = pool->label[i];
+            g->index[done + in_block] = i;
+            g->labels[done + in_block++] = pool->label[i];
         }
         if (in_block == GATHER_ROWS || (in_block > 0 && i + 1 == first + n)) {
-            rc = hitl_model_predict(p + done * k, m, x, in_block, dim);
+            rc = hitl_model_predict(g->proba + done * k, m, x, in_block, dim);
             done += in_block;
             in_block = 0;
         }
     }
-    if (rc == HITL_OK) {
-        *proba = p;
-        *labels = y;
-        *count = nl;
-        p = NULL;
-        y = NULL;
-    }
+    g->count = nl;
 out:
     hitl__free(x);
-    hitl__free(y);
-    hitl__free(p);
+    if (rc)
+        gathered_free(g);
     return rc;
+}
+
+/* The committee's consensus for items [first, first+n) (n x k floats),
+ * when the detector needs it (or, with `fitting`, when the router has a
+ * committee); NULL otherwise. */
+static int consensus(float **out, const char *fn, const hitl_router *r,
+                     const hitl_pool *pool, size_t first, size_t n, int fitting)
+{
+    *out = NULL;
+    int need = fitting ? r->committee != NULL
+                       : detector_on(r) && hitl__detector_committee(r->det);
+    if (!need || n == 0)
+        return HITL_OK;
+    if (!r->committee)
+        return hitl__fail_in(HITL_EINVAL, fn, "the detector was fitted with a "
+                             "committee's doubt: set one with "
+                             "hitl_router_set_committee");
+    size_t cells;
+    if (hitl__mul_size(&cells, n, r->n_classes) || cells > SIZE_MAX / sizeof(float))
+        return hitl__fail_in(HITL_ENOMEM, fn, "%zu x %zu consensus values do "
+                             "not fit", n, r->n_classes);
+    float *c = hitl__malloc(cells * sizeof *c);
+    if (!c)
+        return hitl__fail_in(HITL_ENOMEM, fn, "no memory for the committee's "
+                             "consensus of %zu items", n);
+    int rc = hitl_committee_predict_pool(c, r->committee, pool, first, n);
+    if (rc) {
+        hitl__free(c);
+        return rc;
+    }
+    *out = c;
+    return HITL_OK;
 }
 
 static int use_pool(hitl_router *r, const char *fn, int what,
                     const hitl_model *m, const hitl_pool *pool, size_t first,
                     size_t n)
 {
-    float *proba = NULL;
-    int32_t *labels = NULL;
-    size_t count = 0;
-    int rc = gather_labeled(&proba, &labels, &count, fn, r, m, pool, first, n);
+    gathered g;
+    int rc = gather_labeled(&g, fn, r, m, pool, first, n);
     if (rc)
         return rc;
-    rc = use_set(r, fn, what, proba, labels, count);
-    hitl__free(proba);
-    hitl__free(labels);
+    origin from = { pool, g.index, NULL, first };
+    rc = consensus((float **)&from.cons, fn, r, pool, first, n, 0);
+    if (rc == HITL_OK)
+        rc = use_set(r, fn, what, g.proba, g.labels, g.count, &from);
+    hitl__free((void *)from.cons);
+    gathered_free(&g);
     return rc;
 }
 
@@ -755,13 +1196,58 @@ int hitl_router_fit_temperature_pool(hitl_router *router,
     return use_pool(router, __func__, DO_FIT_TEMPERATURE, model, pool, first, n);
 }
 
+int hitl_router_fit_detector(hitl_router *router, const hitl_model *model,
+                             const hitl_pool *pool, size_t first, size_t n)
+{
+    gathered g;
+    int rc = gather_labeled(&g, __func__, router, model, pool, first, n);
+    if (rc)
+        return rc;
+    hitl__detector *d = NULL;
+    size_t wrong = 0;
+    for (size_t i = 0; i < g.count; i++)
+        wrong += row_argmax(g.proba + i * router->n_classes,
+                            router->n_classes) != g.labels[i];
+    /* Logistic regression needs some errors per feature (DETECTOR_EVENTS):
+     * the class indicators only with enough of them, no detector with too
+     * few even for the base features (the score falls back to the
+     * confidence), nor with fewer errors or correct items than folds. */
+    size_t k = router->n_classes;
+    double epv = router->det_events;
+    int com = router->committee != NULL;
+    int one_hot = (double)wrong >= epv * (double)hitl__detector_features(k, 1, com);
+    float *cons = NULL;
+    if (g.count >= router->det_min && wrong >= router->det_folds &&
+        g.count - wrong >= router->det_folds &&
+        (double)wrong >= epv * (double)hitl__detector_features(k, 0, com)) {
+        rc = consensus(&cons, __func__, router, pool, first, n, 1);
+        for (size_t i = 0; cons && i < g.count; i++)   /* the labeled rows */
+            memmove(cons + i * k, cons + (g.index[i] - first) * k,
+                    k * sizeof *cons);
+        if (rc == HITL_OK)
+            rc = hitl__detector_fit(&d, __func__, k, pool, g.proba, g.index,
+                                    g.count, first, n, router->det_folds,
+                                    router->det_neighbours, one_hot, cons);
+    }
+    hitl__free(cons);
+    if (rc == HITL_OK) {
+        hitl__detector_free(router->det);
+        router->det = d;
+        router->det_items = g.count;
+        router->det_wrong = wrong;
+    }
+    gathered_free(&g);
+    return rc;
+}
+
 /* Consumer of the streaming scorer: route one block of the pool. */
 typedef struct route_job {
     const hitl_router *r;
+    const hitl_pool *pool;
+    const float *cons;     /* consensus of items first.., or NULL */
     size_t first;          /* pool index of output position 0 */
-    uint8_t *accept;
-    int32_t *label;
-    float *confidence;
+    sink out;
+    double *q;             /* scratch */
     size_t taken;          /* per worker */
 } route_job;
 
@@ -771,10 +1257,37 @@ static int route_block(void *state, size_t first, size_t n,
     (void)n_classes;
     route_job *j = state;
     size_t at = first - j->first;
-    j->taken += route_rows(j->r, proba, n, j->accept ? j->accept + at : NULL,
-                           j->label ? j->label + at : NULL,
-                           j->confidence ? j->confidence + at : NULL);
+    const sink *o = &j->out;
+    sink here = { o->accept ? o->accept + at : NULL,
+                  o->label ? o->label + at : NULL,
+                  o->confidence ? o->confidence + at : NULL,
+                  o->score ? o->score + at : NULL,
+                  o->cost ? o->cost + at : NULL };
+    const float *cons = j->cons ? j->cons + at * j->r->n_classes : NULL;
+    j->taken += route_rows(j->r, proba, n, j->pool, first, cons, &here, j->q);
     return HITL_OK;
+}
+
+static int jobs_new(route_job **jobs, void ***states, size_t workers,
+                    const hitl_router *r)
+{
+    *jobs = hitl__calloc(workers, sizeof **jobs);
+    *states = hitl__calloc(workers, sizeof **states);
+    int ok = *jobs && *states;
+    for (size_t w = 0; ok && w < workers; w++) {
+        (*jobs)[w].q = scratch_new(r);
+        (*states)[w] = &(*jobs)[w];
+        ok = (*jobs)[w].q != NULL;
+    }
+    return ok ? HITL_OK : HITL_ENOMEM;
+}
+
+static void jobs_free(route_job *jobs, void **states, size_t workers)
+{
+    for (size_t w = 0; jobs && w < workers; w++)
+        hitl__free(jobs[w].q);
+    hitl__free(jobs);
+    hitl__free(states);
 }
 
 int hitl_router_route_pool(size_t *n_accepted, uint8_t *accept, int32_t *label,
@@ -791,24 +1304,37 @@ int hitl_router_route_pool(size_t *n_accepted, uint8_t *accept, int32_t *label,
         return HITL_OK;
     }
     size_t workers = hitl__score_workers(model, pool);
-    route_job *jobs = hitl__calloc(workers, sizeof *jobs);
-    void **states = hitl__calloc(workers, sizeof *states);
-    if (!jobs || !states) {
-        hitl__free(jobs);
-        hitl__free(states);
+    route_job *jobs = NULL;
+    void **states = NULL;
+    batch b;
+    float *cons = NULL;
+    if ((rc = consensus(&cons, __func__, router, pool, first, n, 0)))
+        return rc;
+    if ((rc = batch_new(&b, __func__, router, n, accept))) {
+        hitl__free(cons);
+        return rc;
+    }
+    if (jobs_new(&jobs, &states, workers, router)) {
+        jobs_free(jobs, states, workers);
+        batch_end(&b, router, 0, 0, accept);
+        hitl__free(cons);
         return hitl__fail(HITL_ENOMEM, "no memory for %zu workers", workers);
     }
     for (size_t w = 0; w < workers; w++) {
-        jobs[w] = (route_job){ router, first, accept, label, confidence, 0 };
-        states[w] = &jobs[w];
+        jobs[w].r = router;
+        jobs[w].pool = pool;
+        jobs[w].cons = cons;
+        jobs[w].first = first;
+        jobs[w].out = (sink){ b.accept, label, confidence, b.score, b.cost };
     }
     rc = hitl__score_run(model, pool, first, n, HITL__LAYOUT_ROWS, route_block,
                          states, __func__);
     size_t taken = 0;
     for (size_t w = 0; w < workers; w++)
         taken += jobs[w].taken;
-    hitl__free(states);
-    hitl__free(jobs);
+    jobs_free(jobs, states, workers);
+    hitl__free(cons);
+    taken = batch_end(&b, router, rc ? 0 : n, taken, accept);
     if (rc == HITL_OK && n_accepted)
         *n_accepted = taken;
     return rc;

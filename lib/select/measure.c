@@ -5,7 +5,9 @@
  * uncertainty score (of the model, or of the committee's consensus) or a
  * committee's disagreement; raw (as hitl_query reports it) or scaled to an
  * informativeness in [0, 1], larger = more informative (what diversity
- * rules weigh against distance).  Every selection rule that ranks items by
+ * rules weigh against distance); or the expected gradient length of the
+ * built-in model (raw only), from the probabilities and the block's rows.
+ * Every selection rule that ranks items by
  * a measure is written over this pass: the top k (hitl__measure_top), or
  * the value of every unlabeled item (hitl__measure_into).
  */
@@ -19,15 +21,29 @@ typedef struct sink {
     double top;               /* a disagreement's largest value (scaled) */
     hitl__values_fn consume;
     void *inner;
-    float *s;                 /* ld: one uncertainty score per item */
+    float *s;                 /* ld: one uncertainty score per item (EGL: the
+                                 rows' squared norms) */
     double *val;              /* ld: the measure per item */
     hitl__qbc_scratch qbc;
+    const hitl_pool *pool;    /* EGL reads the block's rows */
+    int intercept;
 } sink;
+
+/* EGL: the rows' norms while the block is still in cache, then O(K) an item. */
+static void egl_measure(sink *k, const hitl__ensemble_block *b)
+{
+    size_t stride;
+    const float *X = hitl__pool_block_rows(k->pool, b->first, &stride);
+    hitl__sqnorms(k->s, X, b->n, stride, k->pool->dim);
+    hitl__egl_block(k->val, b->consensus, b->ld, b->n, b->K, k->s, k->intercept);
+}
 
 static int measure_block(void *state, const hitl__ensemble_block *b)
 {
     sink *k = state;
-    if (hitl__is_qbc_kind(k->kind)) {
+    if (k->kind == HITL_STRATEGY_EXPECTED_GRADIENT_LENGTH) {
+        egl_measure(k, b);
+    } else if (hitl__is_qbc_kind(k->kind)) {
         hitl__qbc_measure(k->val, &k->qbc, k->kind, b);
         if (k->scaled)
             for (size_t i = 0; i < b->n; i++)
@@ -66,7 +82,8 @@ int hitl__measure_run(const hitl__source *src, int kind, int scaled, const hitl_
     int ok = ks && sp;
     for (size_t i = 0; ok && i < w; i++) {
         ks[i] = (sink){ .kind = kind, .scaled = scaled, .consume = consume,
-                        .inner = states[i] };
+                        .inner = states[i], .pool = pool,
+                        .intercept = src->model ? src->model->fit_intercept : 0 };
         ks[i].top = qbc ? hitl__qbc_max(kind, M, K) : 0;
         ks[i].s = hitl__malloc(ld * sizeof *ks[i].s);
         ks[i].val = hitl__malloc(ld * sizeof *ks[i].val);

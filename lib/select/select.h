@@ -44,6 +44,18 @@ void hitl__uncertainty_block(int kind, float *s, const float *P, size_t ld, size
  * LEAST_CONFIDENT (1 - p1)/(1 - 1/K), MARGIN 1 - (p1 - p2), ENTROPY H/log K. */
 double hitl__informativeness(int kind, double score, size_t K);
 
+/* ---- egl.c: expected gradient length ------------------------------------------ */
+
+/* val[i] for i < n = sqrt(xn2[i] + intercept) sum_y p_y sqrt(S - 2 p_y + 1),
+ * S = sum_k p_k^2, of column i of a class-major probability block P (K x
+ * ld) whose rows have squared norms xn2: the expected gradient length of
+ * the built-in model (hitl.h, HITL_STRATEGY_EXPECTED_GRADIENT_LENGTH). */
+void hitl__egl_block(double *val, const float *P, size_t ld, size_t n, size_t K,
+                     const float *xn2, int intercept);
+/* The rows of pool items first .. first+n-1, which lie in one chunk (as the
+ * blocks of a pass do): the first row, and the stride into *stride. */
+const float *hitl__pool_block_rows(const hitl_pool *pool, size_t first, size_t *stride);
+
 /* ---- disagreement.c ------------------------------------------------------------ */
 
 /* A worker's scratch for the QBC measures of blocks of up to `rows` items

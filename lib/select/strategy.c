@@ -4,8 +4,8 @@
  * The handle holds a kind, a seed and the parameters of the diversity kinds;
  * a query dispatches on the kind:
  *   RANDOM                 a seeded uniform draw (hitl__rng_key per item);
- *   LEAST_CONFIDENT, MARGIN, ENTROPY
- *                          the k best by uncertainty, in one streaming pass
+ *   LEAST_CONFIDENT, MARGIN, ENTROPY, EXPECTED_GRADIENT_LENGTH
+ *                          the k best by uncertainty (or EGL), in one streaming pass
  *                          of the model (hitl__measure_top), or of a
  *                          committee's consensus;
  *   QBC_*                  the k best by the committee's disagreement;
@@ -37,7 +37,7 @@ struct hitl_strategy {
 static int known_kind(int kind)
 {
     return kind == HITL_STRATEGY_RANDOM || hitl__is_base_kind(kind, 1) ||
-           hitl__is_diversity_kind(kind);
+           hitl__is_diversity_kind(kind) || kind == HITL_STRATEGY_EXPECTED_GRADIENT_LENGTH;
 }
 
 /* RANDOM: the k unlabeled items of smallest key, sorted. */
@@ -136,6 +136,10 @@ static int check_query(const hitl_strategy *strategy, const hitl_model *model,
         return hitl__fail_in(HITL_EINVAL, "hitl_query",
                              "pool dim %zu differs from model dim %zu", pool->dim,
                              model->dim);
+    if (strategy->kind == HITL_STRATEGY_EXPECTED_GRADIENT_LENGTH &&
+        model->kind != HITL__MODEL_LOGREG)
+        return hitl__fail_in(HITL_EINVAL, "hitl_query", "EXPECTED_GRADIENT_LENGTH needs the "
+                             "built-in logistic regression, not a custom model");
     if (!model->fitted)
         return hitl__fail_in(HITL_ESTATE, "hitl_query", "the model is not fitted");
     return HITL_OK;
@@ -272,6 +276,9 @@ int hitl_query_committee(size_t *count, size_t *indices, uint64_t *ids, double *
         return hitl__fail(HITL_EINVAL, "k is 0");
     if (strategy->kind == HITL_STRATEGY_RANDOM)
         return hitl_query(count, indices, ids, scores, strategy, NULL, pool, k);
+    if (strategy->kind == HITL_STRATEGY_EXPECTED_GRADIENT_LENGTH)
+        return hitl__fail(HITL_EINVAL, "EXPECTED_GRADIENT_LENGTH needs the built-in model "
+                          "(the gradient of a committee is not defined): use hitl_query");
     int st = hitl__committee_check(committee, pool, 0, __func__);
     if (st != HITL_OK)
         return st;

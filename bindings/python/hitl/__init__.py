@@ -3,9 +3,20 @@
     import numpy as np, hitl
     X = np.random.default_rng(0).normal(size=(1000, 16)).astype(np.float32)
     pool = hitl.Pool.from_array(X, borrow=True)      # zero-copy
-    learner = hitl.ActiveLearner(hitl.LogisticRegression(16, 3), "margin", pool)
+    learner = hitl.ActiveLearner(hitl.LogisticRegression(), "margin", pool)
     idx, ids, scores = learner.query(pool, k=10)     # ask a person about these
-    learner.teach(ids, answers)                      # then refit
+    learner.teach(ids, answers)                      # any labels; then refit
+    learner.save("session.zip")                      # ActiveLearner.load() resumes
+
+hitl.LogisticRegression is also a scikit-learn classifier (fit(X, y),
+clone, Pipeline, GridSearchCV, cross_val_score), whose C is scikit-learn's.
+
+Three lines that run (the tests run every example of help(hitl.X)):
+
+    >>> X = np.random.default_rng(0).normal(size=(500, 4)); y = (X[:, 0] > X[:, 1]).astype(int)
+    >>> pool = hitl.Pool.from_array(X); pool.set_labels(range(20), y[:20])
+    >>> hitl.Strategy("margin").query(hitl.LogisticRegression(4, 2).fit(pool), pool, k=3).indices
+    array([ 68, 319, 135])
 
 Objects one to one with the C API (include/hitl.h is the reference manual):
 Pool (hitl_pool), Model / LogisticRegression / CustomModel (hitl_model),
@@ -13,7 +24,10 @@ Strategy and query() (hitl_strategy, hitl_query, hitl_query_committee),
 Committee and disagreement() (hitl_committee, hitl_disagreement), Feedback
 (hitl_feedback: events, aggregation, consensus, journal), the agreement
 metrics (cohen_kappa, fleiss_kappa, fleiss_kappa_counts, krippendorff_alpha,
-accuracy), Router (hitl_router); every C enum is an IntEnum here (Status,
+accuracy), Router (hitl_router), Recheck and find_label_issues
+(hitl_recheck: labels that are probably wrong), Stream (hitl_stream:
+deciding arriving items within a labeling budget), Stopper (hitl_stopper:
+when more labels stop paying); every C enum is an IntEnum here (Status,
 Param, ItemState, Info, StrategyKind, EventKind, ...).  The raw cffi objects
 are `hitl.ffi` and `hitl.lib`.
 
@@ -30,6 +44,18 @@ Lifetime: close() or `with` frees a handle at once; otherwise it is freed
 when garbage-collected.  Objects keep alive what the library borrows (a
 pool keeps its borrowed arrays, a feedback its pool, a custom model its
 estimator).
+
+Pickling: pickle and copy.deepcopy rebuild a Pool (its rows, copied out
+even when borrowed, ids, states, labels, weights, class count), a Model (the
+built-in one bit-exactly through its saved bytes, a CustomModel through its
+estimator, which must pickle), a Strategy and a Router (their kind and
+parameters; a router's last report is not kept), a Committee (parameters
+and members).  A Feedback refuses: its journal is its saved form.
+
+Borrowed: a Pool reads borrowed arrays in place and keeps them alive; a
+Feedback writes its Pool for as long as it lives; a Committee keeps the
+models given to it; a CustomModel keeps its estimator.  Everything else is
+read only during a call.  Each class's help() says what it borrows.
 
 Threads: calls into the library release the GIL, so several Python threads
 can score or query at once.  No object is safe to change from two threads at
@@ -49,14 +75,21 @@ from .errors import (Error, InvalidArgument, OutOfMemory, StateError,
                      NumericError, FileIOError, FormatError, CallbackError,
                      NotFound, error_class)
 from .pool import Pool, Item
-from .model import Model, LogisticRegression, CustomModel
+from .model import Model, LogisticRegression, CustomModel, NotFittedError
+from .explain import Explanation, explain_proba
+from .audit import Audit
 from .strategy import Strategy, QueryResult, query
 from .committee import Committee, disagreement
 from .feedback import Feedback, Event, ItemConsensus, ItemSettlement
 from .agreement import (cohen_kappa, fleiss_kappa, fleiss_kappa_counts,
                         krippendorff_alpha, accuracy)
 from .router import Router, Routing
+from .recheck import Recheck, RecheckJoint, find_label_issues
+from .stream import Stream, Decisions
+from .stopper import Stopper
 from .learner import ActiveLearner
+from .labels import LabelMap
+from .evaluation import evaluate, Evaluation
 
 globals().update(_ENUMS)
 
@@ -78,9 +111,12 @@ RAW_ONLY = {
 __all__ = ["ffi", "lib", "library_version", "enum_value", "Error",
            "InvalidArgument", "OutOfMemory", "StateError", "NumericError",
            "FileIOError", "FormatError", "CallbackError", "NotFound",
-           "error_class", "Pool", "Item", "Model", "LogisticRegression",
+           "error_class", "NotFittedError", "Pool", "Item", "Model", "LogisticRegression",
            "CustomModel", "Strategy", "QueryResult", "query", "Committee",
            "disagreement", "Feedback", "Event", "ItemConsensus", "ItemSettlement",
            "cohen_kappa", "fleiss_kappa", "fleiss_kappa_counts",
            "krippendorff_alpha", "accuracy", "Router", "Routing",
-           "ActiveLearner"] + sorted(_ENUMS)
+           "Recheck", "RecheckJoint", "find_label_issues", "Stream", "Decisions",
+           "Stopper",
+           "ActiveLearner", "LabelMap", "evaluate", "Evaluation",
+           "Explanation", "explain_proba", "Audit"] + sorted(_ENUMS)

@@ -74,7 +74,13 @@ def ids(values, n, name="ids"):
     """None (NULL), or n caller ids as uint64 (see ints)."""
     if values is None:
         return None, ffi.NULL
-    return ints(values, "uint64_t", name, n)
+    a = values if isinstance(values, np.ndarray) else np.asarray(values)
+    if a.size and a.dtype.kind not in "iu":
+        raise InvalidArgument(
+            "%s of a pool are uint64 integers, got dtype %s: for str or other "
+            "hashable ids, hitl.ActiveLearner(..., pool=X, ids=...) maps them "
+            "to the pool's" % (name, a.dtype))
+    return ints(a, "uint64_t", name, n)
 
 
 def out(shape, dtype, ctype):
@@ -97,7 +103,8 @@ def view(ptr, n, stride, dim, dtype=np.float32, writable=False):
     return a
 
 
-_INT_TYPES = {"int32_t": np.int32, "uint32_t": np.uint32, "uint64_t": np.uint64}
+_INT_TYPES = {"int32_t": np.int32, "uint32_t": np.uint32, "uint64_t": np.uint64,
+              "size_t": np.uintp}
 
 
 def ints(values, ctype, name, n=None):

@@ -115,6 +115,10 @@ class Handle:
     def _describe(self):
         return "open"
 
+    def __reduce__(self):
+        raise TypeError("hitl.%s objects cannot be pickled or copied"
+                        % type(self).__name__)
+
 
 class Params:
     """set_param/get_param/set_params/get_params for a handle kind whose C

@@ -5,7 +5,15 @@ Ratings are parallel arrays (item, rater, label), as Feedback.answers()
 returns them.  Labels are classes 0 .. n_classes-1; n_classes defaults to
 1 + the largest label given (at least 2).  A statistic the data leave
 undefined (e.g. every rating in one class) raises hitl.StateError.
-Integer arrays are converted to the C types once (they are small)."""
+Integer arrays are converted to the C types once (they are small).
+
+Thread-safe: pure functions of their arguments (nothing is borrowed beyond
+the call), callable from several threads at once.
+
+>>> item, rater, label = [0, 0, 1, 1, 2, 2], [1, 2, 1, 2, 1, 2], [0, 0, 1, 1, 1, 0]
+>>> round(hitl.krippendorff_alpha(item, rater, label), 4)
+0.4444
+"""
 import numpy as np
 
 from ._ffi import ffi, lib
@@ -32,7 +40,11 @@ def _ratings(item, rater, label):
 
 
 def cohen_kappa(labels_a, labels_b, n_classes=None):
-    """Cohen's kappa of two annotators' labels for the same items."""
+    """Cohen's kappa of two annotators' labels for the same items.
+
+    >>> hitl.cohen_kappa([0, 1, 1, 0], [0, 1, 0, 0])
+    0.5
+    """
     a, pa = _arrays.ints(labels_a, "int32_t", "labels_a")
     b, pb = _arrays.ints(labels_b, "int32_t", "labels_b", a.shape[0])
     out = ffi.new("double *")
@@ -43,7 +55,12 @@ def cohen_kappa(labels_a, labels_b, n_classes=None):
 
 def fleiss_kappa(item, rater, label, n_classes=None):
     """Fleiss' kappa of ratings where every item has the same number of
-    ratings (>= 2)."""
+    ratings (>= 2).
+
+    >>> round(hitl.fleiss_kappa([0, 0, 1, 1, 2, 2], [1, 2, 1, 2, 1, 2],
+    ...                         [0, 0, 1, 1, 1, 0]), 4)
+    0.3333
+    """
     keep, (pi, pr, pl), n = _ratings(item, rater, label)
     out = ffi.new("double *")
     check(lib.hitl_agreement_fleiss_kappa(out, pi, pr, pl, n,
@@ -53,7 +70,11 @@ def fleiss_kappa(item, rater, label, n_classes=None):
 
 def fleiss_kappa_counts(counts):
     """Fleiss' kappa from an (items, classes) table of rating counts, the
-    form of Fleiss' paper; every row must sum to the same m >= 2."""
+    form of Fleiss' paper; every row must sum to the same m >= 2.
+
+    >>> round(hitl.fleiss_kappa_counts([[2, 0], [0, 2], [1, 1]]), 4)
+    0.3333
+    """
     c = np.asarray(counts)
     if c.ndim != 2:
         raise InvalidArgument("counts must be 2-D (items, classes), got %s"
@@ -65,7 +86,12 @@ def fleiss_kappa_counts(counts):
 
 
 def krippendorff_alpha(item, rater, label, n_classes=None):
-    """Krippendorff's alpha (nominal), any number of raters per item."""
+    """Krippendorff's alpha (nominal), any number of raters per item.
+
+    >>> round(hitl.krippendorff_alpha([0, 0, 1, 1, 2], [1, 2, 1, 2, 3],
+    ...                               [0, 0, 1, 1, 1]), 4)
+    1.0
+    """
     keep, (pi, pr, pl), n = _ratings(item, rater, label)
     out = ffi.new("double *")
     check(lib.hitl_agreement_krippendorff_alpha(out, pi, pr, pl, n,
@@ -77,7 +103,12 @@ def accuracy(annotators, item, rater, label, ref_item, ref_label,
              n_classes=None):
     """How often each annotator matches a reference labelling
     (ref_item[g] has class ref_label[g]).  Returns (accuracy float64 with NaN
-    where an annotator rated no reference item, n_scored uintp)."""
+    where an annotator rated no reference item, n_scored uintp).
+
+    >>> hitl.accuracy([1, 2], item=[0, 0, 1, 1], rater=[1, 2, 1, 2],
+    ...               label=[0, 1, 1, 1], ref_item=[0, 1], ref_label=[0, 1])
+    (array([1. , 0.5]), array([2, 2], dtype=uint64))
+    """
     ann, pa = _arrays.ints(annotators, "uint64_t", "annotators")
     keep, (pi, pr, pl), n = _ratings(item, rater, label)
     rl, prl = _arrays.ints(ref_label, "int32_t", "ref_label")

@@ -29,8 +29,21 @@ class Committee(Params, Handle):
     - params: bootstrap, seed, threads, block_rows (the COMMITTEE_* Params).
 
     Query it with a QBC_* Strategy: hitl.query(strategy, committee, pool, k).
+
+    Borrowed: models given in models= or add_model() stay the caller's
+    objects (the Committee keeps them alive; closing one closes the
+    committee first); the l2= members belong to the committee, and
+    member(i) views of them work while it is open.  pickle/deepcopy copy
+    the parameters and every member.
+
     Thread-safety: fit() and set_param() need the committee (and its members)
-    to themselves; predictions and queries are concurrent reads."""
+    to themselves; predictions and queries are concurrent reads.
+
+    >>> pool = hitl.Pool.from_array(np.random.default_rng(0).normal(size=(60, 3)))
+    >>> pool.set_labels(range(20), np.arange(20) % 2)
+    >>> len(hitl.Committee(3, 2, l2=(0.01, 1.0, 100.0), seed=1).fit(pool))
+    3
+    """
     _c_free = "hitl_committee_free"
     _c_set_param = "hitl_committee_set_param"
     _c_get_param = "hitl_committee_get_param"
@@ -129,6 +142,16 @@ class Committee(Params, Handle):
 
     def predict(self, X):
         return np.argmax(self.predict_proba(X), axis=1)
+
+    def votes(self, X):
+        """The vote split on each row of X: (n, n_classes) uint32, how many
+        members give the class their largest probability."""
+        from .explain import committee_votes
+        return committee_votes(self, X)
+
+    def __reduce__(self):
+        from ._pickle import reduce_committee
+        return reduce_committee(self)
 
     def _describe(self):
         return "dim=%d n_classes=%d members=%d" % (self._dim, self._n_classes,

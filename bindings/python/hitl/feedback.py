@@ -3,14 +3,15 @@ over several annotators, consensus control and the journal (audit trail)."""
 import collections
 import datetime
 import math
+import os
 
 import numpy as np
 
 from ._ffi import ffi, lib
 from ._base import (Handle, Params, check, size_arg, int_arg, u64_arg,
                     i32_arg, float_arg, path_arg, enum_value)
-from ._enums import (EventKind, Consensus, AnnotatorInfo, FeedbackInfo, Role,
-                     Settlement)
+from ._enums import (Aggregation, EventKind, Consensus, AnnotatorInfo,
+                     FeedbackInfo, Role, Settlement)
 from .errors import InvalidArgument
 from . import _arrays
 
@@ -77,14 +78,34 @@ class Feedback(Params, Handle):
 
     Feedback(pool, **params): params are the 40x hitl.Param names
     (aggregation, min_annotators, min_agreement, min_confidence, n_classes,
-    em_max_iter, em_tol, confidence_weights).
+    em_max_iter, em_tol, confidence_weights, drift_window, drift_alpha,
+    ds_prior).  The aggregation defaults to "recommended" (HITL_AGGREGATE_
+    RECOMMENDED: majority vote, one coin or Dawid-Skene chosen by the
+    evidence, constant annotators left out; see hitl.h, "Aggregation"), so
+    fb.get_params()["aggregation"] is Aggregation.RECOMMENDED unless set.
+    Until the first aggregation (aggregate(), a parameter change that calls
+    for a fit, open_journal) items are decided by majority vote; the fit
+    then costs a second or two on 100,000 items.  A journal written before
+    RECOMMENDED was the default, that never set a method, still replays
+    under "majority".
 
-    The Feedback keeps its pool alive; closing the pool closes the Feedback
-    first.  Not thread-safe: one thread at a time, and the pool must not be
-    used elsewhere while answers are recorded or aggregated."""
+    Borrowed: the pool, for the Feedback's whole life: every answer also
+    writes the pool's state, label and weight.  The Feedback keeps its pool
+    alive; closing the pool closes the Feedback first.  It does not pickle:
+    its journal (open_journal) is its saved form.
+
+    Not thread-safe: one thread at a time, and the pool must not be
+    used elsewhere while answers are recorded or aggregated.
+
+    >>> pool = hitl.Pool.from_array(np.zeros((4, 2)), ids=[10, 11, 12, 13])
+    >>> fb = hitl.Feedback(pool); fb.label(11, 1, annotator=1); fb.label(11, 1, annotator=2)
+    >>> len(fb), pool.item(pool.find(11))
+    (2, Item(id=11, state=<ItemState.LABELED: 1>, label=1))
+    """
     _c_free = "hitl_feedback_free"
     _c_set_param = "hitl_feedback_set_param"
     _c_get_param = "hitl_feedback_get_param"
+    journal_path = None     # the open journal's path, set by open_journal
 
     def __init__(self, pool, **params):
         out = ffi.new("hitl_feedback **")
@@ -116,14 +137,30 @@ class Feedback(Params, Handle):
     # -- recording ------------------------------------------------------------
     def record(self, item_id, kind=EventKind.LABEL, label=-1, annotator=0,
                confidence=None, shown_label=-1, shown_confidence=None,
-               timestamp=None, reason=None):
+               timestamp=None, reason=None, shown=None):
         """Record an answer (hitl_feedback_record): kind LABEL, OVERRIDE,
         CONFIRM or SKIP (a hitl.EventKind, value or name) about item
         `item_id`, or GOLD (its known answer; label -1 clears it).  confidence / shown_confidence: None for none;
         shown_label: the model's pre-annotation or -1; timestamp: None for
-        now, a datetime, or microseconds since the epoch; reason: text.
+        now, a datetime, or microseconds since the epoch; reason: text;
+        shown: the explanation shown with the pre-annotation, as (feature,
+        contribution) pairs (at most 16; hitl_feedback_record_shown), e.g.
+        a row of Model.explain's toward_predicted.
         Returns the event id."""
         ev = ffi.new("uint64_t *")
+        if shown is not None:
+            pairs = list(shown)
+            feats = np.array([int(f) for f, _ in pairs], dtype=np.int32)
+            vals = np.array([float(v) for _, v in pairs], dtype=np.float32)
+            check(lib.hitl_feedback_record_shown(
+                ev, self._ptr, enum_value(EventKind, kind, "event kind"),
+                u64_arg(item_id, "item_id"), u64_arg(annotator, "annotator"),
+                i32_arg(label, "label"), _nan(confidence, "confidence"),
+                i32_arg(shown_label, "shown_label"),
+                _nan(shown_confidence, "shown_confidence"),
+                ffi.from_buffer("int32_t[]", feats), ffi.from_buffer("float[]", vals),
+                len(pairs), _timestamp(timestamp), _reason(reason)))
+            return ev[0]
         check(lib.hitl_feedback_record(
             ev, self._ptr, enum_value(EventKind, kind, "event kind"),
             u64_arg(item_id, "item_id"), u64_arg(annotator, "annotator"),
@@ -222,6 +259,15 @@ class Feedback(Params, Handle):
                      None if target[0] == none else target[0],
                      None if by[0] == none else by[0])
 
+    def event_shown(self, event_id):
+        """The explanation recorded with event `event_id`: (feature,
+        contribution) pairs, [] for none."""
+        eid = u64_arg(event_id, "event_id")
+        n = ffi.new("size_t *")
+        feats, vals = ffi.new("int32_t[16]"), ffi.new("float[16]")
+        check(lib.hitl_feedback_event_shown(n, feats, vals, 16, self._ptr, eid))
+        return [(feats[i], vals[i]) for i in range(n[0])]
+
     def events(self):
         """Every event, in id order."""
         return [self.event(i) for i in range(len(self))]
@@ -268,10 +314,13 @@ class Feedback(Params, Handle):
         annotator, when: timestamp, what: kind and label, why: reason, and
         retracted_by).
 
-        >>> fb.set_role(7, "reviewer")
+        >>> fb = hitl.Feedback(hitl.Pool.from_array(np.zeros((5, 2))))
+        >>> fb.label(3, 1, annotator=1); _ = fb.set_role(7, "reviewer")
         >>> fb.record(3, "override", label=2, annotator=7, shown_label=1,
         ...           reason="the invoice says refund")
+        1
         >>> [(e.annotator, e.kind.name, e.label) for e in fb.history(3)]
+        [(1, 'LABEL', 1), (7, 'OVERRIDE', 2)]
         """
         count = ffi.new("size_t *")
         iid = u64_arg(item_id, "item_id")
@@ -352,6 +401,12 @@ class Feedback(Params, Handle):
                                           n_classes))
         return m
 
+    def aggregation_used(self):
+        """The hitl.Aggregation in force: the one set, or what RECOMMENDED
+        chose at the last aggregation (MAJORITY, ONE_COIN or DAWID_SKENE;
+        MAJORITY before its first)."""
+        return Aggregation(int(self.info(FeedbackInfo.AGGREGATION_USED)))
+
     def info(self, what):
         """A figure about the handle (hitl.FeedbackInfo member or name)."""
         v = ffi.new("double *")
@@ -363,10 +418,12 @@ class Feedback(Params, Handle):
     def open_journal(self, path, fsync_every=1):
         """Attach the journal file at `path`: replay it if it has records,
         else write the events held so far.  fsync_every: 0 never, 1 every
-        event, N every N-th.  Returns self."""
+        event, N every N-th.  Returns self.  journal_path then names the
+        file (a saved learner session copies it)."""
         check(lib.hitl_feedback_open_journal(
             self._ptr, path_arg(path),
             int_arg(fsync_every, "fsync_every", 0, 2 ** 32 - 1)))
+        self.journal_path = os.fspath(path)
         return self
 
     def sync(self):
@@ -376,6 +433,17 @@ class Feedback(Params, Handle):
     def close_journal(self):
         """Sync (unless the policy is 0) and close the journal."""
         check(lib.hitl_feedback_close_journal(self._ptr))
+        self.journal_path = None
+
+    def __reduce__(self):
+        raise TypeError(
+            "hitl.Feedback cannot be pickled or copied: it is an append-only "
+            "log bound to one Pool, which it keeps writing, and to the "
+            "journal file it appends to; a copy would either write the same "
+            "journal twice or lose the link.  Its journal is its saved form: "
+            "open_journal(path) on the live handle, then to resume, "
+            "hitl.Feedback(copy_of_pool).open_journal(path) replays it "
+            "(copy_of_pool: the pool as it was before the first answer)")
 
     def _describe(self):
         return "events=%d" % len(self)

@@ -25,8 +25,17 @@ class Strategy(Params, Handle):
     hitl.StrategyKind, its value or its name ("random", "least_confident",
     "margin", "entropy", ...); params are hitl.Param names in lower case.
 
-    Not thread-safe: a query updates the strategy, so use one Strategy per
-    thread (models and pools may be shared by concurrent queries)."""
+    Borrowed: nothing; a query reads the model and pool only during the
+    call.  pickle/deepcopy copy the kind and parameters.
+
+    Not thread-safe: use one Strategy per thread (a query may update it;
+    models and pools may be shared by concurrent queries).
+
+    >>> pool = hitl.Pool.from_array(np.random.default_rng(0).normal(size=(50, 2)))
+    >>> strategy = hitl.Strategy("random", seed=1)  # or "margin", "default", ...
+    >>> strategy.query(None, pool, k=3).indices     # no model needed for random
+    array([28, 49, 48])
+    """
     _c_free = "hitl_strategy_free"
     _c_set_param = "hitl_strategy_set_param"
     _c_get_param = "hitl_strategy_get_param"
@@ -51,6 +60,10 @@ class Strategy(Params, Handle):
     def query(self, model, pool, k):
         """Pick up to k unlabeled items of `pool` (see hitl.query)."""
         return query(self, model, pool, k)
+
+    def __reduce__(self):
+        from ._pickle import reduce_strategy
+        return reduce_strategy(self)
 
     def _describe(self):
         return self.kind.name.lower()

@@ -12,7 +12,9 @@ def sklearn_reference(X, y, C, fit_intercept=True, sample_weight=None):
     # newton-cg stops on max|gradient| <= tol; scikit-learn's lbfgs also
     # stops on a relative objective change (ftol = 64 eps), which leaves
     # gradients near 1e-4 and probabilities 1e-4 off the optimum at large C.
-    sk = SkLR(C=C, multi_class="multinomial", solver="newton-cg", tol=1e-8,
+    # multi_class="auto": multinomial for K > 2, one sigmoid for K = 2 (what
+    # LogisticRegression(C=C) means to a scikit-learn user).
+    sk = SkLR(C=C, solver="newton-cg", tol=1e-8,
               max_iter=1000, fit_intercept=fit_intercept)
     return sk.fit(X.astype(np.float64), y, sample_weight=sample_weight)
 
@@ -41,11 +43,14 @@ def test_probabilities_match_sklearn(C, K):
     np.testing.assert_allclose(model.predict_proba_pool(pool),
                                sk.predict_proba(X), atol=1e-4, rtol=0)
     # The solutions: W is unique (L2); the unpenalised intercepts only up to
-    # a common shift.  scikit-learn keeps one row for K = 2 (w1 = -w0).
+    # a common shift.  scikit-learn's sigmoid for K = 2 has w = w1 - w0 and
+    # ours is symmetric (w1 = -w0 = w/2); coef_ is scikit-learn's shape.
     W, b = model.get_coef()
     skW, skb = sk.coef_, sk.intercept_
+    np.testing.assert_allclose(model.coef_, skW,
+                               atol=1e-3 * max(1.0, np.abs(skW).max()), rtol=0)
     if K == 2:
-        skW, skb = np.vstack([-skW, skW]), np.concatenate([-skb, skb])
+        skW, skb = np.vstack([-skW, skW]) / 2, np.concatenate([-skb, skb]) / 2
     tol = 1e-3 * max(1.0, np.abs(W).max())
     np.testing.assert_allclose(W, skW, atol=tol, rtol=0)
     np.testing.assert_allclose(b - b.mean(), skb - skb.mean(), atol=tol, rtol=0)
@@ -101,14 +106,29 @@ def test_warm_refit_matches_sklearn():
 
 def test_params_and_info():
     model = hitl.LogisticRegression(3, 2, C=4.0, max_iter=50, threads=1)
+    # binary: scikit-learn's sigmoid at C is lambda = 2/C here
+    assert model.get_param("l2") == 0.5 and model.get_param("max_iter") == 50
+    assert hitl.LogisticRegression(3, 4, C=4.0).get_param("l2") == 0.25
     p = model.get_params()
-    assert p["l2"] == 0.25 and p["max_iter"] == 50 and p["threads"] == 1
-    assert set(p) >= {"l2", "fit_intercept", "tol", "max_iter", "warm_start",
-                      "threads", "block_rows"}
+    assert p["C"] == 4.0 and p["max_iter"] == 50 and p["threads"] == 1
+    assert type(p["max_iter"]) is int and type(p["block_rows"]) is int
+    assert set(p) == {"dim", "n_classes", "C", "l2", "fit_intercept", "tol",
+                      "max_iter", "warm_start", "threads", "block_rows"}
     model.set_param(hitl.Param.BLOCK_ROWS, 64)
     assert model.get_param("block_rows") == 64
     assert model.info("dim") == 3 and model.info(hitl.Info.N_CLASSES) == 2
-    assert not model.fitted and "fitted=False" in repr(model)
+    assert not model.fitted and repr(model) == (
+        "LogisticRegression(dim=3, n_classes=2, C=4.0, max_iter=50, threads=1)")
+
+
+def test_defaults_are_the_libraries():
+    # the constructor's defaults are shown by get_params: they must be the C
+    # library's own
+    fresh = hitl.LogisticRegression(3, 3, l2=1.0)
+    for name, value in hitl.LogisticRegression().get_params().items():
+        if name in ("tol", "max_iter", "fit_intercept", "warm_start", "threads",
+                    "block_rows"):
+            assert fresh.get_param(name) == value, name
 
 
 def test_save_load_round_trip(tmp_path):
@@ -117,7 +137,9 @@ def test_save_load_round_trip(tmp_path):
     data = model.to_bytes()
     copy = hitl.Model.from_bytes(data)
     np.testing.assert_array_equal(copy.predict_proba(X), model.predict_proba(X))
-    assert copy.get_params() == model.get_params()
+    # a loaded model's parameters come from the C handle: lambda as l2
+    assert copy.get_params() == dict(model.get_params(), l2=1 / 3.0, C=1.0)
+    assert copy.get_param("l2") == model.get_param("l2")
     assert copy.grad_norm == model.grad_norm
     path = tmp_path / "m.hitl"
     model.save(path)

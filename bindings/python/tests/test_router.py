@@ -121,3 +121,124 @@ def test_router_errors():
         with pytest.raises(hitl.InvalidArgument):
             r.calibrate(np.full((2, 3), 1 / 3), [0])       # length
         assert r.get_param("threshold") == np.inf
+
+
+# ---- costs, capacity, budget, small samples, the detector, report() -------
+
+def test_cost_decision_is_the_argmin():
+    P, _ = noisy_set(300, 4, seed=7)
+    rng = np.random.default_rng(3)
+    C = rng.uniform(0, 5, size=(4, 4))
+    np.fill_diagonal(C, 0)
+    with hitl.Router(4, costs=C, decision="cost", score="cost",
+                     threshold=0.5) as r:
+        np.testing.assert_array_equal(r.costs, C)
+        out = r.route(P)
+        expected = P.astype(np.float64) @ C          # [i, c] = sum_y p_y C[y][c]
+        chosen = expected[np.arange(len(P)), out.labels]
+        assert np.all(chosen <= expected.min(axis=1) + 1e-9)
+        np.testing.assert_allclose(out.confidence, 1 - chosen / C.max(), atol=1e-5)
+
+
+@pytest.mark.parametrize("bad, err", [
+    (-np.eye(3), hitl.InvalidArgument),
+    (np.full((3, 3), np.nan), hitl.NumericError),
+    (np.zeros((3, 4)), hitl.InvalidArgument),
+    (np.zeros(9), ValueError),
+])
+def test_bad_cost_matrices(bad, err):
+    with hitl.Router(3) as r:
+        with pytest.raises(err):
+            r.costs = bad
+        np.testing.assert_array_equal(r.costs, 1 - np.eye(3))
+
+
+def test_capacity_reviews_the_least_confident():
+    P, y = noisy_set(1000, 3, seed=2)
+    with hitl.Router(3, mode="capacity", capacity=0.25) as r:
+        out = r.route(P)
+        assert out.n_accepted == 750
+        assert out.confidence[~out.accept].max() <= out.confidence[out.accept].min()
+        r.evaluate(P, y)
+        assert r.info("review_rate") == 0.25
+        with pytest.raises(hitl.InvalidArgument):
+            r.set_param("capacity", 1.5)
+
+
+def test_budget_keeps_the_mean_expected_cost():
+    P, _ = noisy_set(2000, 3, seed=4)
+    with hitl.Router(3, mode="budget", cost_budget=0.1) as r:
+        out = r.route(P)
+        assert out.n_accepted > 0
+        assert np.mean(1 - out.confidence[out.accept].astype(np.float64)) <= 0.1 + 1e-6
+
+
+def test_small_sample_says_what_it_needs():
+    P = np.tile(np.array([[0.999, 0.001]], dtype=np.float32), (200, 1))
+    y = np.zeros(200, dtype=np.int32)
+    with hitl.Router(2) as r:
+        r.calibrate(P, y)
+        assert r.info("target_met") == 0 and r.info("needed") == 99
+        r.set_param("fallback", 1)
+        r.calibrate(P, y)
+        assert r.info("point_estimate") == 1
+        assert r.route(P).n_accepted == 200
+
+
+def test_detector_and_report_table(tmp_path):
+    rng = np.random.default_rng(5)
+    n, k = 1200, 3
+    y = rng.integers(0, k, size=n)
+    X = (rng.normal(size=(n, 2)) + np.stack([1.2 * y, (y == 1) * 1.0], 1)).astype(np.float32)
+    with hitl.Pool(2) as pool, hitl.LogisticRegression(2, k) as m, hitl.Router(k) as r:
+        pool.add(X)
+        for i in range(700):
+            pool.set_label(i, int(y[i]))
+        m.fit(pool)
+        for i in range(700, n):
+            pool.set_label(i, int(y[i]))
+        r.fit_detector(m, pool, 700)
+        assert r.info("detector_active") == 1
+        conf_curve = r.report(model=m, pool=pool, first=700)
+        r.set_param("score", "detector")
+        det_curve = r.report(model=m, pool=pool, first=700)
+        assert det_curve.n == 500 and det_curve.n_errors == conf_curve.n_errors
+        assert "errors caught" in str(det_curve)
+        assert np.all(np.diff(det_curve.errors_caught) >= 0)
+        P = m.predict_proba(X[700:])
+        r.set_param("score", "confidence")
+        curve = r.report(P, y[700:])
+        np.testing.assert_allclose(curve.errors_caught, conf_curve.errors_caught)
+        png = det_curve.plot(str(tmp_path / "review.png"),
+                             others={"confidence": conf_curve})
+        assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_detector_with_a_committee():
+    rng = np.random.default_rng(8)
+    n, k = 1200, 3
+    y = rng.integers(0, k, size=n)
+    X = (rng.normal(size=(n, 2)) + np.stack([1.2 * y, (y == 1) * 1.0], 1)).astype(np.float32)
+    with hitl.Pool(2) as pool, hitl.LogisticRegression(2, k) as m, \
+            hitl.Committee(2, k, l2=(0.5, 1.0, 2.0)) as com, \
+            hitl.Router(k, score="detector") as r:
+        pool.add(X)
+        for i in range(700):
+            pool.set_label(i, int(y[i]))
+        m.fit(pool)
+        com.fit(pool)
+        for i in range(700, n):
+            pool.set_label(i, int(y[i]))
+        r.committee = com
+        assert r.committee is com
+        r.fit_detector(m, pool, 700)
+        assert r.info("detector_active") == 1
+        with_com = r.route_pool(m, pool, 700).confidence
+        r.committee = None
+        with pytest.raises(hitl.InvalidArgument, match="committee"):
+            r.route_pool(m, pool, 700)
+        with hitl.Committee(2, k + 1, l2=(1.0,)) as other:
+            with pytest.raises(hitl.InvalidArgument):
+                r.committee = other
+        r.fit_detector(m, pool, 700)
+        assert not np.array_equal(with_com, r.route_pool(m, pool, 700).confidence)

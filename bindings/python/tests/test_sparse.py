@@ -150,3 +150,15 @@ def test_sparse_fit_matches_sklearn():
         diff = np.abs(model.predict_proba(X) - ref.predict_proba(X)).max()
         assert diff < 1e-4, diff
         model.close()
+
+
+def test_estimator_takes_sparse_rows():
+    """LogisticRegression as a scikit-learn classifier: fit/predict on CSR
+    (other sparse formats converted) as on the same rows dense."""
+    X, y = data(n=300, dim=150, seed=7)
+    a = hitl.LogisticRegression(C=2.0).fit(X, y)
+    b = hitl.LogisticRegression(C=2.0).fit(X.toarray(), y)
+    assert np.abs(a.predict_proba(X.tocsc()) - b.predict_proba(X.toarray())).max() < 1e-5
+    assert np.array_equal(a.predict(X), b.predict(X.toarray()))
+    np.testing.assert_allclose(a.decision_function(X), b.decision_function(X.toarray()),
+                               rtol=1e-5, atol=1e-5)

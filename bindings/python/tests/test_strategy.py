@@ -43,6 +43,7 @@ OTHER_TESTS = {
     "QBC_CONSENSUS_ENTROPY": "test_committee.py",
     "QBC_KL": "test_committee.py",
     "QBC_BALD": "test_committee.py",
+    "EXPECTED_GRADIENT_LENGTH": "test_egl.py",
 }
 
 
