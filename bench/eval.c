@@ -4,14 +4,17 @@
  *
  *   eval [--seeds S] [--first-seed F] [--rounds R] [--batch B]
  *        [--strategies SPEC,...] [--routing-only | --no-routing]
- *        DATA.csv.gz ...
+ *        DATA.csv.gz|TEXT.tsv.gz ...
  *
  * Protocol, per data set and seed s = F .. F+S-1 (default 1..5):
  *  - a seeded split: every 3rd item of each class (after a shuffle) is held
  *    out for testing, the rest is the pool; features are standardised with
- *    the pool's mean and standard deviation;
+ *    the pool's mean and standard deviation;  a text set (.tsv.gz, see
+ *    data/README) is vectorised by examples/textvec.c into hashed TF-IDF
+ *    rows held in a sparse pool, as they are;
  *  - full-data accuracy: logistic regression (L2 lambda 1, i.e. scikit-learn
- *    C = 1) fitted on every pool label;
+ *    C = 1; lambda 0.1 for a text set, as in the demo) fitted on every pool
+ *    label;
  *  - per strategy, starting with nothing labeled: round 0 labels one batch
  *    (the strategy's cold start for the kinds that have one, else a random
  *    batch: the same items RANDOM picks), then R rounds of: fit (warm start),
@@ -48,6 +51,7 @@
  */
 #include "hitl.h"
 #include "dataset.h"
+#include "textvec.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -57,6 +61,8 @@
 #define TEST_EVERY 3
 #define TARGET 0.95
 #define L2 1.0
+#define L2_TEXT 0.1    /* unit-norm TF-IDF rows want C = 10: see examples/demo.c */
+#define TEXT_BATCH 30  /* reviews are slow to learn: 30 to 930 labels */
 #define MAX_SPECS 64
 #define MAX_PARAMS 8
 
@@ -70,37 +76,19 @@
             ds_fail("%s: %s: %s", #call, hitl_strerror(st_), hitl_error_message()); \
     } while (0)
 
-/* A seeded split into pool and test, features standardised by the pool. */
+/* A seeded split into pool and test, features standardised by the pool;
+ * or, for a text set, the CSR rows of each side (pool_x and test_x NULL). */
 typedef struct split {
     size_t n_pool, n_test, dim;
+    double l2;
     float *pool_x, *test_x;
     int32_t *pool_y, *test_y;
+    tv_csr pool_csr, test_csr;
 } split;
 
-static void make_split(split *sp, const dataset *ds, uint64_t seed)
+static void standardise(split *sp)
 {
-    size_t n = ds->n, d = ds->dim;
-    size_t *order = ds_calloc(n, sizeof *order), *seen = ds_calloc(ds->n_classes, sizeof *seen);
-    uint64_t r = seed * 0x2545F4914F6CDD1Dull + 1;
-    for (size_t i = 0; i < n; i++)
-        order[i] = i;
-    ds_shuffle(order, n, &r);
-    memset(sp, 0, sizeof *sp);
-    sp->dim = d;
-    sp->pool_x = ds_calloc(n * d, sizeof *sp->pool_x);
-    sp->test_x = ds_calloc(n * d, sizeof *sp->test_x);
-    sp->pool_y = ds_calloc(n, sizeof *sp->pool_y);
-    sp->test_y = ds_calloc(n, sizeof *sp->test_y);
-    for (size_t i = 0; i < n; i++) {
-        size_t it = order[i];
-        int test = seen[ds->y[it]]++ % TEST_EVERY == TEST_EVERY - 1;
-        float *dst = test ? sp->test_x + sp->n_test * d : sp->pool_x + sp->n_pool * d;
-        memcpy(dst, ds->x + it * d, d * sizeof *dst);
-        if (test)
-            sp->test_y[sp->n_test++] = ds->y[it];
-        else
-            sp->pool_y[sp->n_pool++] = ds->y[it];
-    }
+    size_t d = sp->dim;
     for (size_t j = 0; j < d; j++) {
         double m = 0, s = 0;
         for (size_t i = 0; i < sp->n_pool; i++)
@@ -116,6 +104,46 @@ static void make_split(split *sp, const dataset *ds, uint64_t seed)
         for (size_t i = 0; i < sp->n_test; i++)
             sp->test_x[i * d + j] = (float)((sp->test_x[i * d + j] - m) / s);
     }
+}
+
+static void make_split(split *sp, const dataset *ds, uint64_t seed)
+{
+    size_t n = ds->n, d = ds->dim;
+    size_t *order = ds_calloc(n, sizeof *order), *seen = ds_calloc(ds->n_classes, sizeof *seen);
+    uint64_t r = seed * 0x2545F4914F6CDD1Dull + 1;
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    ds_shuffle(order, n, &r);
+    memset(sp, 0, sizeof *sp);
+    sp->dim = d;
+    sp->l2 = ds->x ? L2 : L2_TEXT;
+    size_t *pool = ds_calloc(n, sizeof *pool), *test = ds_calloc(n, sizeof *test);
+    sp->pool_y = ds_calloc(n, sizeof *sp->pool_y);
+    sp->test_y = ds_calloc(n, sizeof *sp->test_y);
+    for (size_t i = 0; i < n; i++) {
+        size_t it = order[i];
+        if (seen[ds->y[it]]++ % TEST_EVERY == TEST_EVERY - 1) {
+            test[sp->n_test] = it;
+            sp->test_y[sp->n_test++] = ds->y[it];
+        } else {
+            pool[sp->n_pool] = it;
+            sp->pool_y[sp->n_pool++] = ds->y[it];
+        }
+    }
+    if (ds->x) {
+        sp->pool_x = ds_calloc(sp->n_pool * d, sizeof *sp->pool_x);
+        sp->test_x = ds_calloc(sp->n_test * d, sizeof *sp->test_x);
+        for (size_t i = 0; i < sp->n_pool; i++)
+            memcpy(sp->pool_x + i * d, ds->x + pool[i] * d, d * sizeof *sp->pool_x);
+        for (size_t i = 0; i < sp->n_test; i++)
+            memcpy(sp->test_x + i * d, ds->x + test[i] * d, d * sizeof *sp->test_x);
+        standardise(sp);
+    } else {
+        ds_gather_csr(&sp->pool_csr, ds, pool, sp->n_pool);
+        ds_gather_csr(&sp->test_csr, ds, test, sp->n_test);
+    }
+    free(pool);
+    free(test);
     free(order);
     free(seen);
 }
@@ -126,6 +154,8 @@ static void free_split(split *sp)
     free(sp->test_x);
     free(sp->pool_y);
     free(sp->test_y);
+    tv_free(&sp->pool_csr);
+    tv_free(&sp->test_csr);
 }
 
 /* ---- strategy specs ---------------------------------------------------------- */
@@ -248,7 +278,11 @@ typedef struct run {
 static double accuracy(const hitl_model *m, const split *sp, size_t K, float *proba)
 {
     size_t ok = 0;
-    CHECK(hitl_model_predict(proba, m, sp->test_x, sp->n_test, sp->dim));
+    if (sp->test_x)
+        CHECK(hitl_model_predict(proba, m, sp->test_x, sp->n_test, sp->dim));
+    else
+        CHECK(hitl_model_predict_csr(proba, m, sp->test_csr.indptr, sp->test_csr.indices,
+                                     sp->test_csr.values, sp->n_test));
     for (size_t i = 0; i < sp->n_test; i++) {
         const float *p = proba + i * K;
         size_t best = 0;
@@ -263,8 +297,14 @@ static double accuracy(const hitl_model *m, const split *sp, size_t K, float *pr
 static hitl_pool *make_pool(const split *sp)
 {
     hitl_pool *pool;
-    CHECK(hitl_pool_create(&pool, sp->dim));
-    CHECK(hitl_pool_add(pool, sp->pool_x, sp->n_pool, sp->dim, NULL));
+    if (sp->pool_x) {
+        CHECK(hitl_pool_create(&pool, sp->dim));
+        CHECK(hitl_pool_add(pool, sp->pool_x, sp->n_pool, sp->dim, NULL));
+    } else {
+        CHECK(hitl_pool_create_sparse(&pool, sp->dim));
+        CHECK(hitl_pool_add_csr_borrowed(pool, sp->pool_csr.indptr, sp->pool_csr.indices,
+                                         sp->pool_csr.values, sp->n_pool, NULL));
+    }
     return pool;
 }
 
@@ -272,7 +312,7 @@ static hitl_model *make_model(const split *sp, size_t K)
 {
     hitl_model *m;
     CHECK(hitl_model_create_logreg(&m, sp->dim, K));
-    CHECK(hitl_model_set_param(m, HITL_PARAM_L2, L2));
+    CHECK(hitl_model_set_param(m, HITL_PARAM_L2, sp->l2));
     return m;
 }
 
@@ -312,7 +352,7 @@ static void run_strategy(run *out, const spec *s, const split *sp, size_t K, siz
         CHECK(hitl_committee_create(&committee, sp->dim, K));
         CHECK(hitl_committee_set_param(committee, HITL_PARAM_COMMITTEE_SEED, (double)seed));
         for (size_t m = 0; m < s->members; m++)
-            CHECK(hitl_committee_add_logreg(committee, L2));
+            CHECK(hitl_committee_add_logreg(committee, sp->l2));
     }
     for (size_t r = 0; r <= rounds; r++) {
         if (r == 0 && has_cold_start(s->kind))
@@ -455,7 +495,7 @@ static void evaluate(verdict *vd, const dataset *ds, const spec *specs, size_t n
                      size_t seed0, size_t seeds, size_t rounds, size_t batch_opt)
 {
     size_t K = ds->n_classes;
-    size_t batch = batch_opt ? batch_opt : K <= 10 ? 10 : K;
+    size_t batch = batch_opt ? batch_opt : !ds->x ? TEXT_BATCH : K <= 10 ? 10 : K;
     double *area = ds_calloc(n_specs * seeds, sizeof *area);
     double *final = ds_calloc(n_specs * seeds, sizeof *final);
     double *reach = ds_calloc(n_specs * seeds, sizeof *reach);
@@ -471,7 +511,9 @@ static void evaluate(verdict *vd, const dataset *ds, const spec *specs, size_t n
         make_split(&sp, ds, seed0 + s);
         full[s] = full_accuracy(&sp, K);
         for (size_t j = 0; j < n_specs; j++) {
-            int judge = specs[j].kind == HITL_STRATEGY_MARGIN && specs[j].n_params == 0;
+            /* the stopper's held-out set is dense rows: not for a text set */
+            int judge = specs[j].kind == HITL_STRATEGY_MARGIN && specs[j].n_params == 0 &&
+                        sp.test_x != NULL;
             hitl_stopper *st = judge ? make_stopper(&sp, K, batch * (rounds + 1) / 2) : NULL;
             double t0 = ds_seconds();
             run_strategy(&r, &specs[j], &sp, K, batch, rounds, seed0 + s, st);
@@ -813,7 +855,7 @@ int main(int argc, char **argv)
             }
         } else if (argv[i][0] == '-') {
             ds_fail("usage: eval [--seeds S] [--first-seed F] [--rounds R] [--batch B] "
-                "[--strategies SPEC,...] [--routing-only | --no-routing] DATA.csv.gz ...");
+                "[--strategies SPEC,...] [--routing-only | --no-routing] DATA.csv.gz|TEXT.tsv.gz ...");
         } else if (n_sets < 64) {
             sets[n_sets++] = argv[i];
         }
@@ -825,24 +867,28 @@ int main(int argc, char **argv)
             parse_spec(&specs[n_specs++], DEFAULT_SPECS[j]);
 
     double t0 = ds_seconds();
-    printf("libhitl %s strategy evaluation: logistic regression (L2 %g), "
-           "features standardised; mean +- sd over seeds %zu..%zu\n\n",
-           hitl_version(), L2, seed0, seed0 + seeds - 1);
+    printf("libhitl %s strategy evaluation: logistic regression (L2 %g, text %g), "
+           "features standardised (text: TF-IDF rows as they are); mean +- sd over "
+           "seeds %zu..%zu\n\n", hitl_version(), L2, L2_TEXT, seed0, seed0 + seeds - 1);
     verdict vd[64];
     route_verdict rv[64];
+    size_t n_rv = 0;
     int failed = 0;
     for (size_t k = 0; k < n_sets; k++) {
         dataset ds;
-        ds_load(&ds, sets[k], -1, 65535);
+        if (ds_is_text(sets[k]))
+            ds_load_text(&ds, sets[k], 65535);
+        else
+            ds_load(&ds, sets[k], -1, 65535);
         vd[k].ok = -1;
         if (strategies)
             evaluate(&vd[k], &ds, specs, n_specs, seed0, seeds, rounds, batch);
-        if (routing)
-            evaluate_routing(&rv[k], &ds, seed0, seeds);
+        if (routing && ds.x) /* the routing study reads dense rows */
+            evaluate_routing(&rv[n_rv++], &ds, seed0, seeds);
         ds_free(&ds);
     }
     if (routing)
-        routing_targets(rv, n_sets);
+        routing_targets(rv, n_rv);
     for (size_t k = 0; k < n_sets; k++)
         if (vd[k].ok >= 0) {
             printf("%-20s default %s random (curve area %+.4f, ahead on %zu/%zu seeds)\n",

@@ -23,17 +23,8 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT INT TERM
-
-command -v Rscript >/dev/null || {
-    echo "Rscript not found: apt-get install --no-install-recommends r-base-core" >&2
-    exit 1
-}
-(cd "$work" && apt-get download r-cran-mlbench >/dev/null)
-deb=$(ls "$work"/r-cran-mlbench_*.deb)
-echo "package: $(basename "$deb")"
-dpkg-deb -x "$deb" "$work/x"
+. "$here/r-package.sh"
+r_package r-cran-mlbench
 rda="$work/x/usr/lib/R/site-library/mlbench/data"
 
 Rscript --vanilla - "$rda" "$work" <<'REOF'

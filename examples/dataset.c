@@ -1,5 +1,6 @@
 /* The data sets and helpers shared by the demo and the evaluation. */
 #include "dataset.h"
+#include "textvec.h"
 
 #include <errno.h>
 #include <math.h>
@@ -147,22 +148,53 @@ static int whole_in(double v, int max)
     return v >= 0 && v <= max && v == floor(v);
 }
 
-void ds_load(dataset *ds, const char *path, int max_feature, int max_label)
+/* Open a data set's file; *ds emptied and named for it. */
+static gzFile open_set(dataset *ds, const char *path)
 {
-    static char line[1 << 16];
-    static double v[MAX_FIELDS];
     gzFile f = gzopen(path, "rb");
     if (!f)
         ds_fail("cannot open %s: %s", path, strerror(errno ? errno : ENOMEM));
     memset(ds, 0, sizeof *ds);
     const char *base = strrchr(path, '/');
     ds->name = base ? base + 1 : path;
+    return f;
+}
+
+/* Close it after the last line, failing on a read error or too few classes. */
+static void close_set(gzFile f, const dataset *ds, const char *path)
+{
+    int err;
+    const char *msg = gzerror(f, &err);
+    if (err == Z_ERRNO)
+        ds_fail("%s: %s", path, strerror(errno));
+    if (err != Z_OK && err != Z_STREAM_END)
+        ds_fail("%s", msg);
+    gzclose(f);
+    if (ds->n_classes < 2)
+        ds_fail("%s: need at least two classes", path);
+}
+
+/* The file's next line (in a buffer the next call reuses), NULL at the end;
+ * a cut line or a read error ends the program. */
+static char *next_line(gzFile f, const char *path, size_t *lineno)
+{
+    static char line[1 << 16];
+    if (!gzgets(f, line, sizeof line))
+        return NULL;
+    ++*lineno;
+    size_t len = strlen(line);
+    if (len == 0 || line[len - 1] != '\n')
+        check_cut(f, path, *lineno, len, sizeof line);
+    return line;
+}
+
+void ds_load(dataset *ds, const char *path, int max_feature, int max_label)
+{
+    static double v[MAX_FIELDS];
+    gzFile f = open_set(ds, path);
     size_t cap = 0, lineno = 0;
-    while (gzgets(f, line, sizeof line)) {
-        lineno++;
-        size_t len = strlen(line);
-        if (len == 0 || line[len - 1] != '\n')
-            check_cut(f, path, lineno, len, sizeof line);
+    char *line;
+    while ((line = next_line(f, path, &lineno)) != NULL) {
         size_t nf = parse_line(line, v);
         if (nf < 2)
             ds_fail("%s:%zu: expected comma-separated numbers, features then a class",
@@ -180,21 +212,109 @@ void ds_load(dataset *ds, const char *path, int max_feature, int max_label)
                     max_label);
         add_item(ds, &cap, v);
     }
-    int err;
-    const char *msg = gzerror(f, &err);
-    if (err == Z_ERRNO)
-        ds_fail("%s: %s", path, strerror(errno));
-    if (err != Z_OK && err != Z_STREAM_END)
-        ds_fail("%s", msg);
-    gzclose(f);
-    if (ds->n_classes < 2)
-        ds_fail("%s: need at least two classes", path);
+    close_set(f, ds, path);
+}
+
+int ds_is_text(const char *path)
+{
+    size_t len = strlen(path);
+    return len >= 7 && strcmp(path + len - 7, ".tsv.gz") == 0;
+}
+
+/* One line of a text set: its class into *label, a pointer to its text
+ * (the line's newline removed), or NULL if the line is malformed. */
+static char *parse_text_line(char *line, long *label)
+{
+    char *end, *tab;
+    errno = 0;
+    *label = strtol(line, &end, 10);
+    if (end == line || *end != '\t' || errno)
+        return NULL;
+    tab = strchr(end + 1, '\t');
+    if (!tab)
+        return NULL;
+    line[strcspn(line, "\r\n")] = '\0';
+    return tab + 1;
+}
+
+static void add_text(dataset *ds, char ***texts, size_t *cap, const char *text, long label)
+{
+    if (ds->n == *cap) {
+        *cap = *cap ? 2 * *cap : 1024;
+        char **t = realloc(*texts, *cap * sizeof *t);
+        int32_t *y = realloc(ds->y, *cap * sizeof *y);
+        if (t)
+            *texts = t;
+        if (y)
+            ds->y = y;
+        if (!t || !y)
+            ds_fail("out of memory");
+    }
+    (*texts)[ds->n] = strdup(text);
+    if (!(*texts)[ds->n])
+        ds_fail("out of memory");
+    ds->y[ds->n++] = (int32_t)label;
+    if ((size_t)label + 1 > ds->n_classes)
+        ds->n_classes = (size_t)label + 1;
+}
+
+void ds_load_text(dataset *ds, const char *path, int max_label)
+{
+    gzFile f = open_set(ds, path);
+    char **texts = NULL, *line;
+    size_t cap = 0, lineno = 0;
+    while ((line = next_line(f, path, &lineno)) != NULL) {
+        long label;
+        const char *text = parse_text_line(line, &label);
+        if (!text)
+            ds_fail("%s:%zu: expected a class, a tab, an id, a tab and the text", path,
+                    lineno);
+        if (label < 0 || label > max_label)
+            ds_fail("%s:%zu: class %ld is not in 0..%d", path, lineno, label, max_label);
+        add_text(ds, &texts, &cap, text, label);
+    }
+    close_set(f, ds, path);
+    tv_csr m;
+    if (tv_vectorize(&m, (const char *const *)texts, ds->n, TV_BITS) != 0)
+        ds_fail("%s: out of memory vectorising %zu texts", path, ds->n);
+    for (size_t i = 0; i < ds->n; i++)
+        free(texts[i]);
+    free(texts);
+    ds->dim = m.dim;
+    ds->indptr = m.indptr;
+    ds->indices = m.indices;
+    ds->values = m.values;
+}
+
+void ds_gather_csr(tv_csr *out, const dataset *ds, const size_t *rows, size_t n)
+{
+    size_t nnz = 0;
+    for (size_t i = 0; i < n; i++)
+        nnz += (size_t)(ds->indptr[rows[i] + 1] - ds->indptr[rows[i]]);
+    out->n = n;
+    out->dim = ds->dim;
+    out->indptr = ds_calloc(n + 1, sizeof *out->indptr);
+    out->indices = ds_calloc(nnz, sizeof *out->indices);
+    out->values = ds_calloc(nnz, sizeof *out->values);
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t b = ds->indptr[rows[i]], e = ds->indptr[rows[i] + 1];
+        memcpy(out->indices + at, ds->indices + b, (size_t)(e - b) * sizeof *out->indices);
+        memcpy(out->values + at, ds->values + b, (size_t)(e - b) * sizeof *out->values);
+        at += (size_t)(e - b);
+        out->indptr[i + 1] = (int32_t)at;
+    }
 }
 
 void ds_free(dataset *ds)
 {
     free(ds->x);
     free(ds->y);
+    free(ds->indptr);
+    free(ds->indices);
+    free(ds->values);
     ds->x = NULL;
     ds->y = NULL;
+    ds->indptr = ds->indices = NULL;
+    ds->values = NULL;
 }

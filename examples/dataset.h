@@ -47,8 +47,11 @@ void ds_queue_hits(size_t *at_m, size_t *all, const size_t *queue, size_t count,
 typedef struct dataset {
     const char *name;  /* the file's base name */
     size_t n, dim, n_classes;
-    float *x;          /* n x dim, as read */
+    float *x;          /* n x dim, as read; NULL for a text set */
     int32_t *y;        /* n labels */
+    /* A text set (ds_load_text): its rows in CSR form (see textvec.h). */
+    int32_t *indptr, *indices;
+    float *values;
 } dataset;
 
 /* Read a gzip-compressed CSV, one item per line: finite numbers separated
@@ -59,6 +62,21 @@ typedef struct dataset {
  * (unreadable, truncated or malformed file) ends the program through
  * ds_fail, naming the file and line. */
 void ds_load(dataset *ds, const char *path, int max_feature, int max_label);
+
+/* Read a gzip-compressed text set, one item per line: the class (an
+ * integer in 0 .. max_label), a tab, an id field, a tab, the text (see
+ * data/README, finefoods.tsv.gz), and vectorise the texts into 2^TV_BITS
+ * hashed TF-IDF columns (textvec.h).  Errors end the program as for
+ * ds_load. */
+void ds_load_text(dataset *ds, const char *path, int max_label);
+
+/* Is the data set's file a text set (its name ends in .tsv.gz)? */
+int ds_is_text(const char *path);
+
+/* The CSR rows rows[0 .. n-1] of a text set gathered into *out (free it
+ * with tv_free). */
+struct tv_csr;
+void ds_gather_csr(struct tv_csr *out, const dataset *ds, const size_t *rows, size_t n);
 
 void ds_free(dataset *ds);
 

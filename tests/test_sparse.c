@@ -186,7 +186,8 @@ START_TEST(test_queries_same)
     make_pools(&pd, &ps, d);
     hitl_model *md = fitted(pd), *ms = fitted(ps);
     hitl_strategy_kind kinds[] = { HITL_STRATEGY_RANDOM, HITL_STRATEGY_LEAST_CONFIDENT,
-                                   HITL_STRATEGY_MARGIN, HITL_STRATEGY_ENTROPY };
+                                   HITL_STRATEGY_MARGIN, HITL_STRATEGY_ENTROPY,
+                                   HITL_STRATEGY_EXPECTED_GRADIENT_LENGTH };
     for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
         same_query(kinds[k], md, pd, ms, ps);
     /* committees of built-in members (bootstrapped) and a borrowed member */

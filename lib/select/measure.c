@@ -32,9 +32,13 @@ typedef struct sink {
 /* EGL: the rows' norms while the block is still in cache, then O(K) an item. */
 static void egl_measure(sink *k, const hitl__ensemble_block *b)
 {
-    size_t stride;
-    const float *X = hitl__pool_block_rows(k->pool, b->first, &stride);
-    hitl__sqnorms(k->s, X, b->n, stride, k->pool->dim);
+    if (k->pool->sparse) { /* no dense rows: the norms kept when added */
+        memcpy(k->s, k->pool->sqnorm + b->first, b->n * sizeof *k->s);
+    } else {
+        size_t stride;
+        const float *X = hitl__pool_block_rows(k->pool, b->first, &stride);
+        hitl__sqnorms(k->s, X, b->n, stride, k->pool->dim);
+    }
     hitl__egl_block(k->val, b->consensus, b->ld, b->n, b->K, k->s, k->intercept);
 }
 
