@@ -344,6 +344,64 @@ START_TEST(test_matches_sklearn)
 }
 END_TEST
 
+/* The same fixture as CSR rows (its zeros dropped: about half of the
+ * digits' pixels) in a sparse pool: the sparse fit reaches scikit-learn's
+ * solution too, and predict_csr gives its probabilities. */
+START_TEST(test_sparse_matches_sklearn)
+{
+    fx_case *cs;
+    size_t nc = load_fixture(&cs);
+    for (size_t c = 0; c < nc; c++) {
+        const fx_case *k = &cs[c];
+        int32_t *ip = malloc((k->n + 1) * sizeof *ip);
+        int32_t *ix = malloc(k->n * k->d * sizeof *ix);
+        float *vx = malloc(k->n * k->d * sizeof *vx);
+        ck_assert(ip && ix && vx);
+        size_t nnz = 0;
+        ip[0] = 0;
+        for (size_t i = 0; i < k->n; i++) {
+            for (size_t j = 0; j < k->d; j++)
+                if (k->X[i * k->d + j] != 0.0f) {
+                    ix[nnz] = (int32_t)j;
+                    vx[nnz++] = k->X[i * k->d + j];
+                }
+            ip[i + 1] = (int32_t)nnz;
+        }
+        hitl_pool *p = NULL;
+        ck_assert_int_eq(hitl_pool_create_sparse(&p, k->d), HITL_OK);
+        ck_assert_int_eq(hitl_pool_add_csr(p, ip, ix, vx, k->n, NULL), HITL_OK);
+        for (size_t i = 0; i < k->n; i++) {
+            ck_assert_int_eq(hitl_pool_set_label(p, i, k->y[i]), HITL_OK);
+            ck_assert_int_eq(hitl_pool_set_weight(p, i, k->w[i]), HITL_OK);
+        }
+        hitl_model *m = case_model(k);
+        ck_assert_int_eq(hitl_model_fit(m, p), HITL_OK);
+        double *Wb = coef_of(m, k->d, k->K);
+        double gnorm;
+        objective(&gnorm, Wb, k->X, k->y, k->w, k->n, k->d, k->K, 1.0 / k->C,
+                  k->fit_intercept);
+        ck_assert_msg(gnorm < 1e-5, "%s (sparse): ||grad f|| = %g", k->name, gnorm);
+        float *Pf = malloc(k->n * k->K * sizeof *Pf);
+        ck_assert_ptr_nonnull(Pf);
+        ck_assert_int_eq(hitl_model_predict_csr(Pf, m, ip, ix, vx, k->n), HITL_OK);
+        double dp = 0;
+        for (size_t t = 0; t < k->n * k->K; t++)
+            dp = fmax(dp, fabs(Pf[t] - k->proba[t]));
+        ck_assert_msg(dp < 1e-4, "%s (sparse): max |p - sklearn| = %g", k->name, dp);
+        printf("# %-18s sparse, %zu of %zu values non-zero: max |p - sklearn| %.2e\n",
+               k->name, nnz, k->n * k->d, dp);
+        free(Pf);
+        free(Wb);
+        hitl_model_free(m);
+        hitl_pool_free(p);
+        free(ip);
+        free(ix);
+        free(vx);
+    }
+    free_fixture(cs, nc);
+}
+END_TEST
+
 /* A refit after more labels starts from the previous solution and needs
  * fewer iterations than a cold fit to the same optimum; a refit on unchanged
  * labels needs none. */
@@ -1229,6 +1287,7 @@ static Suite *model_suite(void)
     TCase *tc = tcase_create("logreg");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_matches_sklearn);
+    tcase_add_test(tc, test_sparse_matches_sklearn);
     tcase_add_test(tc, test_warm_start);
     tcase_add_test(tc, test_weights_duplicate);
     tcase_add_test(tc, test_max_iter);
