@@ -68,6 +68,25 @@ class Handle:
         self._h = ffi.gc(ptr, _destroy(getattr(lib, self._c_free), keep))
         self._dependents = weakref.WeakSet()
 
+    def _create(self, create, *args, keep=()):
+        """Own the handle that lib.<create>(out, *args) makes; the out
+        type is the handle's name, from create (hitl_X_create: hitl_X **)."""
+        out = ffi.new(create[:-len("_create")] + " **")
+        check(getattr(lib, create)(out, *args))
+        self._own(out[0], keep)
+
+    def _configure(self, params, *steps):
+        """A new handle's set_params(**params), then each step; if any
+        fails, close the handle before raising, so a rejected constructor
+        leaves no half-made handle waiting for the collector."""
+        try:
+            self.set_params(**params)
+            for step in steps:
+                step()
+        except BaseException:
+            self.close()
+            raise
+
     def _borrow(self, ptr, owner):
         """Wrap a handle that `owner` frees (e.g. a committee's member): it
         is usable while the owner is open and close() only forgets it."""

@@ -39,16 +39,10 @@ class Audit(Params, Handle):
     _param_prefix = "AUDIT_"
 
     def __init__(self, n_attributes=1, **params):
-        out = ffi.new("hitl_audit **")
-        check(lib.hitl_audit_create(out, size_arg(n_attributes, "n_attributes")))
-        self._own(out[0])
+        self._create("hitl_audit_create", size_arg(n_attributes, "n_attributes"))
         self._codes = [dict() for _ in range(n_attributes)]
         self._names = [dict() for _ in range(n_attributes)]
-        try:
-            self.set_params(**params)
-        except BaseException:
-            self.close()
-            raise
+        self._configure(params)
 
     def _code(self, attribute, g):
         if isinstance(g, (int, np.integer)) and not isinstance(g, bool):

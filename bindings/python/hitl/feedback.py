@@ -108,18 +108,12 @@ class Feedback(Params, Handle):
     journal_path = None     # the open journal's path, set by open_journal
 
     def __init__(self, pool, **params):
-        out = ffi.new("hitl_feedback **")
-        check(lib.hitl_feedback_create(out, pool._ptr))
         # The pool's C handle must outlive ours, even when both become garbage
         # together: the destructor's closure holds it.
-        self._own(out[0], keep=(pool._h,))
+        self._create("hitl_feedback_create", pool._ptr, keep=(pool._h,))
         self.pool = pool
         pool._add_dependent(self)
-        try:
-            self.set_params(**params)
-        except BaseException:
-            self.close()
-            raise
+        self._configure(params)
 
     def close(self):
         """Close the journal (if open; raising FileIOError if its last sync

@@ -57,19 +57,12 @@ class DriftMonitor(Params, Handle):
     _param_prefix = "MONITOR_"
 
     def __init__(self, router=None, **params):
-        out = ffi.new("hitl_drift_monitor **")
-        check(lib.hitl_drift_monitor_create(out))
-        self._own(out[0])
+        if isinstance(params.get("detectors"), str):
+            params["detectors"] = self._detectors(params["detectors"])
+        self._create("hitl_drift_monitor_create")
         self._router = None
-        try:
-            if isinstance(params.get("detectors"), str):
-                params["detectors"] = self._detectors(params["detectors"])
-            self.set_params(**params)
-            if router is not None:
-                self.router = router
-        except BaseException:
-            self.close()
-            raise
+        self._configure(params, *([lambda: setattr(self, "router", router)]
+                                  if router is not None else []))
 
     @staticmethod
     def _detectors(names):

@@ -38,14 +38,8 @@ class Recheck(Params, Handle):
     _param_prefix = "RECHECK_"
 
     def __init__(self, **params):
-        out = ffi.new("hitl_recheck **")
-        check(lib.hitl_recheck_create(out))
-        self._own(out[0])
-        try:
-            self.set_params(**params)
-        except BaseException:
-            self.close()
-            raise
+        self._create("hitl_recheck_create")
+        self._configure(params)
 
     @staticmethod
     def _k(pool, k):

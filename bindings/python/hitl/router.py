@@ -96,17 +96,10 @@ class Router(Params, Handle):
     _param_prefix = "ROUTE_"
 
     def __init__(self, n_classes, costs=None, **params):
-        out = ffi.new("hitl_router **")
-        check(lib.hitl_router_create(out, size_arg(n_classes, "n_classes")))
-        self._own(out[0])
+        self._create("hitl_router_create", size_arg(n_classes, "n_classes"))
         self._n_classes = n_classes
-        try:
-            if costs is not None:
-                self.set_costs(costs)
-            self.set_params(**params)
-        except BaseException:
-            self.close()
-            raise
+        self._configure(params, *([lambda: self.set_costs(costs)]
+                                  if costs is not None else []))
 
     n_classes = property(lambda self: self._n_classes)
     threshold = property(lambda self: self.get_param("threshold"),

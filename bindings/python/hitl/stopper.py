@@ -28,15 +28,9 @@ class Stopper(Params, Handle):
     _param_prefix = "STOP_"
 
     def __init__(self, n_classes, **params):
-        out = ffi.new("hitl_stopper **")
-        check(lib.hitl_stopper_create(out, size_arg(n_classes, "n_classes")))
-        self._own(out[0])
+        self._create("hitl_stopper_create", size_arg(n_classes, "n_classes"))
         self._n_classes = n_classes
-        try:
-            self.set_params(**params)
-        except BaseException:
-            self.close()
-            raise
+        self._configure(params)
 
     n_classes = property(lambda self: self._n_classes)
 

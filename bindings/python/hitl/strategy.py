@@ -42,17 +42,11 @@ class Strategy(Params, Handle):
 
     def __init__(self, kind=StrategyKind.MARGIN, seed=None, **params):
         kind = enum_value(StrategyKind, kind, "strategy kind")
-        out = ffi.new("hitl_strategy **")
-        check(lib.hitl_strategy_create(out, kind))
-        self._own(out[0])
+        self._create("hitl_strategy_create", kind)
         self.kind = kind
         if seed is not None:
             params["seed"] = seed
-        try:
-            self.set_params(**params)
-        except BaseException:
-            self.close()
-            raise
+        self._configure(params)
 
     seed = property(lambda self: int(self.get_param(Param.SEED)),
                     lambda self, v: self.set_param(Param.SEED, v))

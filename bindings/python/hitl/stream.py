@@ -38,17 +38,11 @@ class Stream(Params, Handle):
 
     def __init__(self, kind=StreamKind.VARIABLE_UNCERTAINTY, seed=None, **params):
         kind = enum_value(StreamKind, kind, "stream kind")
-        out = ffi.new("hitl_stream **")
-        check(lib.hitl_stream_create(out, kind))
-        self._own(out[0])
+        self._create("hitl_stream_create", kind)
         self.kind = kind
         if seed is not None:
             params["seed"] = seed
-        try:
-            self.set_params(**params)
-        except BaseException:
-            self.close()
-            raise
+        self._configure(params)
 
     budget = property(lambda self: self.get_param("budget"),
                       lambda self, v: self.set_param("budget", v))

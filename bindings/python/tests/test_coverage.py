@@ -74,6 +74,11 @@ def python_calls():
                     if isinstance(const, ast.Constant) and \
                             str(const.value).startswith("hitl_"):
                         used.add(const.value)
+            # self._create("hitl_X_create", ...): Handle._create calls it
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "_create" and node.args
+                    and isinstance(node.args[0], ast.Constant)):
+                used.add(node.args[0].value)
     return used
 
 
